@@ -1,0 +1,59 @@
+"""What a provider plugin declares about its channel (pure data the core plans with)."""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+__all__ = ["ChannelSpec", "DeliveryConfirmation", "MessageKind"]
+
+
+class MessageKind(enum.Enum):
+    TEXT = "text"
+    TEMPLATE = "template"
+
+
+class DeliveryConfirmation(enum.Enum):
+    #: acceptance is all the provider ever says (Telegram): a 2xx is final
+    SYNC = "sync"
+    #: the provider posts delivery/failure callbacks later (WhatsApp, Viber)
+    CALLBACK = "callback"
+    #: no receipts at all beyond acceptance (Instagram)
+    NONE = "none"
+
+
+@attrs.frozen
+class ChannelSpec:
+    """A provider's capabilities, as its plugin declares them.
+
+    ``window_seconds`` is the messaging window after the contact's last inbound message
+    (WhatsApp 24 h) outside which free-form messages are refused; None means no window.
+    ``rate_per_second`` / ``burst`` are the default send pacing for one integration.
+    ``max_batch`` > 1 means the provider can address many recipients in one request
+    (Viber's broadcast endpoint, 300).
+    """
+
+    provider: str
+    kinds: frozenset[MessageKind] = attrs.field(default=frozenset({MessageKind.TEXT}), converter=frozenset)
+    window_seconds: float | None = None
+    confirmation: DeliveryConfirmation = DeliveryConfirmation.SYNC
+    rate_per_second: float = 30.0
+    burst: int = 30
+    max_batch: int = 1
+    #: names of Integration.settings the plugin needs (e.g. "token")
+    required_settings: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    #: names of settings whose values are secrets (never shown)
+    secret_settings: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    description: str = ""
+
+    @property
+    def has_templates(self) -> bool:
+        return MessageKind.TEMPLATE in self.kinds
+
+    def window_open(self, last_inbound_at: float | None, now: float) -> bool:
+        if self.window_seconds is None:
+            return True
+        if last_inbound_at is None:
+            return False
+        return now - last_inbound_at < self.window_seconds

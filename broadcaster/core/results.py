@@ -1,0 +1,104 @@
+"""What a send came to, as values: a plugin's reading of a provider reply.
+
+Plugins return one of these from ``interpret_reply``; the runtime produces
+:class:`NotSent` / :class:`OutcomeUnknown` itself from transport errors. The dispatcher
+turns them into rows (or, for rate limiting, into a re-enqueue with backoff).
+"""
+
+from __future__ import annotations
+
+from typing import Union
+
+import attrs
+
+from .outcomes import ErrorKind
+from .reasons import ErrorReason
+
+__all__ = ["Delivered", "DeliveryUpdate", "Failed", "NotSent", "OutcomeUnknown", "RateLimited", "Rerouted", "SendResult"]
+
+
+@attrs.frozen
+class Delivered:
+    """The provider accepted the message.
+
+    ``confirmed`` is True when acceptance *is* delivery for this provider (it has no
+    later receipt); False when a delivery callback may still confirm or fail it.
+    """
+
+    message_id: str | None = None
+    confirmed: bool = False
+
+
+@attrs.frozen
+class RateLimited:
+    """The provider asked us to slow down. ``retry_after`` is its hint in seconds, if any.
+
+    ``scope`` is ``"integration"`` when the whole sender is throttled (Telegram 429,
+    WhatsApp 130429) and ``"contact"`` when only this recipient is (WhatsApp 131056).
+    """
+
+    retry_after: float | None = None
+    reason: ErrorReason | None = None
+    scope: str = "integration"
+
+    def __attrs_post_init__(self) -> None:
+        if self.retry_after is not None and not self.retry_after >= 0:
+            raise ValueError(f"retry_after must be >= 0 seconds, got {self.retry_after!r}")
+        if self.scope not in ("integration", "contact"):
+            raise ValueError(f"scope must be 'integration' or 'contact', got {self.scope!r}")
+
+
+@attrs.frozen
+class Failed:
+    """The provider refused the send; ``kind`` says whether anything can help."""
+
+    kind: ErrorKind
+    reason: ErrorReason
+
+
+@attrs.frozen
+class Rerouted:
+    """The chat moved (Telegram ``migrate_to_chat_id``): resend at once to ``chat_id``."""
+
+    chat_id: str
+    reason: ErrorReason | None = None
+
+
+@attrs.frozen
+class NotSent:
+    """The request never left (connection refused, DNS): safe to send again."""
+
+    reason: ErrorReason
+
+
+@attrs.frozen
+class OutcomeUnknown:
+    """The request may have left but no reply came (timeout, dropped connection)."""
+
+    reason: ErrorReason
+
+
+SendResult = Union[Delivered, RateLimited, Failed, Rerouted, NotSent, OutcomeUnknown]
+
+
+@attrs.frozen
+class DeliveryUpdate:
+    """A late change to a row, parsed from a provider's delivery callback.
+
+    ``status`` is ``"sent"``, ``"delivered"``, ``"read"`` or ``"failed"``; rows only move
+    forward (a ``read`` after ``delivered`` is a no-op, a ``delivered`` after ``failed``
+    is ignored). ``message_id`` is the provider's id returned at send time (wamid,
+    message_token, ...).
+    """
+
+    message_id: str
+    status: str
+    at: float
+    reason: ErrorReason | None = None
+    kind: ErrorKind | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.status not in ("sent", "delivered", "read", "failed"):
+            raise ValueError(f"unknown delivery status {self.status!r}")
+        if self.status == "failed" and self.reason is None:
+            raise ValueError("a failed delivery update needs a reason")
