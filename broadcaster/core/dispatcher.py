@@ -1,0 +1,517 @@
+"""The dispatcher: a sans-io state machine that makes every decision of one run.
+
+Fed inputs (a page loaded, a send's result, a timer, a cancel, an unpublish) with the
+caller's ``now``, it answers with actions (load a page, send, record rows, finished) and
+exposes ``next_deadline()``. It never performs I/O and never reads a clock.
+
+How a run flows: pages of the audience are requested one at a time, each contact goes
+through pre-flight (a skip row, or a send plan), sendable contacts are cut into batches;
+up to ``concurrent_batches`` batches hold a slot, each with at most
+``in_flight_per_batch`` sends outstanding, and every send first takes a token from its
+integration's bucket. A rate-limited reply puts the contact back at the head of its
+batch, which leaves its slot and waits out an exponential backoff (never less than the
+provider's hint); each batch has a budget of such rounds, after which its unfinished
+tail is FAILED ``<provider>:rate_limit_exhausted``. A contact is sent at most once
+(apart from those retries, which the provider refused), and every contact ends with
+exactly one row.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from typing import Iterable, Mapping
+
+from .backoff import BackoffPolicy, RandomSource
+from .channels import ChannelSpec
+from .events import (
+    Action,
+    CancelRequested,
+    Finished,
+    FlowUnpublished,
+    Input,
+    LoadPage,
+    PageLoaded,
+    RecordRows,
+    Send,
+    SendCompleted,
+    TimerFired,
+)
+from .models import Broadcast, DispatchRow, Flow, Mode
+from .outcomes import ErrorKind, Outcome, Status, outcome_of
+from .pacing import PacingPlan
+from .preflight import Planner, SendPlan
+from .ratelimit import TokenBucket
+from .reasons import ErrorReason
+from .results import Delivered, Failed, NotSent, OutcomeUnknown, RateLimited, Rerouted
+
+__all__ = ["Dispatcher", "DispatchStats"]
+
+_MAX_REROUTES = 2
+
+
+class DispatchStats:
+    """What happened inside the run, beyond the rows (for reports and health)."""
+
+    __slots__ = (
+        "sent",
+        "rate_limit_retries",
+        "rerouted",
+        "fallbacks",
+        "delivered",
+        "failed",
+        "skipped",
+        "exhausted_batches",
+    )
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.rate_limit_retries = 0
+        self.rerouted = 0
+        self.fallbacks = 0
+        self.delivered = 0
+        self.failed = 0
+        self.skipped = 0
+        self.exhausted_batches = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+_IDLE, _READY, _ACTIVE, _DELAYED = "idle", "ready", "active", "delayed"
+
+
+class _Batch:
+    """A slice of a page. ``where`` says which structure holds it (one at a time)."""
+
+    __slots__ = ("seq", "queue", "in_flight", "retries", "not_before", "where")
+
+    def __init__(self, seq: int, sends: Iterable[Send]) -> None:
+        self.seq = seq
+        self.queue: deque[Send] = deque(sends)
+        self.in_flight = 0
+        self.retries = 0
+        self.not_before = 0.0
+        self.where = _READY
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        broadcast: Broadcast,
+        flow: Flow | None,
+        channels: Mapping[str, ChannelSpec],
+        now: float,
+        rng: RandomSource,
+        pacing: PacingPlan = PacingPlan(),
+        backoff: BackoffPolicy = BackoffPolicy(),
+        rates: Mapping[str, float] | None = None,
+    ) -> None:
+        """``channels`` maps each integration name to its provider's ChannelSpec;
+        ``rates`` optionally overrides an integration's send rate (messages/s)."""
+        self.broadcast = broadcast
+        self.pacing = pacing
+        self.backoff = backoff
+        self.rng = rng
+        self.channels = channels
+        self.stats = DispatchStats()
+        self._planner = Planner(broadcast=broadcast, flow=flow, channels=channels)
+        rates = rates or {}
+        self._buckets = {
+            name: TokenBucket(rate=rates.get(name, spec.rate_per_second), burst=spec.burst, now=now)
+            for name, spec in channels.items()
+        }
+        self._providers = {name: spec.provider for name, spec in channels.items()}
+        self._actions: list[Action] = []
+        self._rows: list[DispatchRow] = []
+        self._cursor: str | None = None
+        self._loading = False
+        self._exhausted = False
+        self._finished = False
+        self._ready: deque[_Batch] = deque()
+        self._delayed: list[tuple[float, int, _Batch]] = []
+        self._active: list[_Batch] = []
+        self._in_flight: dict[str, tuple[_Batch, Send, float]] = {}
+        self._batch_seq = 0
+        self._window_chats: set[tuple[str, str]] = set()
+        self._broken: set[str] = set()
+        self._blocked_until: float | None = None
+        self._drain_status: Status | None = None
+        self._cancelled = False
+        if flow is not None and broadcast.mode is Mode.FLOW and not flow.published:
+            self._drain_status = Status.FLOW_UNPUBLISHED
+        self._pump(now)
+
+    # -- the public surface -----------------------------------------------------------
+
+    def handle(self, event: Input, *, now: float) -> list[Action]:
+        """Feed one input; return the actions to perform, in order."""
+        if self._finished:
+            raise RuntimeError(f"the dispatcher of broadcast {self.broadcast.id} has finished; got {event!r}")
+        kind = type(event)
+        if kind is SendCompleted:
+            self._on_result(event, now)  # type: ignore[arg-type]
+        elif kind is PageLoaded:
+            self._on_page(event, now)  # type: ignore[arg-type]
+        elif kind is TimerFired:
+            pass
+        elif kind is CancelRequested:
+            self._cancelled = True
+            self._drain(Status.CANCELLED, now)
+        elif kind is FlowUnpublished:
+            if self.broadcast.mode is Mode.FLOW:
+                self._drain(Status.FLOW_UNPUBLISHED, now)
+        else:
+            raise TypeError(f"not a dispatcher input: {event!r}")
+        self._pump(now)
+        return self.actions()
+
+    def actions(self) -> list[Action]:
+        """Drain the actions produced so far (the constructor produces the first LoadPage)."""
+        self._flush_rows()
+        out, self._actions = self._actions, []
+        return out
+
+    def next_deadline(self) -> float | None:
+        """When to feed TimerFired next, or None when only a reply or page can move things."""
+        deadline = self._blocked_until
+        if self._delayed:
+            first = self._delayed[0][0]
+            deadline = first if deadline is None else min(deadline, first)
+        return deadline
+
+    @property
+    def finished(self) -> bool:
+        return self._finished
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    # -- inputs -------------------------------------------------------------------------
+
+    def _on_page(self, page: PageLoaded, now: float) -> None:
+        if not self._loading:
+            raise RuntimeError("PageLoaded arrived without a LoadPage outstanding")
+        self._loading = False
+        self._exhausted = page.exhausted
+        contacts = page.contacts
+        if contacts:
+            self._cursor = contacts[-1].id
+        if self._drain_status is not None:
+            for contact in contacts:
+                self._skip_row(contact.id, contact.name, self._drain_status, None, now)
+            return
+        used = page.used_chats
+        window = self._window_chats
+        # The window of chats only needs to span what can still collide: this page.
+        window.clear()
+        sends: list[Send] = []
+        plan = self._planner.plan
+        for contact in contacts:
+            decision = plan(contact, now)
+            if type(decision) is not SendPlan:
+                self._skip_row(contact.id, contact.name, decision.status, decision.integration, now)  # type: ignore[union-attr]
+                continue
+            key = (decision.integration, decision.chat_id)
+            if key in window or key in used:
+                self._skip_row(contact.id, contact.name, Status.DEDUP_HIT, decision.integration, now)
+                continue
+            window.add(key)
+            sends.append(
+                Send(
+                    contact.id,
+                    contact.name,
+                    decision.integration,
+                    decision.chat_id,
+                    decision.message,
+                    decision.used_fallback,
+                )
+            )
+        size = self.pacing.batch_size
+        for start in range(0, len(sends), size):
+            self._batch_seq += 1
+            self._ready.append(_Batch(self._batch_seq, sends[start : start + size]))
+
+    def _on_result(self, event: SendCompleted, now: float) -> None:
+        entry = self._in_flight.pop(event.contact_id, None)
+        if entry is None:
+            raise RuntimeError(f"a result for contact {event.contact_id!r}, which has no send in flight")
+        batch, send, sent_at = entry
+        batch.in_flight -= 1
+        result = event.result
+        kind = type(result)
+        if self._drain_status is not None and kind in (RateLimited, NotSent, Rerouted):
+            # Refused, so never sent; after a cancel it is not sent again.
+            self._skip_row(send.contact_id, send.contact_name, self._drain_status, send.integration, now)
+        elif kind is Delivered:
+            confirmed = result.confirmed  # type: ignore[union-attr]
+            self._row(
+                send,
+                Status.DELIVERED if confirmed else Status.ACCEPTED,
+                now,
+                sent_at=sent_at,
+                delivered_at=now if confirmed else None,
+                message_id=result.message_id,  # type: ignore[union-attr]
+            )
+        elif kind is Failed:
+            reason = result.reason  # type: ignore[union-attr]
+            fkind = result.kind  # type: ignore[union-attr]
+            if fkind is ErrorKind.INTEGRATION and reason.reason == "auth_failed":
+                self._broken.add(send.integration)
+                status = Status.AUTH_FAILED
+            else:
+                status = Status.PROVIDER_ERROR
+            self._row(send, status, now, sent_at=sent_at, reason=reason, kind=fkind)
+        elif kind is RateLimited:
+            self._on_rate_limited(batch, send, result, now)  # type: ignore[arg-type]
+        elif kind is OutcomeUnknown:
+            reason = result.reason  # type: ignore[union-attr]
+            self._row(send, Status.OUTCOME_UNKNOWN, now, sent_at=sent_at, reason=reason, kind=ErrorKind.UNKNOWN)
+        elif kind is NotSent:
+            # Refused before it left: safe to send again, paid from the same budget.
+            self._retry_later(batch, send, None, result.reason, ErrorKind.TRANSIENT, Status.PROVIDER_ERROR, now)  # type: ignore[union-attr]
+        elif kind is Rerouted:
+            if send.attempt > _MAX_REROUTES:
+                reason = result.reason or ErrorReason(self._provider(send), None, "too_many_reroutes")  # type: ignore[union-attr]
+                self._row(
+                    send, Status.PROVIDER_ERROR, now, sent_at=sent_at, reason=reason, kind=ErrorKind.PERMANENT_CONTACT
+                )
+            else:
+                self.stats.rerouted += 1
+                moved = Send(
+                    send.contact_id,
+                    send.contact_name,
+                    send.integration,
+                    result.chat_id,  # type: ignore[union-attr]
+                    send.message,
+                    send.used_fallback,
+                    send.attempt + 1,
+                )
+                batch.queue.appendleft(moved)
+                self._reschedule(batch)
+        else:
+            raise TypeError(f"not a send result: {result!r}")
+
+    def _on_rate_limited(self, batch: _Batch, send: Send, result: RateLimited, now: float) -> None:
+        if result.scope == "integration":
+            self._buckets[send.integration].throttled(now, pause=result.retry_after)
+        reason = ErrorReason.rate_limit_exhausted(self._provider(send))
+        self._retry_later(
+            batch, send, result.retry_after, reason, ErrorKind.RATE_LIMITED, Status.RATE_LIMIT_EXHAUSTED, now
+        )
+
+    def _retry_later(
+        self,
+        batch: _Batch,
+        send: Send,
+        hint: float | None,
+        reason: ErrorReason,
+        kind: ErrorKind,
+        status: Status,
+        now: float,
+    ) -> None:
+        """Put the contact back at the head of its batch and back the batch off — or,
+        with the budget spent, fail the batch's unfinished tail."""
+        retry = Send(
+            send.contact_id,
+            send.contact_name,
+            send.integration,
+            send.chat_id,
+            send.message,
+            send.used_fallback,
+            send.attempt + 1,
+        )
+        batch.queue.appendleft(retry)
+        if batch.not_before > now:
+            # Already backing off (another in-flight send of this batch got here first):
+            # one round, one unit of budget; only a longer hint extends the wait.
+            if hint is not None and now + hint > batch.not_before:
+                self._delay(batch, now + hint)
+            return
+        if batch.retries >= self.backoff.budget:
+            self.stats.exhausted_batches += 1
+            while batch.queue:
+                self._row(batch.queue.popleft(), status, now, reason=reason, kind=kind)
+            return
+        delay = self.backoff.delay(batch.retries, self.rng, hint=hint)
+        batch.retries += 1
+        self.stats.rate_limit_retries += 1
+        self._delay(batch, now + delay)
+
+    def _delay(self, batch: _Batch, until: float) -> None:
+        self._unplace(batch)
+        batch.not_before = until
+        batch.where = _DELAYED
+        heapq.heappush(self._delayed, (until, batch.seq, batch))
+
+    def _unplace(self, batch: _Batch) -> None:
+        if batch.where is _ACTIVE:
+            self._active.remove(batch)
+        elif batch.where is _READY:
+            self._ready.remove(batch)
+        # a stale heap entry is recognised (and dropped) when popped
+        batch.where = _IDLE
+
+    def _reschedule(self, batch: _Batch) -> None:
+        """New work for a batch that holds no place (it gave its slot back)."""
+        if batch.where is _IDLE:
+            batch.where = _READY
+            self._ready.appendleft(batch)
+
+    def _drain(self, status: Status, now: float) -> None:
+        """Cancel or unpublish: everything not yet sent is skipped; in-flight sends finish."""
+        if self._drain_status is not None:
+            return
+        self._drain_status = status
+        batches = list(self._active) + list(self._ready) + [entry[2] for entry in self._delayed]
+        self._active.clear()
+        self._ready.clear()
+        self._delayed.clear()
+        for batch in batches:
+            batch.where = _IDLE
+            while batch.queue:
+                send = batch.queue.popleft()
+                self._skip_row(send.contact_id, send.contact_name, status, send.integration, now)
+
+    # -- the engine ----------------------------------------------------------------------
+
+    def _pump(self, now: float) -> None:
+        if self._finished:
+            return
+        delayed = self._delayed
+        while delayed and delayed[0][0] <= now:
+            until, _, batch = heapq.heappop(delayed)
+            if batch.where is not _DELAYED or until != batch.not_before:
+                continue  # superseded by a later entry
+            batch.where = _IDLE
+            if batch.queue:
+                # Older work first: a backed-off tail goes ahead of fresh batches.
+                batch.where = _READY
+                self._ready.appendleft(batch)
+        pacing = self.pacing
+        self._blocked_until = None
+        while True:
+            self._fill_slots()
+            if not self._active or not self._issue(now) or not self._ready:
+                break
+        if (
+            not self._loading
+            and not self._exhausted
+            and (self._drain_status is not None or len(self._ready) < pacing.concurrent_batches)
+        ):
+            self._loading = True
+            self._actions.append(LoadPage(self._cursor, pacing.page_size))
+        if (
+            self._exhausted
+            and not self._loading
+            and not self._in_flight
+            and not self._active
+            and not self._ready
+            and not delayed
+        ):
+            self._flush_rows()
+            self._finished = True
+            self._actions.append(Finished(cancelled=self._cancelled))
+
+    def _fill_slots(self) -> None:
+        active = self._active
+        limit = self.pacing.concurrent_batches
+        ready = self._ready
+        while len(active) < limit and ready:
+            batch = ready.popleft()
+            batch.where = _ACTIVE
+            active.append(batch)
+
+    def _issue(self, now: float) -> bool:
+        """Send from the active batches as far as slots, in-flight caps and tokens allow.
+        Return whether a batch finished and gave its slot back."""
+        per_batch = self.pacing.in_flight_per_batch
+        cap = self.pacing.max_in_flight
+        in_flight = self._in_flight
+        buckets = self._buckets
+        broken = self._broken
+        actions = self._actions
+        blocked = self._blocked_until
+        freed = False
+        for batch in list(self._active):
+            queue = batch.queue
+            while queue and batch.in_flight < per_batch and len(in_flight) < cap:
+                send = queue[0]
+                if send.integration in broken:
+                    queue.popleft()
+                    reason = ErrorReason.auth_failed(send.integration)
+                    self._row(send, Status.AUTH_FAILED, now, reason=reason, kind=ErrorKind.INTEGRATION)
+                    continue
+                bucket = buckets[send.integration]
+                if not bucket.try_take(now):
+                    at = bucket.next_available(now)
+                    blocked = at if blocked is None else min(blocked, at)
+                    break
+                queue.popleft()
+                batch.in_flight += 1
+                in_flight[send.contact_id] = (batch, send, now)
+                self.stats.sent += 1
+                if send.used_fallback and send.attempt == 1:
+                    self.stats.fallbacks += 1
+                actions.append(send)
+            if not queue and batch.in_flight == 0:
+                self._active.remove(batch)
+                batch.where = _IDLE
+                freed = True
+        self._blocked_until = blocked
+        return freed
+
+    # -- rows ----------------------------------------------------------------------------
+
+    def _provider(self, send: Send) -> str:
+        return self._providers.get(send.integration, send.integration)
+
+    def _count(self, status: Status) -> None:
+        outcome = outcome_of(status)
+        if outcome is Outcome.DELIVERED:
+            self.stats.delivered += 1
+        elif outcome is Outcome.FAILED:
+            self.stats.failed += 1
+        else:
+            self.stats.skipped += 1
+
+    def _skip_row(self, contact_id: str, name: str, status: Status, integration: str | None, now: float) -> None:
+        self._count(status)
+        self._rows.append(DispatchRow(self.broadcast.id, contact_id, status, name, integration, recorded_at=now))
+
+    def _row(
+        self,
+        send: Send,
+        status: Status,
+        now: float,
+        *,
+        sent_at: float | None = None,
+        delivered_at: float | None = None,
+        reason: ErrorReason | None = None,
+        kind: ErrorKind | None = None,
+        message_id: str | None = None,
+    ) -> None:
+        self._count(status)
+        self._rows.append(
+            DispatchRow(
+                self.broadcast.id,
+                send.contact_id,
+                status,
+                send.contact_name,
+                send.integration,
+                reason,
+                kind,
+                send.used_fallback,
+                sent_at,
+                delivered_at,
+                message_id,
+                now,
+            )
+        )
+
+    def _flush_rows(self) -> None:
+        if self._rows:
+            self._actions.append(RecordRows(tuple(self._rows)))
+            self._rows = []

@@ -1,0 +1,114 @@
+"""The dispatcher's vocabulary: inputs are past-tense facts, actions are imperatives.
+
+The shell feeds inputs to :meth:`Dispatcher.handle` with ``now`` and performs the
+actions it gets back, in order.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence, Union
+
+import attrs
+
+from .models import Contact, DispatchRow, Message
+from .results import SendResult
+
+__all__ = [
+    "Action",
+    "CancelRequested",
+    "Finished",
+    "FlowUnpublished",
+    "Input",
+    "LoadPage",
+    "PageLoaded",
+    "RecordRows",
+    "Send",
+    "SendCompleted",
+    "TimerFired",
+]
+
+# -- inputs ---------------------------------------------------------------------------
+
+
+@attrs.frozen
+class PageLoaded:
+    """The next page of the audience, in contact-id order (the answer to LoadPage).
+
+    ``exhausted`` says there is nothing after it. ``used_chats`` are (integration,
+    chat_id) pairs the store knows were already messaged in this broadcast through
+    another contact record (dedup across pages and restarts).
+    """
+
+    contacts: Sequence[Contact]
+    exhausted: bool
+    used_chats: frozenset[tuple[str, str]] = frozenset()
+
+
+@attrs.frozen
+class SendCompleted:
+    """The result of the Send for ``contact_id``."""
+
+    contact_id: str
+    result: SendResult
+
+
+@attrs.frozen
+class TimerFired:
+    """The deadline the dispatcher asked for (``next_deadline()``) has passed."""
+
+
+@attrs.frozen
+class CancelRequested:
+    """An operator cancelled the broadcast."""
+
+
+@attrs.frozen
+class FlowUnpublished:
+    """The broadcast's flow was unpublished while it was sending."""
+
+
+Input = Union[PageLoaded, SendCompleted, TimerFired, CancelRequested, FlowUnpublished]
+
+# -- actions --------------------------------------------------------------------------
+
+
+@attrs.frozen
+class LoadPage:
+    """Load up to ``limit`` audience members after ``after_id`` (keyset), then feed PageLoaded."""
+
+    after_id: str | None
+    limit: int
+
+
+@attrs.frozen
+class Send:
+    """Claim the contact's row, then send ``message`` to ``chat_id`` through ``integration``.
+
+    Feed the result back as SendCompleted(contact_id, ...). ``attempt`` counts sends of
+    this contact in this run (a reroute or a rate-limit retry sends again).
+    """
+
+    contact_id: str
+    contact_name: str
+    integration: str
+    chat_id: str
+    message: Message
+    used_fallback: bool = False
+    attempt: int = 1
+
+
+@attrs.frozen
+class RecordRows:
+    """Write these final rows (and their counters) in one transaction."""
+
+    rows: tuple[DispatchRow, ...]
+
+
+@attrs.frozen
+class Finished:
+    """Every contact has a row: move the broadcast to COMPLETED (or CANCELLED)."""
+
+    cancelled: bool
+
+
+Action = Union[LoadPage, Send, RecordRows, Finished]

@@ -1,0 +1,171 @@
+"""Pre-flight: for one contact, either a send plan or the reason it is skipped.
+
+Order of checks (the first that applies wins): opted out; flow requirements; no chat at
+all; then channel choice — template routes in template mode, the flow's first card
+(or a fallback template when the messaging window is closed) in flow mode.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import attrs
+
+from .channels import ChannelSpec
+from .filters import Filter, parse_filter
+from .models import (
+    Broadcast,
+    Chat,
+    Contact,
+    FallbackTemplate,
+    FieldValue,
+    Flow,
+    Message,
+    Mode,
+    TemplateCard,
+    TemplateMessage,
+    TemplateRoute,
+    TextMessage,
+)
+from .outcomes import Status
+
+__all__ = ["Planner", "SendPlan", "Skip"]
+
+
+@attrs.frozen
+class SendPlan:
+    integration: str
+    chat_id: str
+    message: Message
+    used_fallback: bool = False
+
+
+@attrs.frozen
+class Skip:
+    status: Status
+    #: the integration the contact would have gone through, when there is one
+    integration: str | None = None
+
+
+def _field(contact: Contact, name: str) -> FieldValue:
+    if name in contact.fields:
+        return contact.fields[name]
+    if name == "name":
+        return contact.name or None
+    if name == "id":
+        return contact.id
+    return None
+
+
+def _params(contact: Contact, names: Sequence[str]) -> tuple[str, ...] | None:
+    """Template parameters from contact fields; None when one is missing or empty."""
+    values = []
+    for name in names:
+        value = _field(contact, name)
+        if value is None or value == "":
+            return None
+        values.append(value if isinstance(value, str) else str(value))
+    return tuple(values)
+
+
+class Planner:
+    """Decides, per contact, what to send and where — or why not.
+
+    Built once per run: route conditions are parsed here, so a bad ``when`` fails the
+    run's set-up (with the route named) rather than each contact.
+    """
+
+    def __init__(self, *, broadcast: Broadcast, flow: Flow | None, channels: Mapping[str, ChannelSpec]) -> None:
+        self.broadcast = broadcast
+        self.flow = flow
+        self.channels = channels
+        self.routes: tuple[tuple[TemplateRoute, Filter | None], ...] = tuple(
+            (route, parse_filter(route.when) if route.when else None) for route in broadcast.routes
+        )
+        self.route_integrations = frozenset(route.integration for route in broadcast.routes)
+        self.fallbacks: dict[str, FallbackTemplate] = {}
+        for fallback in broadcast.fallbacks:
+            self.fallbacks.setdefault(fallback.integration, fallback)
+        self.allowed = broadcast.channels
+
+    def plan(self, contact: Contact, now: float) -> SendPlan | Skip:
+        if contact.opted_out:
+            return Skip(Status.OPTED_OUT, self._first_integration(contact))
+        if not contact.chats:
+            return Skip(Status.NO_REACHABLE_CHANNEL)
+        if self.broadcast.mode is Mode.TEMPLATE:
+            return self._plan_template(contact)
+        return self._plan_flow(contact, now)
+
+    def _first_integration(self, contact: Contact) -> str | None:
+        return contact.chats[0].integration if contact.chats else None
+
+    # -- template mode -----------------------------------------------------------------
+
+    def _plan_template(self, contact: Contact) -> SendPlan | Skip:
+        on_route_integration: str | None = None
+        missing_field_on: str | None = None
+        for route, condition in self.routes:
+            chat = contact.chat_on(route.integration)
+            if chat is None or route.integration not in self.channels:
+                continue
+            on_route_integration = on_route_integration or route.integration
+            if condition is not None and not condition.matches(contact):
+                continue
+            params = _params(contact, route.params)
+            if params is None:
+                missing_field_on = missing_field_on or route.integration
+                continue
+            message = TemplateMessage(route.template, route.language, params)
+            return SendPlan(route.integration, chat.chat_id, message)
+        if missing_field_on is not None:
+            return Skip(Status.MISSING_REQUIRED_FIELD, missing_field_on)
+        if on_route_integration is not None:
+            return Skip(Status.NO_MATCHING_TEMPLATE_ROUTE, on_route_integration)
+        return Skip(Status.CHANNEL_MISMATCH, self._first_integration(contact))
+
+    # -- flow mode -----------------------------------------------------------------------
+
+    def _candidate_chats(self, contact: Contact) -> list[Chat]:
+        if self.allowed:
+            found = (contact.chat_on(name) for name in self.allowed)
+            return [chat for chat in found if chat is not None and chat.integration in self.channels]
+        return [chat for chat in contact.chats if chat.integration in self.channels]
+
+    def _plan_flow(self, contact: Contact, now: float) -> SendPlan | Skip:
+        flow = self.flow
+        if flow is None or not flow.published:
+            return Skip(Status.FLOW_UNPUBLISHED, self._first_integration(contact))
+        if _params(contact, flow.required_fields) is None:
+            return Skip(Status.MISSING_REQUIRED_FIELD, self._first_integration(contact))
+        chats = self._candidate_chats(contact)
+        if not chats:
+            return Skip(Status.CHANNEL_MISMATCH, self._first_integration(contact))
+        card = flow.first_card
+        if isinstance(card, TemplateCard):
+            for chat in chats:
+                if self.channels[chat.integration].has_templates:
+                    params = _params(contact, card.params)
+                    if params is None:
+                        return Skip(Status.MISSING_REQUIRED_FIELD, chat.integration)
+                    return SendPlan(
+                        chat.integration, chat.chat_id, TemplateMessage(card.template, card.language, params)
+                    )
+            return Skip(Status.CHANNEL_MISMATCH, chats[0].integration)
+        for chat in chats:
+            if self.channels[chat.integration].window_open(chat.last_inbound_at, now):
+                return SendPlan(chat.integration, chat.chat_id, TextMessage(card.text))
+        # Every window is closed. Without fallbacks the primary goes out anyway and the
+        # provider answers (WhatsApp 131047) — that is the seed's "configure a fallback" signal.
+        if not self.fallbacks:
+            return SendPlan(chats[0].integration, chats[0].chat_id, TextMessage(card.text))
+        for chat in chats:
+            fallback = self.fallbacks.get(chat.integration)
+            if fallback is None:
+                continue
+            params = _params(contact, fallback.params)
+            if params is None:
+                return Skip(Status.MISSING_REQUIRED_FIELD, chat.integration)
+            message = TemplateMessage(fallback.template, fallback.language, params)
+            return SendPlan(chat.integration, chat.chat_id, message, used_fallback=True)
+        return Skip(Status.CHANNEL_MISMATCH, chats[0].integration)

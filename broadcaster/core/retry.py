@@ -1,0 +1,162 @@
+"""Retry Failed Contacts, exactly as the seed describes it.
+
+* Eligibility — three distinct refusals: not terminal yet; no FAILED row; rows aged out
+  (the 30-day TTL; the seed's BAD_USER_INPUT "no failed contacts to look up").
+* The new broadcast — same flow / template routes / fallbacks / channels as the source,
+  audience = the explicit list of FAILED contact IDs (never SKIPPED ones; no filter),
+  ``retry_of`` = the source, SCHEDULED, run-at now + 2 min by default. An explicit ID
+  list may override the audience (advanced; bypasses the failed-contact lookup).
+* Lineage — ``retry_of`` links walk any broadcast back to its original; the attempt on
+  which a contact was reached is the first broadcast in the chain where it DELIVERED.
+* Editing — a broadcast can be edited while DRAFT or SCHEDULED; a finished source also
+  while none of its retries has started (the retry snapshots the source at fire time).
+* Quota — a retry counts against the combined scheduled quota like any other broadcast.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable, Mapping, Sequence
+
+from .errors import EditRefused, NotFound, NothingToRetry, QuotaExceeded, RetryNotTerminal, RowsAgedOut
+from .lifecycle import TERMINAL_STATES, State
+from .models import Audience, Broadcast, Counters
+from .outcomes import Outcome
+
+__all__ = [
+    "DEFAULT_RETRY_DELAY",
+    "ROW_TTL_SECONDS",
+    "check_editable",
+    "check_quota",
+    "check_retry_eligible",
+    "lineage",
+    "plan_retry",
+    "reached_on_attempt",
+    "rows_aged_out",
+]
+
+#: per-contact dispatch rows live this long; counters never expire
+ROW_TTL_SECONDS = 30 * 86_400
+#: a retry fires this long after it is created unless a run-at is given
+DEFAULT_RETRY_DELAY = 120.0
+
+
+def rows_aged_out(broadcast: Broadcast, now: float) -> bool:
+    """Whether the broadcast's rows are past the 30-day TTL (by when it finished)."""
+    finished = broadcast.counters.finished_at
+    return finished is not None and now - finished > ROW_TTL_SECONDS
+
+
+def check_retry_eligible(broadcast: Broadcast, *, failed_rows: int, now: float) -> None:
+    """Raise the refusal that applies, or return when Retry may proceed.
+
+    ``failed_rows`` is how many FAILED rows the store still holds for the broadcast.
+    """
+    if broadcast.state not in TERMINAL_STATES:
+        raise RetryNotTerminal(
+            f"broadcast {broadcast.id} is {broadcast.state.value}; only COMPLETED or CANCELLED broadcasts can be retried",
+            hint="wait for the run to finish first",
+        )
+    if broadcast.counters.failed == 0:
+        raise NothingToRetry(
+            f"broadcast {broadcast.id} has no FAILED contacts; there is nothing to retry",
+            hint="SKIPPED contacts are not retried: address the cause and create a new broadcast",
+        )
+    if failed_rows == 0 or rows_aged_out(broadcast, now):
+        raise RowsAgedOut(
+            f"broadcast {broadcast.id}: its dispatch rows have aged out (kept 30 days), "
+            "so there are no failed contacts to look up",
+            hint="clone it as a new broadcast with the same audience filter, or capture failures into a contact field",
+        )
+
+
+def plan_retry(
+    source: Broadcast,
+    *,
+    new_id: str,
+    failed_contact_ids: Sequence[str],
+    now: float,
+    run_at: float | None = None,
+    contact_ids: Sequence[str] | None = None,
+) -> Broadcast:
+    """The retry broadcast for ``source``: SCHEDULED, audience = the failed IDs (or the override).
+
+    Eligibility must have been checked first (:func:`check_retry_eligible`).
+    """
+    targets = tuple(dict.fromkeys(contact_ids if contact_ids is not None else failed_contact_ids))
+    if not targets:
+        raise NothingToRetry(
+            f"the retry of broadcast {source.id} would target no contact",
+            hint="give at least one contact ID" if contact_ids is not None else None,
+        )
+    name = source.name or source.id
+    return Broadcast(
+        id=new_id,
+        name=f"{name} (retry)",
+        mode=source.mode,
+        flow_id=source.flow_id,
+        routes=source.routes,
+        fallbacks=source.fallbacks,
+        channels=source.channels,
+        audience=Audience(contact_ids=targets),
+        run_at=now + DEFAULT_RETRY_DELAY if run_at is None else run_at,
+        state=State.SCHEDULED,
+        retry_of=source.id,
+        counters=Counters(audience_size_estimate=len(targets)),
+        created_at=now,
+    )
+
+
+def lineage(broadcast_id: str, get: Callable[[str], Broadcast | None]) -> list[Broadcast]:
+    """The chain from the original broadcast to ``broadcast_id``, original first."""
+    chain: list[Broadcast] = []
+    seen: set[str] = set()
+    current: str | None = broadcast_id
+    while current is not None:
+        if current in seen:
+            raise ValueError(f"retry chain of {broadcast_id} loops at {current}")
+        seen.add(current)
+        broadcast = get(current)
+        if broadcast is None:
+            raise NotFound(f"broadcast {current} in the retry chain of {broadcast_id} does not exist")
+        chain.append(broadcast)
+        current = broadcast.retry_of
+    chain.reverse()
+    return chain
+
+
+def reached_on_attempt(
+    contact_id: str, chain: Sequence[Broadcast], outcomes: Mapping[str, Mapping[str, Outcome]]
+) -> int | None:
+    """1-based attempt (position in the chain) on which the contact was DELIVERED, or None.
+
+    ``outcomes`` maps broadcast id -> contact id -> outcome (what the rows say).
+    """
+    for attempt, broadcast in enumerate(chain, start=1):
+        if outcomes.get(broadcast.id, {}).get(contact_id) is Outcome.DELIVERED:
+            return attempt
+    return None
+
+
+def check_editable(broadcast: Broadcast, *, retries: Iterable[Broadcast]) -> None:
+    """Raise EditRefused unless the broadcast's configuration may change now."""
+    if broadcast.state in (State.DRAFT, State.SCHEDULED):
+        return
+    if broadcast.state is State.SENDING:
+        raise EditRefused(
+            f"broadcast {broadcast.id} is SENDING and cannot be edited", hint="cancel it, or wait for it to finish"
+        )
+    started = [r.id for r in retries if r.state not in (State.DRAFT, State.SCHEDULED)]
+    if started:
+        raise EditRefused(
+            f"broadcast {broadcast.id} cannot be edited: its retry {started[0]} has already started",
+            hint="clone it and create a new broadcast instead",
+        )
+
+
+def check_quota(*, scheduled: int, cap: int) -> None:
+    """``scheduled`` counts DRAFT + SCHEDULED broadcasts (retries included)."""
+    if scheduled >= cap:
+        raise QuotaExceeded(
+            f"the combined scheduled quota is full ({scheduled} of {cap} DRAFT or SCHEDULED broadcasts)",
+            hint="cancel a draft to free a slot first",
+        )
