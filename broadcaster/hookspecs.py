@@ -106,9 +106,7 @@ def interpret_batch_reply(
 
 
 @hookspec(firstresult=True)
-def verify_callback(
-    provider: str, integration: Integration, headers: Mapping[str, str], body: bytes
-) -> bool | None:
+def verify_callback(provider: str, integration: Integration, headers: Mapping[str, str], body: bytes) -> bool | None:
     """Check a delivery callback's signature (Meta ``X-Hub-Signature-256``, Viber
     ``X-Viber-Content-Signature``) against the raw body.
 

@@ -269,6 +269,6 @@ class DispatchRow:
 class LifecycleEvent:
     """A broadcast changed phase: scheduled, started, finished or cancelled."""
 
-    kind: "LifecycleEventKind"
+    kind: LifecycleEventKind
     broadcast: Broadcast
     at: float

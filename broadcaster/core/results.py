@@ -14,7 +14,16 @@ import attrs
 from .outcomes import ErrorKind
 from .reasons import ErrorReason
 
-__all__ = ["Delivered", "DeliveryUpdate", "Failed", "NotSent", "OutcomeUnknown", "RateLimited", "Rerouted", "SendResult"]
+__all__ = [
+    "Delivered",
+    "DeliveryUpdate",
+    "Failed",
+    "NotSent",
+    "OutcomeUnknown",
+    "RateLimited",
+    "Rerouted",
+    "SendResult",
+]
 
 
 @attrs.frozen
