@@ -8,7 +8,7 @@ models have no ``to_dict``.
 from __future__ import annotations
 
 import enum
-from typing import Mapping, Union
+from typing import Any, Iterable, Mapping, Union
 
 import attrs
 
@@ -41,6 +41,12 @@ __all__ = [
 FieldValue = Union[str, int, float, bool, None]
 
 
+def _as_tuple(items: Iterable[Any]) -> tuple[Any, ...]:
+    # Not ``converter=tuple``: mypy's attrs plugin cannot resolve tuple's type
+    # variable and then rejects every typed tuple passed to the field.
+    return tuple(items)
+
+
 @attrs.frozen
 class Chat:
     """A contact's conversation on one integration."""
@@ -57,7 +63,7 @@ class Contact:
     name: str = ""
     fields: Mapping[str, FieldValue] = attrs.field(factory=dict)
     opted_out: bool = False
-    chats: tuple[Chat, ...] = attrs.field(default=(), converter=tuple)
+    chats: tuple[Chat, ...] = attrs.field(default=(), converter=_as_tuple)
 
     def chat_on(self, integration: str) -> Chat | None:
         for chat in self.chats:
@@ -91,7 +97,7 @@ class TemplateMessage:
 
     name: str
     language: str = "en"
-    params: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    params: tuple[str, ...] = attrs.field(default=(), converter=_as_tuple)
 
 
 Message = Union[TextMessage, TemplateMessage]
@@ -118,7 +124,7 @@ class TemplateCard:
     template: str
     language: str = "en"
     #: contact field names, in parameter order
-    params: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    params: tuple[str, ...] = attrs.field(default=(), converter=_as_tuple)
 
 
 @attrs.frozen
@@ -128,7 +134,7 @@ class Flow:
     published: bool = True
     first_card: Union[TextCard, TemplateCard] = TextCard("")
     #: contact fields the flow's logic needs; a contact missing one is SKIPPED
-    required_fields: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    required_fields: tuple[str, ...] = attrs.field(default=(), converter=_as_tuple)
 
 
 @attrs.frozen
@@ -142,7 +148,7 @@ class TemplateRoute:
     integration: str
     template: str
     language: str = "en"
-    params: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    params: tuple[str, ...] = attrs.field(default=(), converter=_as_tuple)
     when: str | None = None
 
 
@@ -153,7 +159,7 @@ class FallbackTemplate:
     integration: str
     template: str
     language: str = "en"
-    params: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    params: tuple[str, ...] = attrs.field(default=(), converter=_as_tuple)
 
 
 class Mode(enum.Enum):
@@ -228,11 +234,11 @@ class Broadcast:
     mode: Mode = Mode.FLOW
     flow_id: str | None = None
     #: template mode: tried in order, first matching route wins
-    routes: tuple[TemplateRoute, ...] = attrs.field(default=(), converter=tuple)
+    routes: tuple[TemplateRoute, ...] = attrs.field(default=(), converter=_as_tuple)
     #: flow mode: per-integration templates for closed messaging windows
-    fallbacks: tuple[FallbackTemplate, ...] = attrs.field(default=(), converter=tuple)
+    fallbacks: tuple[FallbackTemplate, ...] = attrs.field(default=(), converter=_as_tuple)
     #: flow mode: integrations to send through, in preference order (empty = any)
-    channels: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    channels: tuple[str, ...] = attrs.field(default=(), converter=_as_tuple)
     audience: Audience = Audience(filter="")
     run_at: float | None = None
     state: State = State.DRAFT
