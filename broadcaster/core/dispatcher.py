@@ -331,7 +331,10 @@ class Dispatcher:
                 self._delay(batch, now + hint)
             return
         if batch.retries >= self.backoff.budget:
-            self.stats.exhausted_batches += 1
+            if batch.retries == self.backoff.budget:
+                # Counted once: sends still in flight may come back refused later.
+                self.stats.exhausted_batches += 1
+                batch.retries += 1
             while batch.queue:
                 self._row(batch.queue.popleft(), status, now, reason=reason, kind=kind)
             return

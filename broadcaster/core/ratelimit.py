@@ -10,6 +10,10 @@ from __future__ import annotations
 
 __all__ = ["TokenBucket"]
 
+# Refills are float arithmetic: a token due "now" may come out as 0.9999999. Without a
+# tolerance the caller would be told to wait 1e-16 s, which a float clock cannot express.
+_EPSILON = 1e-9
+
 
 class TokenBucket:
     __slots__ = (
@@ -55,8 +59,8 @@ class TokenBucket:
         if now < self._paused_until:
             return False
         self._refill(now)
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
+        if self._tokens >= 1.0 - _EPSILON:
+            self._tokens = max(0.0, self._tokens - 1.0)
             return True
         return False
 
@@ -65,9 +69,9 @@ class TokenBucket:
         if now < self._paused_until:
             return self._paused_until
         self._refill(now)
-        if self._tokens >= 1.0:
+        if self._tokens >= 1.0 - _EPSILON:
             return now
-        return now + (1.0 - self._tokens) / self.rate(now)
+        return now + max((1.0 - self._tokens) / self.rate(now), _EPSILON)
 
     def throttled(self, now: float, *, pause: float | None = None) -> None:
         """The provider said "too many requests" for the whole integration."""
