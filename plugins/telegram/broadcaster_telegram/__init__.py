@@ -1,0 +1,135 @@
+"""broadcaster-telegram: the Telegram Bot API as a broadcaster provider plugin.
+
+A pure codec: :func:`build_call` writes a ``sendMessage`` request, :func:`interpret_reply`
+reads Telegram's answer (see :mod:`broadcaster_telegram.errors`). Found by broadcaster
+through the ``broadcaster`` entry point, like any third-party plugin.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Mapping, Sequence
+
+from broadcaster import hookimpl
+from broadcaster.core.channels import ChannelSpec, DeliveryConfirmation, MessageKind
+from broadcaster.core.errors import ConfigError
+from broadcaster.core.http import HttpCall, HttpReply
+from broadcaster.core.models import Integration, Message, TextMessage
+from broadcaster.core.results import DeliveryUpdate, SendResult
+
+from .errors import PROVIDER, interpret
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "PROVIDER",
+    "SPEC",
+    "build_call",
+    "interpret_reply",
+    "parse_callback",
+    "provide_channels",
+    "verify_callback",
+]
+
+DEFAULT_BASE_URL = "https://api.telegram.org"
+SECRET_SETTINGS = ("token", "secret_token")
+
+SPEC = ChannelSpec(
+    provider=PROVIDER,
+    kinds=frozenset({MessageKind.TEXT}),
+    window_seconds=None,
+    confirmation=DeliveryConfirmation.SYNC,
+    # the Bot FAQ's ~30 messages/s for bulk notifications, per bot token
+    rate_per_second=30.0,
+    burst=30,
+    required_settings=("token",),
+    secret_settings=SECRET_SETTINGS,
+    description="Telegram Bot API (sendMessage); text only, no delivery receipts",
+)
+
+
+def _secrets(integration: Integration) -> tuple[str, ...]:
+    return tuple(value for name in SECRET_SETTINGS if (value := integration.settings.get(name)))
+
+
+def _base_url(integration: Integration) -> str:
+    base_url = integration.settings.get("base_url") or DEFAULT_BASE_URL
+    if not base_url.startswith(("https://", "http://")):
+        raise ConfigError(
+            f"integration {integration.name!r}: base_url must be an absolute http(s) URL, got {base_url!r}",
+            hint=f"leave it unset for {DEFAULT_BASE_URL}",
+        )
+    return base_url.rstrip("/")
+
+
+def _token(integration: Integration) -> str:
+    token = integration.settings.get("token", "")
+    if not token.strip():
+        raise ConfigError(
+            f"integration {integration.name!r} has no Telegram bot token",
+            hint="set its 'token' setting to the token @BotFather gave you",
+        )
+    if token != token.strip() or any(ch in token for ch in "/?# "):
+        # never echo the value: it is (a mistyped) secret
+        raise ConfigError(
+            f"integration {integration.name!r}: the Telegram bot token contains whitespace, '/', '?' or '#'",
+            hint="copy the token again from @BotFather (it looks like 123456:ABC-DEF...)",
+        )
+    return token
+
+
+def _chat_id(chat_id: str) -> int | str:
+    # numeric ids go out as JSON integers (they need up to 52 bits); '@channel' stays a string
+    return int(chat_id) if chat_id.lstrip("-").isdigit() else chat_id
+
+
+@hookimpl
+def provide_channels() -> Sequence[ChannelSpec]:
+    return [SPEC]
+
+
+@hookimpl
+def build_call(provider: str, integration: Integration, chat_id: str, message: Message) -> HttpCall | None:
+    if provider != PROVIDER:
+        return None
+    if not isinstance(message, TextMessage):
+        raise ConfigError(
+            f"integration {integration.name!r}: Telegram cannot send a {type(message).__name__}",
+            hint="Telegram has no templates; send a text message (a flow's text card) instead",
+        )
+    token = _token(integration)
+    return HttpCall(
+        method="POST",
+        url=f"{_base_url(integration)}/bot{token}/sendMessage",
+        headers={"content-type": "application/json"},
+        json={"chat_id": _chat_id(chat_id), "text": message.text},
+        secrets=_secrets(integration),
+    )
+
+
+@hookimpl
+def interpret_reply(provider: str, integration: Integration, call: HttpCall, reply: HttpReply) -> SendResult | None:
+    if provider != PROVIDER:
+        return None
+    return interpret(reply, integration_name=integration.name, secrets=(*call.secrets, *_secrets(integration)))
+
+
+@hookimpl
+def verify_callback(provider: str, integration: Integration, headers: Mapping[str, str], body: bytes) -> bool | None:
+    """Telegram echoes setWebhook's ``secret_token`` in a header; without one, refuse all."""
+    if provider != PROVIDER:
+        return None
+    expected = integration.settings.get("secret_token", "")
+    if not expected:
+        return False
+    given = next((v for k, v in headers.items() if k.lower() == "x-telegram-bot-api-secret-token"), "")
+    return hmac.compare_digest(expected.encode(), str(given).encode("utf-8", "replace"))
+
+
+@hookimpl
+def parse_callback(
+    provider: str, integration: Integration, headers: Mapping[str, str], body: bytes
+) -> Sequence[DeliveryUpdate] | None:
+    """Telegram has no delivery receipts: no update ever changes a row."""
+    if provider != PROVIDER:
+        return None
+    return []

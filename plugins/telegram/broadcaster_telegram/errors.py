@@ -1,0 +1,150 @@
+"""Reading a Telegram Bot API reply into a SendResult (pure; never raises on input).
+
+Telegram says its ``error_code`` is "subject to change", so errors are keyed on the HTTP
+status plus the ``description`` text (providers.md §1). The Bot API server turns a 403
+whose text is a raw UPPER_CASE MTProto error into a 400, which is why
+``CHAT_WRITE_FORBIDDEN`` is listed under 400 and 403 alike.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Final, Iterable
+
+from broadcaster.core.http import HttpReply, redact
+from broadcaster.core.outcomes import ErrorKind
+from broadcaster.core.reasons import ErrorReason, sanitize_reason_text
+from broadcaster.core.results import Delivered, Failed, RateLimited, Rerouted, SendResult
+
+__all__ = ["PROVIDER", "DESCRIPTIONS", "interpret", "retry_after_hint"]
+
+PROVIDER: Final = "telegram"
+
+_C, _P = ErrorKind.PERMANENT_CONTACT, ErrorKind.PAYLOAD
+
+#: (statuses, lower-cased description prefix) -> (kind, canonical reason token); first match wins
+DESCRIPTIONS: Final[tuple[tuple[frozenset[int], str, ErrorKind, str], ...]] = (
+    (frozenset({403}), "forbidden: bot was blocked by the user", _C, "blocked_by_user"),
+    (frozenset({403}), "forbidden: user is deactivated", _C, "user_deactivated"),
+    (frozenset({403}), "forbidden: bot was kicked from the", _C, "bot_kicked"),
+    (frozenset({403}), "forbidden: bot is not a member of the", _C, "bot_not_member"),
+    (frozenset({403}), "forbidden: the group chat was deleted", _C, "chat_deleted"),
+    (frozenset({403}), "forbidden: bot can't initiate conversation with a user", _C, "cant_initiate_conversation"),
+    (frozenset({403}), "forbidden: bot can't send messages to bots", _C, "recipient_is_bot"),
+    (frozenset({400}), "bad request: chat not found", _C, "chat_not_found"),
+    (frozenset({400}), "bad request: group chat was upgraded to a supergroup chat", _C, "chat_migrated"),
+    (frozenset({400}), "bad request: message text is empty", _P, "message_text_empty"),
+    (frozenset({400}), "bad request: message is too long", _P, "message_too_long"),
+    (frozenset({400}), "bad request: can't parse entities", _P, "cant_parse_entities"),
+    (frozenset({400, 403}), "bad request: chat_write_forbidden", _C, "no_write_rights"),
+    (frozenset({400, 403}), "forbidden: chat_write_forbidden", _C, "no_write_rights"),
+    (frozenset({400, 403}), "bad request: have no rights to send a message", _C, "no_write_rights"),
+)
+
+
+def _code(status: int) -> str:
+    return str(status) if 100 <= status <= 999 else "http"
+
+
+def _reason(status: int, text: str, secrets: Iterable[str]) -> ErrorReason:
+    return ErrorReason(PROVIDER, _code(status), sanitize_reason_text(redact(text, secrets)))
+
+
+def _kind_for_status(status: int) -> ErrorKind:
+    if status == 403:
+        return ErrorKind.PERMANENT_CONTACT
+    if 400 <= status < 500:
+        return ErrorKind.PAYLOAD
+    if status >= 500:
+        return ErrorKind.TRANSIENT
+    # a 2xx/3xx we could not read: the message may well have gone out
+    return ErrorKind.UNKNOWN
+
+
+def _seconds(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    seconds = float(value)
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def retry_after_hint(body_parameters: Any, reply: HttpReply) -> float | None:
+    """The body's ``parameters.retry_after`` if usable, else a numeric ``Retry-After`` header."""
+    if isinstance(body_parameters, dict):
+        hint = _seconds(body_parameters.get("retry_after"))
+        if hint is not None:
+            return hint
+    header = reply.header("retry-after")
+    if header is None:
+        return None
+    try:
+        return _seconds(float(header.strip()))
+    except ValueError:
+        return None  # an HTTP-date or garbage: no hint, the runtime's backoff decides
+
+
+def _chat_id(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str) and value.lstrip("-").isdigit():
+        return value
+    return None
+
+
+def _failure(status: int, why: str, secrets: Iterable[str]) -> SendResult:
+    if status == 429:
+        return RateLimited(reason=ErrorReason(PROVIDER, "429", "too_many_requests"))
+    if status >= 500:
+        return Failed(ErrorKind.TRANSIENT, ErrorReason(PROVIDER, "5xx", "server_error"))
+    return Failed(_kind_for_status(status), _reason(status, why, secrets))
+
+
+def interpret(reply: HttpReply, *, integration_name: str, secrets: Iterable[str]) -> SendResult:
+    """Map one sendMessage reply to a SendResult."""
+    secrets = tuple(secrets)
+    status = reply.status
+    if status in (401, 404):
+        # a bad or revoked token (404 is what a malformed token in the URL gives)
+        return Failed(ErrorKind.INTEGRATION, ErrorReason.auth_failed(integration_name))
+    body, problem = reply.json_body()
+    if problem is None and not isinstance(body, dict):
+        problem = "reply is not a JSON object"
+    if problem is not None:
+        if status == 429:
+            return RateLimited(retry_after_hint(None, reply), ErrorReason(PROVIDER, "429", "too_many_requests"))
+        return _failure(status, problem, secrets)
+    parameters = body.get("parameters")
+    ok = body.get("ok")
+    if ok is True:
+        if not 200 <= status < 300:
+            return _failure(status, f"ok reply with HTTP status {status}", secrets)
+        result = body.get("result")
+        message_id = result.get("message_id") if isinstance(result, dict) else None
+        if isinstance(message_id, int) and not isinstance(message_id, bool):
+            return Delivered(message_id=str(message_id), confirmed=True)
+        return Failed(ErrorKind.UNKNOWN, _reason(status, "ok reply without result.message_id", secrets))
+    if ok is not False:
+        return _failure(status, "reply has no boolean 'ok'", secrets)
+    # aiogram's order: a flood-wait hint first, then a migration, then the status
+    flood_wait = isinstance(parameters, dict) and _seconds(parameters.get("retry_after")) is not None
+    if status == 429 or flood_wait:
+        return RateLimited(retry_after_hint(parameters, reply), ErrorReason(PROVIDER, "429", "too_many_requests"))
+    if isinstance(parameters, dict) and "migrate_to_chat_id" in parameters:
+        new_chat = _chat_id(parameters.get("migrate_to_chat_id"))
+        if new_chat is not None:
+            return Rerouted(chat_id=new_chat, reason=ErrorReason(PROVIDER, "400", "chat_migrated"))
+    if status >= 500:
+        return Failed(ErrorKind.TRANSIENT, ErrorReason(PROVIDER, "5xx", "server_error"))
+    description = body.get("description")
+    if not isinstance(description, str):
+        return _failure(status, "error reply without a description", secrets)
+    lowered = " ".join(description.lower().split())
+    for statuses, prefix, kind, token in DESCRIPTIONS:
+        if status in statuses and lowered.startswith(prefix):
+            return Failed(kind, ErrorReason(PROVIDER, str(status), token))
+    if 200 <= status < 300:
+        # ok:false with a 2xx is not something Telegram sends; don't guess it failed for good
+        return Failed(ErrorKind.UNKNOWN, _reason(status, description, secrets))
+    return Failed(_kind_for_status(status), _reason(status, description, secrets))

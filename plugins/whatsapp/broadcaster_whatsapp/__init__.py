@@ -1,0 +1,143 @@
+"""broadcaster-whatsapp: the WhatsApp Business Cloud API as a broadcaster provider plugin.
+
+A pure codec. :func:`build_call` writes ``POST {base_url}/{api_version}/{phone_number_id}/messages``
+for free-form text (inside the 24 h window) or an approved template;
+:func:`interpret_reply` reads the Graph API answer — a 200 only means *accepted*, so
+deliveries and late failures (131047 ...) arrive later through :func:`parse_callback`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from broadcaster import hookimpl
+from broadcaster.core.channels import ChannelSpec, DeliveryConfirmation, MessageKind
+from broadcaster.core.errors import ConfigError
+from broadcaster.core.http import HttpCall, HttpReply
+from broadcaster.core.models import Integration, Message, TemplateMessage, TextMessage
+from broadcaster.core.results import DeliveryUpdate, SendResult
+
+from .errors import PROVIDER
+from .replies import interpret
+from .webhooks import parse_statuses, signature_is_valid
+
+__all__ = [
+    "DEFAULT_API_VERSION",
+    "DEFAULT_BASE_URL",
+    "PROVIDER",
+    "SPEC",
+    "build_call",
+    "interpret_reply",
+    "parse_callback",
+    "provide_channels",
+    "verify_callback",
+]
+
+DEFAULT_BASE_URL = "https://graph.facebook.com"
+DEFAULT_API_VERSION = "v21.0"
+SECRET_SETTINGS = ("token", "app_secret")
+
+SPEC = ChannelSpec(
+    provider=PROVIDER,
+    kinds=frozenset({MessageKind.TEXT, MessageKind.TEMPLATE}),
+    # the customer-service window: free-form text only within 24 h of the user's last message
+    window_seconds=24 * 3600.0,
+    confirmation=DeliveryConfirmation.CALLBACK,
+    # Cloud API default throughput per business number (upgrades to 1000/s are automatic)
+    rate_per_second=80.0,
+    burst=80,
+    required_settings=("token", "phone_number_id"),
+    secret_settings=SECRET_SETTINGS,
+    description="WhatsApp Business Cloud API; text within 24 h, templates any time, status webhooks",
+)
+
+
+def _secrets(integration: Integration) -> tuple[str, ...]:
+    return tuple(value for name in SECRET_SETTINGS if (value := integration.settings.get(name)))
+
+
+def _setting(integration: Integration, name: str, *, hint: str) -> str:
+    value = integration.settings.get(name, "")
+    if not value.strip():
+        raise ConfigError(f"integration {integration.name!r} has no WhatsApp {name!r} setting", hint=hint)
+    return value.strip()
+
+
+def _url(integration: Integration) -> str:
+    base_url = (integration.settings.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
+    if not base_url.startswith(("https://", "http://")):
+        raise ConfigError(
+            f"integration {integration.name!r}: base_url must be an absolute http(s) URL, got {base_url!r}",
+            hint=f"leave it unset for {DEFAULT_BASE_URL}",
+        )
+    version = (integration.settings.get("api_version") or DEFAULT_API_VERSION).strip("/ ")
+    phone = _setting(integration, "phone_number_id", hint="set it to the phone number ID from the WhatsApp Manager")
+    if not phone.isdigit():
+        raise ConfigError(
+            f"integration {integration.name!r}: phone_number_id must be digits, got {phone!r}",
+            hint="it is the numeric ID of the business phone number, not the phone number itself",
+        )
+    return f"{base_url}/{version}/{phone}/messages"
+
+
+def _body(chat_id: str, message: Message) -> dict[str, Any]:
+    body: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": chat_id}
+    if isinstance(message, TextMessage):
+        return {**body, "type": "text", "text": {"preview_url": False, "body": message.text}}
+    template: dict[str, Any] = {
+        "name": message.name,
+        "language": {"policy": "deterministic", "code": message.language},
+    }
+    if message.params:
+        parameters = [{"type": "text", "text": param} for param in message.params]
+        template["components"] = [{"type": "body", "parameters": parameters}]
+    return {**body, "type": "template", "template": template}
+
+
+@hookimpl
+def provide_channels() -> Sequence[ChannelSpec]:
+    return [SPEC]
+
+
+@hookimpl
+def build_call(provider: str, integration: Integration, chat_id: str, message: Message) -> HttpCall | None:
+    if provider != PROVIDER:
+        return None
+    if not isinstance(message, (TextMessage, TemplateMessage)):
+        raise ConfigError(f"integration {integration.name!r}: WhatsApp cannot send a {type(message).__name__}")
+    token = _setting(
+        integration, "token", hint="set 'token' to a system-user access token with whatsapp_business_messaging"
+    )
+    return HttpCall(
+        method="POST",
+        url=_url(integration),
+        headers={"authorization": f"Bearer {token}", "content-type": "application/json"},
+        json=_body(chat_id, message),
+        secrets=_secrets(integration),
+    )
+
+
+@hookimpl
+def interpret_reply(provider: str, integration: Integration, call: HttpCall, reply: HttpReply) -> SendResult | None:
+    if provider != PROVIDER:
+        return None
+    return interpret(reply, integration_name=integration.name, secrets=(*call.secrets, *_secrets(integration)))
+
+
+@hookimpl
+def verify_callback(provider: str, integration: Integration, headers: Mapping[str, str], body: bytes) -> bool | None:
+    if provider != PROVIDER:
+        return None
+    app_secret = _setting(
+        integration, "app_secret", hint="set 'app_secret' to the Meta app secret so status webhooks can be verified"
+    )
+    return signature_is_valid(app_secret=app_secret, headers=headers, body=body)
+
+
+@hookimpl
+def parse_callback(
+    provider: str, integration: Integration, headers: Mapping[str, str], body: bytes
+) -> Sequence[DeliveryUpdate] | None:
+    if provider != PROVIDER:
+        return None
+    return parse_statuses(body, integration_name=integration.name, secrets=_secrets(integration))
