@@ -145,12 +145,22 @@ def check_editable(broadcast: Broadcast, *, retries: Iterable[Broadcast]) -> Non
         raise EditRefused(
             f"broadcast {broadcast.id} is SENDING and cannot be edited", hint="cancel it, or wait for it to finish"
         )
-    started = [r.id for r in retries if r.state not in (State.DRAFT, State.SCHEDULED)]
+    started = [r.id for r in retries if _has_started(r)]
     if started:
         raise EditRefused(
             f"broadcast {broadcast.id} cannot be edited: its retry {started[0]} has already started",
             hint="clone it and create a new broadcast instead",
         )
+
+
+def _has_started(retry: Broadcast) -> bool:
+    if retry.state in (State.SENDING, State.COMPLETED):
+        return True
+    # A retry cancelled while still SCHEDULED never fired: it must not block editing the
+    # source forever. One cancelled mid-run has a start time or rows.
+    if retry.state is State.CANCELLED:
+        return retry.counters.started_at is not None or retry.counters.recorded > 0
+    return False
 
 
 def check_quota(*, scheduled: int, cap: int) -> None:
