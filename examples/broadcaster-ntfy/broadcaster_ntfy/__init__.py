@@ -1,0 +1,131 @@
+"""broadcaster plugin for ntfy (https://ntfy.sh): publish a broadcast to ntfy topics.
+
+An example third-party plugin, written only against broadcaster's public API
+(``broadcaster.hookimpl`` and the values in ``broadcaster.core``). Copy it to start your own.
+
+A contact's chat id on an ntfy integration is a **topic name**. Each send is ntfy's JSON
+publish form, ``POST {base_url}/`` with ``{"topic": ..., "message": ...}``, and an
+``Authorization: Bearer <token>`` header when the integration has a token.
+
+Integration settings: ``base_url`` (default ``https://ntfy.sh``), ``token`` (optional,
+secret: an ntfy access token ``tk_...``), ``title`` (optional notification title).
+
+Like every provider plugin it is a pure codec: hooks build an ``HttpCall`` and read an
+``HttpReply``; broadcaster's runtime does the HTTP. A hook answers only for its own
+provider (``None`` otherwise) and never raises on what the server sends back.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from broadcaster import hookimpl
+from broadcaster.core.channels import ChannelSpec, DeliveryConfirmation, MessageKind
+from broadcaster.core.errors import ConfigError
+from broadcaster.core.http import HttpCall, HttpReply, redact
+from broadcaster.core.models import Integration, Message, TextMessage
+from broadcaster.core.outcomes import ErrorKind
+from broadcaster.core.reasons import ErrorReason, sanitize_reason_text
+from broadcaster.core.results import Delivered, Failed, RateLimited, SendResult
+
+__all__ = ["CHANNEL", "PROVIDER", "build_call", "interpret_reply", "provide_channels"]
+
+PROVIDER = "ntfy"
+DEFAULT_BASE_URL = "https://ntfy.sh"
+
+# Step 1: declare what the provider can do. The dispatcher plans and paces with this.
+CHANNEL = ChannelSpec(
+    provider=PROVIDER,
+    kinds=frozenset({MessageKind.TEXT}),  # no templates
+    window_seconds=None,  # anyone subscribed to a topic gets it, any time
+    confirmation=DeliveryConfirmation.SYNC,  # no receipts: the 200 is all we learn
+    # ntfy.sh's default visitor limit: a burst of 60 requests, then one every 5 s
+    rate_per_second=0.2,
+    burst=60,
+    required_settings=(),
+    secret_settings=("token",),
+    description="ntfy.sh (or self-hosted ntfy) topics; the contact's chat id is the topic.",
+)
+
+
+@hookimpl
+def provide_channels() -> Sequence[ChannelSpec]:
+    return [CHANNEL]
+
+
+# Step 2: build the provider's real request. Raise ConfigError only for bad settings.
+
+
+@hookimpl
+def build_call(provider: str, integration: Integration, chat_id: str, message: Message) -> HttpCall | None:
+    if provider != PROVIDER:
+        return None
+    if not isinstance(message, TextMessage):
+        raise ConfigError(
+            f"integration {integration.name!r} is ntfy, which has no templates",
+            hint="send ntfy a flow whose first card is text",
+        )
+    base_url = integration.settings.get("base_url", DEFAULT_BASE_URL).rstrip("/")
+    if not base_url.startswith(("https://", "http://")):
+        raise ConfigError(
+            f"integration {integration.name!r}: base_url {base_url!r} is not an http(s) URL",
+            hint=f"e.g. {DEFAULT_BASE_URL}",
+        )
+    body: dict[str, Any] = {"topic": chat_id, "message": message.text}
+    if title := integration.settings.get("title"):
+        body["title"] = title
+    headers = {"Content-Type": "application/json"}
+    token = integration.settings.get("token")
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    # List every secret the call carries: the runtime redacts them from logs and rows.
+    return HttpCall(method="POST", url=f"{base_url}/", headers=headers, json=body, secrets=(token,) if token else ())
+
+
+# Step 3: read the reply into a value. Never raise here, whatever the server sent.
+
+
+def _failed(kind: ErrorKind, code: str, reason: str, secrets: Sequence[str]) -> Failed:
+    # Redact before sanitising: a server echoing the token must not put it in a row.
+    return Failed(kind, ErrorReason(PROVIDER, code, sanitize_reason_text(redact(reason, secrets))))
+
+
+def _retry_after(reply: HttpReply) -> float | None:
+    try:
+        seconds = float(reply.header("Retry-After") or "")
+    except ValueError:
+        return None
+    return seconds if 0 <= seconds < 86400 else None  # NaN and nonsense fail these tests too
+
+
+@hookimpl
+def interpret_reply(provider: str, integration: Integration, call: HttpCall, reply: HttpReply) -> SendResult | None:
+    if provider != PROVIDER:
+        return None
+    secrets = call.secrets
+    value, why_not = reply.json_body()
+    body = value if isinstance(value, dict) else {}
+    if 200 <= reply.status < 300:
+        if why_not is not None or not isinstance(body.get("id"), str) or not body["id"]:
+            # The message may well be published: its fate is unknown, not failed.
+            return _failed(
+                ErrorKind.UNKNOWN, str(reply.status), f"malformed_reply: {why_not or 'no message id'}", secrets
+            )
+        return Delivered(message_id=redact(body["id"], secrets), confirmed=True)
+    if reply.status in (401, 403):
+        return Failed(ErrorKind.INTEGRATION, ErrorReason.auth_failed(integration.name))
+    if reply.status == 429:
+        return RateLimited(retry_after=_retry_after(reply), reason=ErrorReason(PROVIDER, "429", "too_many_requests"))
+    if reply.status >= 500:
+        return Failed(ErrorKind.TRANSIENT, ErrorReason(PROVIDER, "5xx", "server_error"))
+    # ntfy's error envelope: {"code": 40009, "http": 400, "error": "invalid request: ...", "link": ...}
+    code = body.get("code")
+    status_token = str(reply.status) if reply.status >= 0 else "http"
+    code_token = str(code) if isinstance(code, int) and not isinstance(code, bool) and code >= 0 else status_token
+    error = body.get("error")
+    if reply.status == 413:
+        return _failed(ErrorKind.PAYLOAD, code_token, "message_too_large", secrets)
+    if isinstance(error, str) and error.strip():
+        return _failed(ErrorKind.PAYLOAD, code_token, error, secrets)
+    kind = ErrorKind.PAYLOAD if 400 <= reply.status < 500 else ErrorKind.TRANSIENT
+    return _failed(kind, code_token, f"malformed_reply: {why_not or 'no error text'}", secrets)
