@@ -1,0 +1,235 @@
+"""The one place a provider request becomes real HTTP.
+
+:class:`HttpExecutor` turns a plugin's :class:`~broadcaster.core.http.HttpCall` into an
+httpx request on one shared ``httpx.AsyncClient`` per integration (keep-alive
+connections are per provider host, and one integration's slow pool never starves
+another's) and the response into an :class:`~broadcaster.core.http.HttpReply`.
+
+Transport failures are values, split by the only question that matters for a resend —
+*could the provider have received the request?*
+
+* provably never left (connect refused or timed out, DNS, TLS, pool exhausted, a request
+  httpx refused to write) -> :class:`~broadcaster.core.results.NotSent` (safe to send again);
+* may have left (read/write timeout, connection dropped mid-exchange, a reply that could
+  not be read) -> :class:`~broadcaster.core.results.OutcomeUnknown` (never resent
+  silently; see DESIGN.md).
+
+Reasons are fixed tokens (``<provider>:conn:connection_refused``,
+``<provider>:timeout:outcome_unknown``), so they can never carry a secret; the exception
+text goes to the log only, redacted with the call's ``secrets``.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import ssl
+from types import TracebackType
+from typing import Final
+
+import attrs
+import httpx
+
+from ..core.http import HttpCall, HttpReply, redact
+from ..core.reasons import ErrorReason
+from ..core.results import NotSent, OutcomeUnknown
+
+__all__ = ["HttpExecutor", "HttpSettings", "classify_transport_error"]
+
+log = logging.getLogger(__name__)
+
+#: a reply body larger than this is cut (providers answer a few hundred bytes; a runaway
+#: body must not cost unbounded memory — the plugin then reads a truncated body as garbage)
+MAX_REPLY_BYTES: Final = 1 << 20
+
+
+@attrs.frozen(kw_only=True)
+class HttpSettings:
+    """Timeouts (seconds) and connection limits of every integration's client."""
+
+    #: establishing a connection; a request that times out here never left
+    connect_timeout: float = 5.0
+    #: waiting for the reply once the request was written
+    read_timeout: float = 30.0
+    write_timeout: float = 30.0
+    #: waiting for a free connection in the pool; nothing was sent yet
+    pool_timeout: float = 5.0
+    max_connections: int = 50
+    max_keepalive_connections: int = 20
+    keepalive_expiry: float = 30.0
+    max_reply_bytes: int = MAX_REPLY_BYTES
+
+    def timeout(self) -> httpx.Timeout:
+        return httpx.Timeout(
+            connect=self.connect_timeout, read=self.read_timeout, write=self.write_timeout, pool=self.pool_timeout
+        )
+
+    def limits(self) -> httpx.Limits:
+        return httpx.Limits(
+            max_connections=self.max_connections,
+            max_keepalive_connections=self.max_keepalive_connections,
+            keepalive_expiry=self.keepalive_expiry,
+        )
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    # The cause chain, with exception groups opened up: trio's happy-eyeballs connect
+    # reports "all attempts failed" with the per-address errors in a group.
+    seen: list[BaseException] = []
+    pending: list[BaseException] = [exc]
+    while pending:
+        current = pending.pop(0)
+        if any(current is known for known in seen):
+            continue
+        seen.append(current)
+        if isinstance(current, BaseExceptionGroup):
+            pending.extend(current.exceptions)
+        follow = current.__cause__ or current.__context__
+        if follow is not None:
+            pending.append(follow)
+    return seen
+
+
+def _connect_reason(exc: BaseException) -> str:
+    # httpx wraps httpcore's error, which wraps the OSError: the cause says what happened.
+    for cause in _causes(exc):
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection_refused"
+        if isinstance(cause, socket.gaierror):
+            return "dns_failed"
+        if isinstance(cause, ssl.SSLError):
+            return "tls_failed"
+    return "connect_failed"
+
+
+def classify_transport_error(exc: httpx.HTTPError, *, label: str) -> NotSent | OutcomeUnknown:
+    """The value an httpx transport error stands for; ``label`` prefixes the reason.
+
+    Raises TypeError for an error that is not a transport failure (a bug, not a value).
+    """
+    # Order matters: ConnectTimeout is a TimeoutException and ConnectError a NetworkError.
+    if isinstance(exc, httpx.ConnectTimeout):
+        return NotSent(ErrorReason(label, "timeout", "connect_timeout"))
+    if isinstance(exc, httpx.PoolTimeout):
+        return NotSent(ErrorReason(label, "timeout", "pool_timeout"))
+    if isinstance(exc, httpx.ConnectError):
+        return NotSent(ErrorReason(label, "conn", _connect_reason(exc)))
+    if isinstance(exc, httpx.ProxyError):
+        return NotSent(ErrorReason(label, "conn", "proxy_failed"))
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return NotSent(ErrorReason(label, "conn", "unsupported_protocol"))
+    if isinstance(exc, httpx.LocalProtocolError):
+        # h11 refuses to write a malformed request before any of it reaches the wire
+        return NotSent(ErrorReason(label, "conn", "invalid_request"))
+    if isinstance(exc, (httpx.ReadTimeout, httpx.WriteTimeout)):
+        return OutcomeUnknown(ErrorReason(label, "timeout", "outcome_unknown"))
+    if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.CloseError)):
+        return OutcomeUnknown(ErrorReason(label, "conn", "connection_lost_outcome_unknown"))
+    if isinstance(exc, httpx.DecodingError):
+        return OutcomeUnknown(ErrorReason(label, "reply", "undecodable_outcome_unknown"))
+    if isinstance(exc, httpx.TransportError):
+        # an unfamiliar transport failure: assume the worst, it may have left
+        return OutcomeUnknown(ErrorReason(label, "conn", "outcome_unknown"))
+    raise TypeError(f"{type(exc).__name__} is not a transport failure") from exc
+
+
+async def _read_capped(response: httpx.Response, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= limit:
+            break
+    return b"".join(chunks)[:limit]
+
+
+class HttpExecutor:
+    """Performs :class:`HttpCall` values, one shared ``AsyncClient`` per integration.
+
+    ``transport`` (e.g. ``httpx.MockTransport``) replaces the network for every client —
+    tests and the simulator use it; connection limits then are the transport's business.
+    Clients are created on first use and closed by :meth:`aclose` (or ``async with``).
+    """
+
+    def __init__(
+        self, *, settings: HttpSettings | None = None, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        self._settings = settings or HttpSettings()
+        self._transport = transport
+        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._closed = False
+
+    @property
+    def settings(self) -> HttpSettings:
+        return self._settings
+
+    def client(self, integration: str) -> httpx.AsyncClient:
+        """The integration's shared client (created on first use)."""
+        if self._closed:
+            raise RuntimeError("this HttpExecutor is closed; create a new one to send again")
+        client = self._clients.get(integration)
+        if client is None:
+            client = httpx.AsyncClient(
+                timeout=self._settings.timeout(),
+                limits=self._settings.limits(),
+                transport=self._transport,
+                # a provider's redirect is a misconfigured base URL, not something to follow with a token
+                follow_redirects=False,
+            )
+            self._clients[integration] = client
+        return client
+
+    async def perform(
+        self, integration: str, call: HttpCall, *, provider: str | None = None
+    ) -> HttpReply | NotSent | OutcomeUnknown:
+        """Send ``call`` for ``integration``; reasons are prefixed with ``provider`` (or the integration)."""
+        client = self.client(integration)
+        kwargs = {} if call.json is None else {"json": call.json}
+        try:
+            request = client.build_request(call.method, call.url, headers=list(call.headers), **kwargs)
+        except httpx.InvalidURL as exc:
+            log.warning(
+                "%s: not sending an invalid URL %s: %s", integration, call.redacted(), redact(str(exc), call.secrets)
+            )
+            return NotSent(ErrorReason(provider or integration, "conn", "invalid_url"))
+        try:
+            response = await client.send(request, stream=True)
+            try:
+                body = await _read_capped(response, self._settings.max_reply_bytes)
+            finally:
+                await response.aclose()
+        except httpx.TransportError as exc:
+            return self._failure(exc, integration=integration, provider=provider, call=call)
+        except httpx.DecodingError as exc:
+            return self._failure(exc, integration=integration, provider=provider, call=call)
+        return HttpReply(status=response.status_code, headers=list(response.headers.multi_items()), body=body)
+
+    def _failure(
+        self, exc: httpx.HTTPError, *, integration: str, provider: str | None, call: HttpCall
+    ) -> NotSent | OutcomeUnknown:
+        result = classify_transport_error(exc, label=provider or integration)
+        log.warning(
+            "%s: %s failed (%s): %s: %s",
+            integration,
+            call.redacted(),
+            result.reason,
+            type(exc).__name__,
+            redact(str(exc), call.secrets),
+        )
+        return result
+
+    async def aclose(self) -> None:
+        """Close every client (idempotent)."""
+        self._closed = True
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.aclose()
+
+    async def __aenter__(self) -> HttpExecutor:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
