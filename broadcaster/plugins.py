@@ -111,7 +111,7 @@ def make_plugin_manager(
 
 def _display_name(pm: pluggy.PluginManager, plugin: object) -> str | None:
     # pluggy names a plugin instance by its id(); a class name reads better in errors.
-    name = getattr(plugin, "__name__", None) or type(plugin).__qualname__
+    name = getattr(plugin, "__name__", None) or type(plugin).__name__
     return None if pm.has_plugin(name) else str(name)
 
 
