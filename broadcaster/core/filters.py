@@ -50,6 +50,7 @@ __all__ = [
     "field_value",
     "parse_filter",
     "parse_timestamp",
+    "render_literal",
 ]
 
 #: contact attributes addressable by name; they shadow ``contact.fields`` entries
