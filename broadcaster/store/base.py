@@ -1,0 +1,186 @@
+"""The store interface: one :class:`Store` protocol and the values it speaks in.
+
+Written for SQLite today (``broadcaster.store.sqlite``) and for a PostgreSQL
+implementation later, where several workers share one database. That is why the
+dispatch operations are phrased as *claim work, then record outcomes and counters in one
+transaction*: :meth:`Store.claim` inserts a pending row per contact before anything is
+sent (the (broadcast, contact) uniqueness makes a second claim a no-op, so two workers —
+or one restarted worker — never both send), and :meth:`Store.record` finalises rows and
+bumps the broadcast's counters atomically and idempotently.
+
+Every method is synchronous and short; the runtime calls it from a worker thread.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import IO, Iterator, Protocol, Sequence
+
+import attrs
+
+from broadcaster.core.errors import BroadcasterError
+from broadcaster.core.filters import Filter
+from broadcaster.core.lifecycle import State
+from broadcaster.core.models import Broadcast, Contact, DispatchRow, Flow, Integration, Template
+from broadcaster.core.outcomes import Outcome
+from broadcaster.core.results import DeliveryUpdate
+
+__all__ = [
+    "CSV_COLUMNS",
+    "Claim",
+    "ConcurrentUpdate",
+    "HealthStatus",
+    "HistoryPage",
+    "IntegrationHealth",
+    "Store",
+]
+
+#: the history CSV export's header, in order
+CSV_COLUMNS = (
+    "contact",
+    "contact_id",
+    "channel",
+    "status",
+    "finer_status",
+    "error_reason",
+    "used_fallback",
+    "sent_at",
+    "delivered_at",
+)
+
+
+class ConcurrentUpdate(BroadcasterError):
+    """A compare-and-set update lost a race: the stored state is not the expected one."""
+
+    code = "CONFLICT"
+
+
+class HealthStatus(enum.Enum):
+    OK = "ok"
+    DEGRADED = "degraded"
+    AUTH_FAILED = "auth_failed"
+
+
+@attrs.frozen
+class IntegrationHealth:
+    """What the runtime last concluded about an integration (the CLI shows it)."""
+
+    integration: str
+    status: HealthStatus
+    detail: str = ""
+    updated_at: float = 0.0
+
+
+@attrs.frozen
+class Claim:
+    """A pending dispatch row: claimed before the send, no result recorded yet."""
+
+    broadcast_id: str
+    contact_id: str
+    integration: str | None
+    claimed_at: float
+
+
+@attrs.frozen
+class HistoryPage:
+    """One page of a broadcast's history, newest first.
+
+    ``next_cursor`` is None on the last page; pass it back to get the next one.
+    """
+
+    rows: tuple[DispatchRow, ...]
+    next_cursor: int | None
+
+
+class Store(Protocol):
+    """Durable state of broadcaster. Unknown ids raise :class:`~broadcaster.core.errors.NotFound`."""
+
+    # -- lifecycle
+    def close(self) -> None: ...
+
+    # -- contacts
+    def upsert_contacts(self, contacts: Sequence[Contact]) -> int:
+        """Insert or replace ``contacts`` in one transaction; returns how many."""
+        ...
+
+    def get_contact(self, contact_id: str) -> Contact: ...
+
+    def count_contacts(self, audience_filter: Filter | str = "") -> int: ...
+
+    def contacts_page(self, audience_filter: Filter | str = "", *, after_id: str | None, limit: int) -> list[Contact]:
+        """Matching contacts with ``id > after_id`` in id order (keyset pagination)."""
+        ...
+
+    # -- configuration
+    def put_integration(self, integration: Integration) -> None: ...
+    def get_integration(self, name: str) -> Integration: ...
+    def list_integrations(self) -> list[Integration]: ...
+    def put_integration_health(self, health: IntegrationHealth) -> None: ...
+    def get_integration_health(self, name: str) -> IntegrationHealth | None: ...
+    def put_flow(self, flow: Flow) -> None: ...
+    def get_flow(self, flow_id: str) -> Flow: ...
+    def list_flows(self) -> list[Flow]: ...
+    def set_flow_published(self, flow_id: str, published: bool) -> Flow: ...
+    def put_template(self, integration: str, template: Template) -> None: ...
+    def get_template(self, integration: str, name: str, language: str = "en") -> Template: ...
+    def list_templates(self, integration: str | None = None) -> list[tuple[str, Template]]: ...
+
+    # -- broadcasts
+    def create_broadcast(self, broadcast: Broadcast) -> Broadcast: ...
+    def get_broadcast(self, broadcast_id: str) -> Broadcast: ...
+    def list_broadcasts(self, *, state: State | None = None, limit: int | None = None) -> list[Broadcast]: ...
+
+    def update_broadcast(self, new: Broadcast, *, expected_state: State) -> Broadcast:
+        """Write ``new`` if the stored state is still ``expected_state``, else raise ConcurrentUpdate.
+
+        The outcome counters (delivered/failed/skipped) are not written: only
+        :meth:`record` and :meth:`apply_delivery_update` change them.
+        """
+        ...
+
+    def due_broadcasts(self, now: float) -> list[Broadcast]: ...
+    def retries_of(self, broadcast_id: str) -> list[Broadcast]: ...
+    def count_quota(self) -> int: ...
+
+    # -- audience
+    def snapshot_audience(self, broadcast_id: str) -> int:
+        """Materialise the member ids at fire time; sets and returns audienceSizeActual."""
+        ...
+
+    def audience_page(self, broadcast_id: str, *, after_id: str | None, limit: int) -> list[Contact]:
+        """Members with ``id > after_id`` that have no row (pending or final) yet."""
+        ...
+
+    # -- dispatch rows
+    def claim(self, broadcast_id: str, targets: Sequence[tuple[str, str | None]], now: float) -> list[str]:
+        """Insert pending rows for (contact_id, integration); returns the contact ids newly claimed."""
+        ...
+
+    def record(self, rows: Sequence[DispatchRow]) -> int:
+        """Finalise rows and bump counters in one transaction; returns how many were new."""
+        ...
+
+    def pending(self, broadcast_id: str) -> list[Claim]: ...
+    def failed_contact_ids(self, broadcast_id: str) -> Iterator[str]: ...
+    def count_rows(self, broadcast_id: str) -> dict[Outcome, int]: ...
+    def apply_delivery_update(self, integration: str, update: DeliveryUpdate) -> bool: ...
+
+    # -- history
+    def history(
+        self,
+        broadcast_id: str,
+        *,
+        outcome: Outcome | None = None,
+        search: str | None = None,
+        cursor: int | None = None,
+        limit: int = 50,
+    ) -> HistoryPage: ...
+
+    def rows_after(self, broadcast_id: str, cursor: int | None, *, limit: int = 500) -> HistoryPage: ...
+
+    def export_csv(
+        self, broadcast_id: str, fileobj: IO[str], *, outcome: Outcome | None = None, search: str | None = None
+    ) -> int: ...
+
+    # -- retention
+    def purge_rows(self, older_than: float) -> int: ...

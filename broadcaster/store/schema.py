@@ -1,0 +1,123 @@
+"""The SQLite schema as ordered migrations, tracked by ``PRAGMA user_version``.
+
+Migration *n* upgrades a file at version *n - 1*; :func:`migrate` applies the missing
+ones in order, each in its own transaction together with the version bump, so a file is
+always at exactly one version. Never edit a released migration: append a new one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Final
+
+from broadcaster.core.errors import ConfigError
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate", "schema_version"]
+
+_V1: Final = """
+CREATE TABLE contacts (
+    id        TEXT PRIMARY KEY,
+    name      TEXT NOT NULL DEFAULT '',
+    opted_out INTEGER NOT NULL DEFAULT 0,
+    fields    TEXT NOT NULL DEFAULT '{}',   -- JSON object of field values
+    chats     TEXT NOT NULL DEFAULT '[]'    -- JSON list of Chat
+);
+CREATE TABLE integrations (name TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE flows (id TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE templates (
+    integration TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    language    TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    PRIMARY KEY (integration, name, language)
+);
+CREATE TABLE broadcasts (
+    id                     TEXT PRIMARY KEY,
+    state                  TEXT NOT NULL,
+    run_at                 REAL,
+    retry_of               TEXT,
+    created_at             REAL NOT NULL,
+    body                   TEXT NOT NULL,   -- JSON Broadcast (the columns below win over it)
+    audience_size_estimate INTEGER,
+    audience_size_actual   INTEGER,
+    delivered              INTEGER NOT NULL DEFAULT 0,
+    failed                 INTEGER NOT NULL DEFAULT 0,
+    skipped                INTEGER NOT NULL DEFAULT 0,
+    started_at             REAL,
+    finished_at            REAL
+);
+CREATE INDEX broadcasts_due ON broadcasts (state, run_at);
+CREATE INDEX broadcasts_retry_of ON broadcasts (retry_of);
+CREATE TABLE audience (
+    broadcast_id TEXT NOT NULL,
+    contact_id   TEXT NOT NULL,
+    PRIMARY KEY (broadcast_id, contact_id)
+) WITHOUT ROWID;
+CREATE TABLE dispatch_rows (
+    seq           INTEGER PRIMARY KEY,
+    broadcast_id  TEXT NOT NULL,
+    contact_id    TEXT NOT NULL,
+    status        TEXT,               -- NULL while claimed and not yet recorded
+    outcome       TEXT,               -- derived from status, kept for filtering
+    contact_name  TEXT NOT NULL DEFAULT '',
+    integration   TEXT,
+    error_reason  TEXT,
+    error_kind    TEXT,
+    used_fallback INTEGER NOT NULL DEFAULT 0,
+    sent_at       REAL,
+    delivered_at  REAL,
+    message_id    TEXT,
+    claimed_at    REAL,
+    recorded_at   REAL,
+    rec_seq       INTEGER,            -- order of recording: newest first, live follow
+    UNIQUE (broadcast_id, contact_id)
+);
+CREATE INDEX dispatch_rows_history ON dispatch_rows (broadcast_id, rec_seq);
+CREATE INDEX dispatch_rows_rec_seq ON dispatch_rows (rec_seq);
+CREATE INDEX dispatch_rows_recorded_at ON dispatch_rows (recorded_at);
+"""
+
+_V2: Final = """
+CREATE TABLE integration_health (
+    integration TEXT PRIMARY KEY,
+    status      TEXT NOT NULL,
+    detail      TEXT NOT NULL DEFAULT '',
+    updated_at  REAL NOT NULL
+);
+CREATE INDEX dispatch_rows_message ON dispatch_rows (integration, message_id);
+"""
+
+#: index i holds the script that takes a file from version i to version i + 1 (statements are
+#: split on ";", so no semicolon may appear inside a statement or a comment)
+MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2)
+SCHEMA_VERSION: Final = len(MIGRATIONS)
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection, *, target: int = SCHEMA_VERSION, where: str = "the database") -> int:
+    """Upgrade in place to ``target``; returns the version found before upgrading.
+
+    ``conn`` must be in autocommit mode (``isolation_level=None``).
+    """
+    found = schema_version(conn)
+    if found > SCHEMA_VERSION:
+        raise ConfigError(
+            f"{where} has schema version {found}, newer than this broadcaster understands ({SCHEMA_VERSION})",
+            hint="upgrade broadcaster, or point it at another database file",
+        )
+    for version in range(found, target):
+        statements = [part.strip() for part in MIGRATIONS[version].split(";") if part.strip()]
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in statements:
+                conn.execute(statement)
+            # PRAGMA takes no parameters; the value is our own integer.
+            conn.execute(f"PRAGMA user_version = {version + 1:d}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    return found
