@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -104,3 +105,18 @@ def test_hints_differ_by_state() -> None:
         hints[state] = caught.value.hint
     assert len(State) == len(set(hints.values()))
     assert "wait for the run to finish, or cancel it" == hints[SE]
+
+
+def test_the_documented_table_is_the_real_one() -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "lifecycle.md").read_text(encoding="utf-8")
+    lines = [line for line in doc.splitlines() if line.startswith("| **")]
+    header = next(line for line in doc.splitlines() if line.startswith("| from \\ action"))
+    actions = [Action(cell.strip()) for cell in header.strip("|").split("|")[1:]]
+    documented = {}
+    for line in lines:
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        state = State(cells[0].strip("*"))
+        for action, target in zip(actions, cells[1:], strict=True):
+            if target != "—":
+                documented[(state, action)] = State(target)
+    assert dict(TRANSITIONS) == documented

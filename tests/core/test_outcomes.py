@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from broadcaster.core.outcomes import RETRYABLE_KINDS, STATUS_OUTCOME, ErrorKind, Outcome, Status, outcome_of
@@ -62,3 +64,13 @@ def test_retryable_kinds() -> None:
         RETRYABLE_KINDS
     )
     assert {ErrorKind.PERMANENT_CONTACT, ErrorKind.PAYLOAD} == set(ErrorKind) - RETRYABLE_KINDS
+
+
+def test_the_documented_taxonomy_is_the_real_one() -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "outcomes.md").read_text(encoding="utf-8")
+    documented = {}
+    for line in doc.splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if len(cells) >= 3 and cells[0].startswith("`") and cells[1] in Outcome.__members__:
+            documented[cells[0].strip("`")] = Outcome[cells[1]]
+    assert EXPECTED == documented
