@@ -1,0 +1,73 @@
+"""Schema versioning: an older file is upgraded in place, a newer one is refused."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from broadcaster.core.errors import ConfigError
+from broadcaster.core.models import Broadcast, Contact, DispatchRow
+from broadcaster.core.outcomes import Status
+from broadcaster.core.results import DeliveryUpdate
+from broadcaster.serde import dumps
+from broadcaster.store import HealthStatus, IntegrationHealth, open_store
+from broadcaster.store.schema import SCHEMA_VERSION, migrate, schema_version
+
+
+def make_v1_file(path: Path) -> None:
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate(conn, target=1)
+    conn.execute("INSERT INTO contacts (id, name, fields) VALUES ('c1', 'Ada', ?)", ('{"city": "Paris"}',))
+    conn.execute(
+        "INSERT INTO broadcasts (id, state, created_at, body, delivered) VALUES ('b1', 'COMPLETED', 1.0, ?, 1)",
+        (dumps(Broadcast("b1")),),
+    )
+    conn.execute(
+        "INSERT INTO dispatch_rows (broadcast_id, contact_id, status, outcome, integration, message_id,"
+        " recorded_at, rec_seq) VALUES ('b1', 'c1', 'accepted', 'DELIVERED', 'wa', 'm1', 5.0, 1)"
+    )
+    conn.close()
+
+
+def test_v1_file_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    make_v1_file(path)
+    check = sqlite3.connect(path)
+    assert 1 == schema_version(check)
+    assert [] == check.execute("SELECT name FROM sqlite_master WHERE name = 'integration_health'").fetchall()
+    check.close()
+
+    with open_store(path) as store:
+        assert SCHEMA_VERSION == schema_version(store._conn)
+        assert Contact("c1", "Ada", {"city": "Paris"}) == store.get_contact("c1")
+        assert 1 == store.get_broadcast("b1").counters.delivered
+        # what v2 added works on the old data
+        health = IntegrationHealth("wa", HealthStatus.DEGRADED, "429 share 12%", 9.0)
+        store.put_integration_health(health)
+        assert health == store.get_integration_health("wa")
+        assert store.apply_delivery_update("wa", DeliveryUpdate("m1", "delivered", 6.0))
+        assert Status.DELIVERED == store.history("b1").rows[0].status
+        assert 1 == store.record([DispatchRow("b1", "c2", Status.OPTED_OUT, recorded_at=7.0)])
+        assert ["c2", "c1"] == [row.contact_id for row in store.history("b1").rows]
+    # opening again is a no-op
+    with open_store(path) as store:
+        assert SCHEMA_VERSION == schema_version(store._conn)
+
+
+def test_fresh_file_gets_latest_version(tmp_path: Path) -> None:
+    with open_store(tmp_path / "new.db") as store:
+        assert 2 == SCHEMA_VERSION == schema_version(store._conn)
+
+
+def test_newer_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "future.db"
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(ConfigError) as caught:
+        open_store(path)
+    assert f"{path} has schema version {SCHEMA_VERSION + 1}, newer than this broadcaster understands" in str(
+        caught.value
+    )
