@@ -24,9 +24,13 @@ def _frozen_headers(value: Mapping[str, str] | Iterable[tuple[str, str]] | None)
     return tuple((str(k), str(v)) for k, v in items)
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class HttpCall:
-    """A request a plugin wants sent. ``json`` is the body (or None for no body)."""
+    """A request a plugin wants sent. ``json`` is the body (or None for no body).
+
+    Its ``repr`` is redacted, so a call that lands in a log line or a test failure
+    never shows a token.
+    """
 
     method: str
     url: str
@@ -46,6 +50,13 @@ class HttpCall:
     def redacted(self) -> str:
         """A one-line description safe to log."""
         return redact(f"{self.method} {self.url}", self.secrets)
+
+    def __repr__(self) -> str:
+        shown = (
+            f"HttpCall(method={self.method!r}, url={self.url!r}, headers={self.headers!r}, "
+            f"json={self.json!r}, recipients={self.recipients!r})"
+        )
+        return redact(shown, self.secrets)
 
 
 @attrs.frozen

@@ -160,3 +160,18 @@ def test_call_redacted_description_hides_secrets() -> None:
     call = HttpCall("POST", "https://api.telegram.org/botSECRET/sendMessage", secrets=["SECRET"])
     assert "POST https://api.telegram.org/bot***/sendMessage" == call.redacted()
     assert "secrets=" not in repr(call)  # the list of secrets itself is never shown
+
+
+def test_http_call_repr_never_shows_its_secrets():
+    from broadcaster.core.http import HttpCall
+
+    call = HttpCall(
+        "POST",
+        "https://api.telegram.org/bot123:SECRET/sendMessage",
+        headers={"X-Viber-Auth-Token": "VTOKEN"},
+        json={"chat_id": 1},
+        secrets=("123:SECRET", "VTOKEN"),
+    )
+    shown = repr(call)
+    assert "SECRET" not in shown and "VTOKEN" not in shown
+    assert "https://api.telegram.org/bot***/sendMessage" in shown
