@@ -1,0 +1,1 @@
+"""broadcaster-simulator: rehearse broadcasts against simulated providers, deterministically."""

@@ -1,0 +1,98 @@
+"""The ``broadcaster simulate`` and ``broadcaster sandbox`` commands (registered by
+``broadcaster.cli``). Thin: parse, call the library, render. Errors are one line on
+stderr with exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from broadcaster.core.errors import BroadcasterError
+
+from .specs import PROVIDERS
+
+__all__ = ["sandbox", "simulate"]
+
+
+class _Refused(click.ClickException):
+    """A bad scenario or option: one line, exit code 2 (like a usage error)."""
+
+    exit_code = 2
+
+
+@click.command()
+@click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="Override the scenario's seed.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of text.")
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the picture (.svg or .png). Default: <scenario name>.svg in the current directory.",
+)
+@click.option("--no-plot", is_flag=True, help="Do not write the picture.")
+def simulate(scenario: Path, seed: int | None, as_json: bool, plot_path: Path | None, no_plot: bool) -> None:
+    """Rehearse the broadcast in SCENARIO (a TOML file) against simulated providers.
+
+    Prints the report (the same bytes for the same scenario and seed) and writes a
+    timeline picture. Nothing is sent anywhere; the clock is virtual.
+    """
+    from .driver import simulate as run_simulation
+    from .plot import write_plot
+    from .report import build_report, render_json, render_text
+    from .scenario import load_scenario
+
+    if plot_path is not None and no_plot:
+        raise click.UsageError("--plot and --no-plot exclude each other")
+    if plot_path is not None and plot_path.suffix.lower() not in (".svg", ".png"):
+        raise click.UsageError(f"--plot must name a .svg or .png file, got {str(plot_path)!r}")
+    try:
+        loaded = load_scenario(scenario)
+        result = run_simulation(loaded, seed=seed)
+    except BroadcasterError as exc:
+        raise _Refused(str(exc)) from None
+    report = build_report(result)
+    click.echo(render_json(report) if as_json else render_text(report), nl=False)
+    if not no_plot:
+        target = plot_path or Path.cwd() / f"{scenario.stem}.svg"
+        try:
+            write_plot(report, target)
+        except OSError as exc:
+            raise click.ClickException(f"cannot write the picture to {target}: {exc.strerror or exc}") from None
+        click.echo(f"picture: {target}", err=True)
+
+
+@click.command()
+@click.argument("provider", type=click.Choice(PROVIDERS))
+@click.option(
+    "--scenario",
+    "scenario_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Drive the fake server with this scenario's failure model (its first integration of PROVIDER).",
+)
+@click.option("--port", type=click.IntRange(0, 65535), default=8081, show_default=True, help="Loopback port.")
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="Override the scenario's seed.")
+def sandbox(provider: str, scenario_path: Path | None, port: int, seed: int | None) -> None:
+    """Serve a fake PROVIDER API on 127.0.0.1 until Ctrl-C.
+
+    It answers in the provider's real wire format, with the failures of the scenario's
+    timeline on a clock that starts when the server does. Point an integration's
+    base_url at it to rehearse the real plugins and runtime end to end.
+    """
+    from .sandbox import build_fake, serve
+
+    try:
+        fake = build_fake(provider, scenario_path=scenario_path, seed=seed)
+    except BroadcasterError as exc:
+        raise _Refused(str(exc)) from None
+    click.echo(f"fake {provider} API on http://127.0.0.1:{port} (Ctrl-C to stop)", err=True)
+    try:
+        serve(fake, port=port)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from None
+    except KeyboardInterrupt:
+        pass
+    click.echo(f"stopped; it accepted {len(fake.accepted)} messages", err=True)
