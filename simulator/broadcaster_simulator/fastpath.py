@@ -33,7 +33,7 @@ _CONTACT: dict[str, dict[Verdict, tuple[str, str]]] = {
     },
     "instagram": {
         Verdict.BLOCKED: ("551", "user_unavailable"),
-        Verdict.UNREGISTERED: ("100", "invalid_parameter"),
+        Verdict.UNREGISTERED: ("100", "no_matching_user"),
         Verdict.OPTED_OUT: ("551", "user_unavailable"),
         Verdict.WINDOW_CLOSED: ("10", "outside_allowed_window"),
     },

@@ -1,0 +1,74 @@
+"""Telegram Bot API: ``POST /bot<token>/sendMessage``; errors as ``{"ok": false, ...}``."""
+
+from __future__ import annotations
+
+import re
+
+from ..failures import Verdict
+from .base import Target, WireReply, WireRequest, json_reply
+
+__all__ = ["TelegramWire"]
+
+_PATH = re.compile(r"/bot(?P<token>[^/]+)/(?P<method>[A-Za-z]+)\Z")
+
+#: verdict -> (HTTP status, description): the Bot API server's exact texts
+_ERRORS = {
+    Verdict.SERVER_ERROR: (500, "Internal Server Error: restart"),
+    Verdict.AUTH_FAILED: (401, "Unauthorized"),
+    Verdict.BLOCKED: (403, "Forbidden: bot was blocked by the user"),
+    Verdict.UNREGISTERED: (400, "Bad Request: chat not found"),
+    Verdict.OPTED_OUT: (403, "Forbidden: bot can't initiate conversation with a user"),
+}
+
+
+def _error(status: int, description: str, **extra: object) -> WireReply:
+    return json_reply(status, {"ok": False, "error_code": status, "description": description, **extra})
+
+
+class TelegramWire:
+    provider = "telegram"
+
+    def route(self, method: str, path: str) -> str | None:
+        match = _PATH.match(path)
+        if method == "POST" and match and match["method"] == "sendMessage":
+            return "sendMessage"
+        return None
+
+    def credentials(self, request: WireRequest) -> str | None:
+        match = _PATH.match(request.path)
+        return match["token"] if match else None
+
+    def not_found(self) -> WireReply:
+        return _error(404, "Not Found: method not found")
+
+    def targets(self, endpoint: str, request: WireRequest) -> list[Target] | WireReply:
+        body = request.body if isinstance(request.body, dict) else {}
+        chat_id, text = body.get("chat_id"), body.get("text")
+        if chat_id is None or (isinstance(chat_id, str) and not chat_id):
+            return _error(400, "Bad Request: chat_id is empty")
+        if not isinstance(text, str) or not text:
+            return _error(400, "Bad Request: message text is empty")
+        return [Target(str(chat_id), True, text)]
+
+    def answer(self, verdict: Verdict, target: Target, *, retry_after: int | None, message_id: int) -> WireReply:
+        if verdict is Verdict.ACCEPTED:
+            chat = int(target.chat_id) if target.chat_id.lstrip("-").isdigit() else target.chat_id
+            message = {
+                "message_id": message_id,
+                "from": {"id": 7000000001, "is_bot": True, "first_name": "Sandbox", "username": "sandbox_bot"},
+                "chat": {"id": chat, "type": "private"},
+                "date": 1767603600 + message_id,
+                "text": target.content,
+            }
+            return json_reply(200, {"ok": True, "result": message})
+        if verdict is Verdict.THROTTLED:
+            seconds = retry_after if retry_after is not None else 1
+            body = {
+                "ok": False,
+                "error_code": 429,
+                "description": f"Too Many Requests: retry after {seconds}",
+                "parameters": {"retry_after": seconds},
+            }
+            return json_reply(429, body, {"retry-after": str(seconds)})
+        status, description = _ERRORS.get(verdict, (500, "Internal Server Error: restart"))
+        return _error(status, description)
