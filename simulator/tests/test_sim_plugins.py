@@ -1,0 +1,135 @@
+"""The real plugins against the fake servers: ``build_call`` -> fake (MockTransport) ->
+``interpret_reply`` gives, for every verdict, exactly the result the fast path feeds the
+dispatcher. Skipped for a plugin that is not installed."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import httpx
+import pytest
+from broadcaster_simulator.failures import Verdict
+from broadcaster_simulator.fakes import FakeProvider
+from broadcaster_simulator.fastpath import ResultTable
+from broadcaster_simulator.model import Fates, Latency, Period, PeriodKind, ProviderBehaviour
+from broadcaster_simulator.specs import SIM_SPECS, chat_id_for
+
+from broadcaster.core.http import HttpReply
+from broadcaster.core.models import Integration, TemplateMessage, TextMessage
+from broadcaster.plugins import ProviderRegistry, make_plugin_manager
+
+SETTINGS = {
+    "telegram": {"token": "123:abc"},
+    "whatsapp": {"token": "wa-token", "phone_number_id": "1055"},
+    "instagram": {"access_token": "ig-token"},
+    "viber": {"auth_token": "vb-token", "sender_name": "Shop"},
+}
+BASE = {"viber": "https://chatapi.viber.com/pa"}
+PROVIDERS = [p for p in SETTINGS if importlib.util.find_spec(f"broadcaster_{p}") is not None]
+
+#: the failure model that makes the fake answer each verdict for contact 1
+FATES = {
+    Verdict.BLOCKED: Fates(blocked=1.0),
+    Verdict.UNREGISTERED: Fates(unregistered=1.0),
+    Verdict.OPTED_OUT: Fates(opted_out=1.0),
+}
+PERIODS = {
+    Verdict.SERVER_ERROR: Period(PeriodKind.OUTAGE, 0.0),
+    Verdict.AUTH_FAILED: Period(PeriodKind.AUTH_FAILED, 0.0),
+}
+
+
+@pytest.fixture(scope="module")
+def registry() -> ProviderRegistry:
+    return ProviderRegistry(make_plugin_manager(environ={}))
+
+
+def verdicts(provider: str) -> list[Verdict]:
+    out = [Verdict.ACCEPTED, Verdict.THROTTLED, *PERIODS, *FATES]
+    if SIM_SPECS[provider].window_seconds is not None:
+        out.append(Verdict.WINDOW_CLOSED)
+    return out
+
+
+def fake_answering(provider: str, verdict: Verdict) -> FakeProvider:
+    timeline: tuple[Period, ...] = ()
+    limit, burst = 1000.0, 1000
+    if verdict in PERIODS:
+        timeline = (PERIODS[verdict],)
+    if verdict is Verdict.THROTTLED:
+        timeline = (Period(PeriodKind.RATE_LIMIT, 0.0, limit=0.001, burst=1, retry_after=7),)
+    behaviour = ProviderBehaviour(
+        provider,
+        provider,
+        limit=limit,
+        burst=burst,
+        latency=Latency(0.01, 0.01),
+        fates=FATES.get(verdict, Fates()),
+        timeline=timeline,
+    )
+    return FakeProvider(behaviour, window_closed=lambda index: verdict is Verdict.WINDOW_CLOSED)
+
+
+def comparable(result):
+    return (
+        type(result).__name__,
+        str(getattr(result, "reason", None)),
+        getattr(result, "kind", None),
+        getattr(result, "retry_after", None),
+        getattr(result, "scope", None),
+        getattr(result, "confirmed", None),
+    )
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_plugin_reads_every_fake_answer_as_the_fast_path_does(registry, provider):
+    integration = Integration(
+        provider, provider, {**SETTINGS[provider], "base_url": BASE.get(provider, "https://sandbox.test")}
+    )
+    table = ResultTable(integration=provider, provider=provider)
+    seen = []
+    for verdict in verdicts(provider):
+        fake = fake_answering(provider, verdict)
+        call = registry.build_call(integration=integration, chat_id=chat_id_for(provider, 1), message=TextMessage("hi"))
+        with httpx.Client(transport=fake.transport()) as client:
+            if verdict is Verdict.THROTTLED:  # the first request takes the only token
+                client.request(call.method, call.url, headers=dict(call.headers), json=call.json)
+            response = client.request(call.method, call.url, headers=dict(call.headers), json=call.json)
+        assert fake.answers[verdict] == 1, f"{provider}: the fake did not answer {verdict}"
+        reply = HttpReply(response.status_code, response.headers.items(), response.content)
+        result = registry.interpret_reply(integration=integration, call=call, reply=reply)
+        expected = table.result(verdict, 7)
+        assert comparable(expected) == comparable(result), f"{provider} {verdict.value}"
+        seen.append(verdict)
+    assert len(seen) == len(verdicts(provider))
+
+
+def test_whatsapp_plugin_template_is_accepted_even_with_a_closed_window(registry):
+    if "whatsapp" not in PROVIDERS:
+        pytest.skip("broadcaster-whatsapp is not installed")
+    integration = Integration("wa", "whatsapp", {**SETTINGS["whatsapp"], "base_url": "https://sandbox.test"})
+    fake = fake_answering("whatsapp", Verdict.WINDOW_CLOSED)
+    call = registry.build_call(
+        integration=integration, chat_id=chat_id_for("whatsapp", 1), message=TemplateMessage("reopen", "en", ("Ana",))
+    )
+    with httpx.Client(transport=fake.transport()) as client:
+        response = client.request(call.method, call.url, headers=dict(call.headers), json=call.json)
+    result = registry.interpret_reply(
+        integration=integration,
+        call=call,
+        reply=HttpReply(response.status_code, response.headers.items(), response.content),
+    )
+    assert type(result).__name__ == "Delivered" and result.message_id.startswith("wamid.")
+    assert [m.content for m in fake.accepted] == ["template:reopen"]
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_simulated_channel_specs_match_the_plugins(registry, provider):
+    real, simulated = registry.spec(provider), SIM_SPECS[provider]
+    assert (real.kinds, real.window_seconds, real.confirmation, real.rate_per_second, real.burst) == (
+        simulated.kinds,
+        simulated.window_seconds,
+        simulated.confirmation,
+        simulated.rate_per_second,
+        simulated.burst,
+    )
