@@ -68,8 +68,8 @@ class DeliveryApplier(Protocol):
 
 async def _resolve(value: T | Awaitable[T]) -> T:
     if inspect.isawaitable(value):
-        return await value  # type: ignore[no-any-return]
-    return value  # type: ignore[return-value]
+        return await value
+    return value
 
 
 class CallbackApp:
@@ -93,10 +93,10 @@ class CallbackApp:
         """Wire to a synchronous :class:`~broadcaster.store.base.Store`, called off the event loop."""
 
         async def lookup(name: str) -> Integration | None:
-            return await trio.to_thread.run_sync(store.get_integration, name)  # type: ignore[no-any-return]
+            return await trio.to_thread.run_sync(store.get_integration, name)
 
         async def apply(integration: str, update: DeliveryUpdate) -> bool:
-            return await trio.to_thread.run_sync(store.apply_delivery_update, integration, update)  # type: ignore[no-any-return]
+            return await trio.to_thread.run_sync(store.apply_delivery_update, integration, update)
 
         return cls(registry=registry, lookup=lookup, apply=apply, **options)
 

@@ -351,3 +351,48 @@ async def test_served_by_hypercorn_over_loopback(rows: FakeRows, caplog: pytest.
     assert (response.status_code, response.json()) == (200, {"applied": 1, "ignored": 0})
     assert forged.status_code == 403
     assert rows.rows[("fake-main", "m1")] == "delivered"
+
+
+# -- wired to the real SQLite store -------------------------------------------------------
+
+
+async def test_for_store_applies_to_real_rows_and_moves_counters(tmp_path: Any) -> None:
+    # no autojump_clock: the store runs in a worker thread
+    import broadcaster_whatsapp
+
+    from broadcaster.core.models import DispatchRow
+    from broadcaster.core.outcomes import Status
+    from broadcaster.store.sqlite import open_store
+
+    store = open_store(f"sqlite:///{tmp_path / 'b.db'}")
+    store.put_integration(
+        Integration("wa", "whatsapp", {"token": "EAAG-token", "phone_number_id": "1065", "app_secret": SECRET})
+    )
+    from broadcaster.core.models import Broadcast
+
+    store.create_broadcast(Broadcast(id="b"))
+    store.record(
+        [
+            DispatchRow("b", cid, Status.ACCEPTED, integration="wa", message_id=mid, sent_at=1.0, recorded_at=1.0)
+            for cid, mid in (("c1", "wamid.1"), ("c2", "wamid.2"))
+        ]
+    )
+    registry = ProviderRegistry(make_plugin_manager(autoload=False, plugins=[broadcaster_whatsapp]))
+    app = CallbackApp.for_store(store, registry)
+    statuses = [
+        {"id": "wamid.1", "status": "delivered", "timestamp": "1700000000"},
+        {"id": "wamid.2", "status": "failed", "timestamp": "1700000001", "errors": [{"code": 131047, "title": "x"}]},
+        {"id": "wamid.1", "status": "read", "timestamp": "1700000002"},
+    ]
+    body = json.dumps({"entry": [{"changes": [{"field": "messages", "value": {"statuses": statuses}}]}]}).encode()
+    signature = {"X-Hub-Signature-256": "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        first = await post(c, "/callbacks/wa", body, signature)
+        replay = await post(c, "/callbacks/wa", body, signature)
+        unknown = await post(c, "/callbacks/nope", body, signature)
+    assert (first.status_code, first.json()) == (200, {"applied": 2, "ignored": 1})
+    assert (replay.status_code, replay.json()) == (200, {"applied": 0, "ignored": 3})
+    assert unknown.status_code == 404
+    counters = store.get_broadcast("b").counters
+    assert (counters.delivered, counters.failed) == (1, 1)
+    store.close()
