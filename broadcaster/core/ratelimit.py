@@ -1,18 +1,36 @@
 """Proactive pacing per integration: an adaptive token bucket on the caller's clock.
 
 The bucket runs at the provider's known rate so that a healthy run approaches the limit
-without provoking a 429 storm. A 429 that throttles the whole integration halves the
-rate (and honours the provider's pause hint); the rate then climbs back linearly to
-the configured one over ``recovery`` seconds. Pure: ``now`` is always passed in.
+without provoking a 429 storm. When the provider still says "too many requests" for the
+whole integration, the bucket learns:
+
+* the rate at that moment becomes the *ceiling* (what the provider would not take);
+* the rate is halved (multiplicative decrease) — once per ``gap`` seconds, because the
+  other refusals of one burst are the same signal, not new ones — and the provider's
+  pause hint is honoured;
+* it then climbs linearly over ``recovery`` seconds to 90 % of the ceiling, and from
+  there probes slowly (over ``4 * recovery``) back up to the configured rate.
+
+So a configured rate far above the real limit costs a few refusals, not a steady storm.
+Pure: ``now`` is always passed in.
 """
 
 from __future__ import annotations
 
 __all__ = ["TokenBucket"]
 
-# Refills are float arithmetic: a token due "now" may come out as 0.9999999. Without a
-# tolerance the caller would be told to wait 1e-16 s, which a float clock cannot express.
-_EPSILON = 1e-9
+# Time is POSIX seconds, where a float resolves only ~2.4e-7 s (near 2e9). A token due
+# "now" may come out as 0.9999999 after a refill, and a wait shorter than the clock's
+# resolution cannot be expressed: the caller would be woken at the same instant forever.
+# So a bucket tolerates one microsecond's worth of refill, and never asks for a wait
+# shorter than a microsecond.
+_MIN_WAIT = 1e-6
+#: refusals closer together than this are one signal (one decrease)
+_GAP = 1.0
+#: after a refusal, recover to this share of the rate that was refused
+_BELOW_CEILING = 0.9
+#: then probe back up to the configured rate over this many recovery periods
+_PROBE_PERIODS = 4
 
 
 class TokenBucket:
@@ -26,6 +44,7 @@ class TokenBucket:
         "_reduced",
         "_reduced_at",
         "_paused_until",
+        "_target",
     )
 
     def __init__(self, *, rate: float, burst: int, now: float, min_rate: float = 0.5, recovery: float = 30.0) -> None:
@@ -40,15 +59,20 @@ class TokenBucket:
         self._reduced: float | None = None
         self._reduced_at = now
         self._paused_until = now
+        self._target = rate
 
     def rate(self, now: float) -> float:
-        if self._reduced is None:
+        reduced = self._reduced
+        if reduced is None:
             return self.base_rate
         elapsed = now - self._reduced_at
-        if elapsed >= self.recovery:
+        if elapsed < self.recovery:
+            return reduced + (self._target - reduced) * elapsed / self.recovery
+        probing = (elapsed - self.recovery) / (_PROBE_PERIODS * self.recovery)
+        if probing >= 1.0:
             self._reduced = None
             return self.base_rate
-        return self._reduced + (self.base_rate - self._reduced) * elapsed / self.recovery
+        return self._target + (self.base_rate - self._target) * probing
 
     def _refill(self, now: float) -> None:
         if now > self._last:
@@ -59,26 +83,32 @@ class TokenBucket:
         if now < self._paused_until:
             return False
         self._refill(now)
-        if self._tokens >= 1.0 - _EPSILON:
+        if self._tokens >= 1.0 - self._slack(now):
             self._tokens = max(0.0, self._tokens - 1.0)
             return True
         return False
+
+    def _slack(self, now: float) -> float:
+        return 2 * _MIN_WAIT * self.rate(now)
 
     def next_available(self, now: float) -> float:
         """The earliest time a token may be taken (>= now)."""
         if now < self._paused_until:
             return self._paused_until
         self._refill(now)
-        if self._tokens >= 1.0 - _EPSILON:
+        if self._tokens >= 1.0 - self._slack(now):
             return now
-        return now + max((1.0 - self._tokens) / self.rate(now), _EPSILON)
+        return now + max((1.0 - self._tokens) / self.rate(now), _MIN_WAIT)
 
     def throttled(self, now: float, *, pause: float | None = None) -> None:
         """The provider said "too many requests" for the whole integration."""
-        current = self.rate(now)
         self._refill(now)
-        self._reduced = max(self.min_rate, current / 2)
-        self._reduced_at = now
         self._tokens = 0.0
         if pause is not None and pause > 0:
             self._paused_until = max(self._paused_until, now + pause)
+        if self._reduced is not None and now - self._reduced_at < _GAP:
+            return  # the same burst's other refusals: already slowed down for it
+        current = self.rate(now)
+        self._target = min(self.base_rate, max(self.min_rate, current * _BELOW_CEILING))
+        self._reduced = max(self.min_rate, current / 2)
+        self._reduced_at = now

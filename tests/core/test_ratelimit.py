@@ -86,30 +86,79 @@ def test_throttled_honours_the_pause_hint() -> None:
 
 
 @given(st.floats(0, 30))
-def test_recovers_linearly_to_the_base_rate(elapsed: float) -> None:
+def test_recovers_linearly_to_90_percent_of_the_refused_rate(elapsed: float) -> None:
     bucket = TokenBucket(rate=10.0, burst=10, now=0.0, recovery=30.0)
     bucket.throttled(100.0)
-    assert pytest.approx(5.0 + 5.0 * elapsed / 30.0) == bucket.rate(100.0 + elapsed)
+    assert pytest.approx(5.0 + 4.0 * elapsed / 30.0) == bucket.rate(100.0 + elapsed)
 
 
-def test_recovery_ends_at_the_base_rate() -> None:
+def test_recovery_then_probes_back_to_the_configured_rate() -> None:
     bucket = TokenBucket(rate=10.0, burst=10, now=0.0, recovery=30.0)
     bucket.throttled(0.0)
-    assert 7.5 == bucket.rate(15.0)
-    assert 10.0 == bucket.rate(30.0)
+    assert 7.0 == bucket.rate(15.0)
+    assert 9.0 == bucket.rate(30.0)
+    assert 9.5 == pytest.approx(bucket.rate(90.0))
+    assert 10.0 == bucket.rate(150.0)
     assert 10.0 == bucket.rate(1000.0)
 
 
+def test_refusals_of_one_burst_decrease_the_rate_once() -> None:
+    bucket = TokenBucket(rate=8.0, burst=8, now=0.0)
+    for at in (0.0, 0.1, 0.5, 0.99):
+        bucket.throttled(at)
+    assert 4.0 == pytest.approx(bucket.rate(0.0))
+
+
 def test_repeated_throttling_halves_again_but_not_below_min_rate() -> None:
-    bucket = TokenBucket(rate=8.0, burst=8, now=0.0, min_rate=1.5)
+    bucket = TokenBucket(rate=8.0, burst=8, now=0.0, min_rate=1.5, recovery=1e9)
     rates = []
-    for _ in range(4):
-        bucket.throttled(0.0)
-        rates.append(bucket.rate(0.0))
-    assert [4.0, 2.0, 1.5, 1.5] == rates
+    for second in range(4):
+        bucket.throttled(float(second))
+        rates.append(bucket.rate(float(second)))
+    assert pytest.approx([4.0, 2.0, 1.5, 1.5]) == rates
+
+
+def test_a_rate_far_above_the_limit_settles_below_it() -> None:
+    """Configured at 200/s against a provider taking 50/s: after learning, the rate stays
+    under the limit for a whole recovery period instead of refusing every few seconds."""
+    bucket = TokenBucket(rate=200.0, burst=5, now=0.0, recovery=30.0)
+    now, refusals, provider_tokens, last = 0.0, 0, 5.0, 0.0
+    for _ in range(20_000):
+        now = bucket.next_available(now)
+        assert bucket.try_take(now)
+        provider_tokens = min(5.0, provider_tokens + (now - last) * 50.0)
+        last = now
+        if provider_tokens >= 1:
+            provider_tokens -= 1
+        else:
+            refusals += 1
+            bucket.throttled(now)
+    assert now > 300  # most of the time is spent near 50/s
+    assert refusals < 20_000 * 0.005  # under half a percent of sends refused
 
 
 def test_min_rate_never_exceeds_the_base_rate() -> None:
     bucket = TokenBucket(rate=0.2, burst=1, now=0.0, min_rate=0.5)
     bucket.throttled(0.0)
     assert 0.2 == bucket.rate(0.0)
+
+
+@pytest.mark.parametrize("epoch", [0.0, 1_000_000.0, 1_800_000_000.0, 4_000_000_000.0])
+@pytest.mark.parametrize("rate", [0.7, 30.0, 1000.0, 12345.0])
+def test_waking_at_next_available_always_yields_a_token_at_posix_scale(epoch, rate):
+    """Regression: near 1.8e9 s a float clock cannot express sub-ulp waits; the bucket must
+    never answer "wait" at the very time it said a token would be there."""
+    bucket = TokenBucket(rate=rate, burst=1, now=epoch)
+    now = epoch
+    taken = 0
+    for _ in range(200):
+        if bucket.try_take(now):
+            taken += 1
+            continue
+        later = bucket.next_available(now)
+        assert later > now
+        now = later
+        assert bucket.try_take(now), f"no token at the promised time {now!r}"
+        taken += 1
+    assert taken == 200
+    assert now - epoch == pytest.approx(199 / rate, rel=1e-3, abs=1e-4)

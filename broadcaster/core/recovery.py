@@ -1,0 +1,39 @@
+"""Crash recovery policy: what a claimed-but-unrecorded send becomes after a restart.
+
+A worker claims a contact's row *before* its request leaves. If the worker dies between
+the claim and the record, nobody knows whether the provider got the message. Resending
+could message the contact twice, so it is never resent silently: the row is resolved as
+FAILED (outcome unknown), which an operator can see and redrive with Retry.
+The guarantee is therefore *at most once per contact per broadcast*.
+"""
+
+from __future__ import annotations
+
+from .models import DispatchRow
+from .outcomes import ErrorKind, Status
+from .reasons import ErrorReason
+
+__all__ = ["resolve_orphaned_claim"]
+
+
+def resolve_orphaned_claim(
+    *,
+    broadcast_id: str,
+    contact_id: str,
+    contact_name: str,
+    integration: str | None,
+    provider: str | None,
+    claimed_at: float | None,
+    now: float,
+) -> DispatchRow:
+    return DispatchRow(
+        broadcast_id=broadcast_id,
+        contact_id=contact_id,
+        status=Status.OUTCOME_UNKNOWN,
+        contact_name=contact_name,
+        integration=integration,
+        error_reason=ErrorReason(provider or integration or "broadcaster", "restart", "outcome_unknown"),
+        error_kind=ErrorKind.UNKNOWN,
+        sent_at=claimed_at,
+        recorded_at=now,
+    )

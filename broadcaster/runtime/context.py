@@ -1,0 +1,55 @@
+"""What the runtime needs to run broadcasts: store, plugins, HTTP, clock, policies."""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Callable, Mapping
+
+import attrs
+import trio
+
+from ..core.backoff import BackoffPolicy
+from ..core.models import LifecycleEvent
+from ..core.pacing import PacingPlan
+from ..plugins import ProviderRegistry
+from ..store.base import Store
+from .health import HealthTracker
+from .http import HttpExecutor
+
+__all__ = ["Runtime", "WallClock"]
+
+
+class WallClock:
+    """POSIX time derived from trio's clock, so ``autojump_clock`` drives it in tests.
+
+    The core speaks POSIX seconds; trio sleeps on its own clock. One offset, taken once,
+    converts between the two.
+    """
+
+    def __init__(self, *, epoch: float | None = None) -> None:
+        self._offset = (time.time() if epoch is None else epoch) - trio.current_time()
+
+    def now(self) -> float:
+        return trio.current_time() + self._offset
+
+    def to_trio(self, posix: float) -> float:
+        return posix - self._offset
+
+
+@attrs.define(kw_only=True)
+class Runtime:
+    store: Store
+    registry: ProviderRegistry
+    executor: HttpExecutor
+    clock: WallClock
+    rng: random.Random = attrs.field(factory=random.Random)
+    pacing: PacingPlan = PacingPlan()
+    backoff: BackoffPolicy = BackoffPolicy()
+    #: per-integration send-rate overrides (messages/s)
+    rates: Mapping[str, float] = attrs.field(factory=dict)
+    #: how often a running broadcast looks for a cancel or an unpublished flow
+    poll_interval: float = 1.0
+    #: receives lifecycle events after they are stored (plugins' hook, webhooks)
+    on_event: Callable[[LifecycleEvent], None] = lambda event: None
+    health: HealthTracker | None = None

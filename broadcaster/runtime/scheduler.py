@@ -1,0 +1,46 @@
+"""The scheduler: fires due SCHEDULED broadcasts.
+
+Firing a broadcast moves it to SENDING (compare-and-set, so two schedulers never both
+fire it), snapshots its source's current configuration if it is a retry (the source may
+have been edited while the retry waited — the seed's "add a fallback, then retry"),
+re-resolves the audience into a fixed snapshot (audienceSizeActual), and stamps
+startedAt.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from ..core.lifecycle import Action, LifecycleEventKind, State, transition
+from ..core.models import Broadcast, LifecycleEvent
+from .context import Runtime
+
+__all__ = ["fire", "fire_due"]
+
+
+def fire(runtime: Runtime, broadcast: Broadcast) -> Broadcast:
+    store = runtime.store
+    now = runtime.clock.now()
+    state = transition(broadcast.state, Action.FIRE)
+    config = broadcast
+    if broadcast.retry_of is not None:
+        source = store.get_broadcast(broadcast.retry_of)
+        config = attrs.evolve(
+            broadcast,
+            mode=source.mode,
+            flow_id=source.flow_id,
+            routes=source.routes,
+            fallbacks=source.fallbacks,
+            channels=source.channels,
+        )
+    sending = attrs.evolve(config, state=state, counters=attrs.evolve(broadcast.counters, started_at=now))
+    store.update_broadcast(sending, expected_state=State.SCHEDULED)
+    store.snapshot_audience(broadcast.id)
+    fired = store.get_broadcast(broadcast.id)
+    runtime.on_event(LifecycleEvent(LifecycleEventKind.STARTED, fired, now))
+    return fired
+
+
+def fire_due(runtime: Runtime) -> list[Broadcast]:
+    """Fire every SCHEDULED broadcast whose run-at has come; return them, now SENDING."""
+    return [fire(runtime, broadcast) for broadcast in runtime.store.due_broadcasts(runtime.clock.now())]

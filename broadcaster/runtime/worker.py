@@ -1,0 +1,247 @@
+"""The worker: drives one SENDING broadcast's dispatcher and performs its actions.
+
+Policy lives in the core; this module only does I/O, in an order that keeps the
+ledger honest:
+
+1. unresolved claims from a previous, crashed run are resolved by the core's recovery
+   rule (FAILED, outcome unknown) before anything else — never resent;
+2. the audience is streamed page by page from the fire-time snapshot, skipping contacts
+   that already have a row (that is how a restarted worker resumes);
+3. every contact's row is *claimed* in the store before its request leaves, and the
+   final row and counters are written in one transaction when the reply is read;
+4. a cancel or an unpublished flow, requested from anywhere (another process, the CLI),
+   is noticed by polling the store and fed to the dispatcher.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import attrs
+import trio
+
+from ..core.dispatcher import Dispatcher
+from ..core.errors import ConfigError, PluginError
+from ..core.events import (
+    CancelRequested,
+    Finished,
+    FlowUnpublished,
+    LoadPage,
+    PageLoaded,
+    RecordRows,
+    Send,
+    SendCompleted,
+    TimerFired,
+)
+from ..core.http import HttpReply, redact
+from ..core.lifecycle import Action, LifecycleEventKind, State, transition
+from ..core.models import Broadcast, Flow, Integration, LifecycleEvent, Mode
+from ..core.outcomes import ErrorKind
+from ..core.reasons import ErrorReason, sanitize_reason_text
+from ..core.recovery import resolve_orphaned_claim
+from ..core.results import Failed, SendResult
+from .context import Runtime
+
+__all__ = ["run_broadcast"]
+
+log = logging.getLogger(__name__)
+
+#: POSIX seconds near 2e9 carry ~2.4e-7 s of float resolution
+_CLOCK_SLACK = 1e-6
+
+
+async def run_broadcast(runtime: Runtime, broadcast_id: str) -> Broadcast:
+    """Run a SENDING broadcast to its end (COMPLETED or CANCELLED) and return it."""
+    run = _Run(runtime, broadcast_id)
+    return await run.go()
+
+
+class _Run:
+    def __init__(self, runtime: Runtime, broadcast_id: str) -> None:
+        self.rt = runtime
+        self.store = runtime.store
+        self.broadcast = self.store.get_broadcast(broadcast_id)
+        if self.broadcast.state is not State.SENDING:
+            raise ConfigError(
+                f"broadcast {broadcast_id} is {self.broadcast.state.value}, not SENDING",
+                hint="the scheduler fires SCHEDULED broadcasts; only a SENDING one can be run",
+            )
+        self.flow: Flow | None = None
+        if self.broadcast.mode is Mode.FLOW and self.broadcast.flow_id:
+            self.flow = self.store.get_flow(self.broadcast.flow_id)
+        self.integrations: dict[str, Integration] = {i.name: i for i in self.store.list_integrations()}
+        self.channels = {}
+        for name, integration in self.integrations.items():
+            try:
+                self.channels[name] = runtime.registry.spec(integration.provider)
+            except PluginError:
+                log.warning("integration %r uses provider %r, which no plugin provides", name, integration.provider)
+        self.results_in, self.results_out = trio.open_memory_channel[tuple[str, SendResult]](math.inf)
+        self.cancel_seen = self.broadcast.cancel_requested
+        self.unpublish_seen = False
+
+    async def go(self) -> Broadcast:
+        rt = self.rt
+        now = rt.clock.now()
+        self._recover(now)
+        dispatcher = Dispatcher(
+            broadcast=self.broadcast,
+            flow=self.flow,
+            channels=self.channels,
+            now=now,
+            rng=rt.rng,
+            pacing=rt.pacing,
+            backoff=rt.backoff,
+            rates=rt.rates,
+        )
+        self.dispatcher = dispatcher
+        async with trio.open_nursery() as nursery:
+            self.nursery = nursery
+            pending = dispatcher.actions()
+            if self.cancel_seen:
+                pending += dispatcher.handle(CancelRequested(), now=now)
+            next_poll = rt.clock.now() + rt.poll_interval
+            while True:
+                finished = await self._perform(pending)
+                if finished is not None:
+                    break
+                pending = []
+                deadline = dispatcher.next_deadline()
+                wake = next_poll if deadline is None else min(deadline, next_poll)
+                with trio.move_on_at(rt.clock.to_trio(wake)):
+                    contact_id, result = await self.results_out.receive()
+                    pending += self._feed(contact_id, result)
+                # Take every reply that is already here, so rows are written in bulk.
+                while True:
+                    try:
+                        contact_id, result = self.results_out.receive_nowait()
+                    except trio.WouldBlock:
+                        break
+                    pending += self._feed(contact_id, result)
+                now = rt.clock.now()
+                if now >= next_poll:
+                    pending += self._poll(now)
+                    next_poll = now + rt.poll_interval
+                if deadline is not None and now + _CLOCK_SLACK >= deadline and not dispatcher.finished:
+                    # Converting between trio's clock and POSIX time loses a few ulps:
+                    # a wake-up at the deadline must count as reaching it.
+                    pending += dispatcher.handle(TimerFired(), now=max(now, deadline))
+        return self._finish(finished)
+
+    # -- actions --------------------------------------------------------------------------
+
+    async def _perform(self, actions: list) -> Finished | None:
+        """Perform actions; those they produce (a loaded page's sends) are performed too."""
+        finished: Finished | None = None
+        queue = list(actions)
+        while queue:
+            sends = [a for a in queue if type(a) is Send]
+            rows = [row for a in queue if type(a) is RecordRows for row in a.rows]
+            loads = [a for a in queue if type(a) is LoadPage]
+            done = [a for a in queue if type(a) is Finished]
+            queue = []
+            if rows:
+                self.store.record(rows)
+            if sends:
+                self._start_sends(sends)
+            for load in loads:
+                contacts = self.store.audience_page(self.broadcast.id, after_id=load.after_id, limit=load.limit)
+                page = PageLoaded(tuple(contacts), exhausted=len(contacts) < load.limit)
+                queue += self.dispatcher.handle(page, now=self.rt.clock.now())
+            if done:
+                finished = done[0]
+        return finished
+
+    def _start_sends(self, sends: list[Send]) -> None:
+        now = self.rt.clock.now()
+        claimed = set(self.store.claim(self.broadcast.id, [(s.contact_id, s.integration) for s in sends], now))
+        for send in sends:
+            if send.attempt == 1 and send.contact_id not in claimed:
+                # Someone else holds this contact's row (a second worker): never send twice.
+                log.warning(
+                    "contact %s of broadcast %s is already claimed; not sending", send.contact_id, self.broadcast.id
+                )
+                reason = ErrorReason(self._provider(send.integration), "claim", "already_claimed")
+                self.results_in.send_nowait((send.contact_id, Failed(ErrorKind.UNKNOWN, reason)))
+                continue
+            self.nursery.start_soon(self._send, send)
+
+    async def _send(self, send: Send) -> None:
+        result = await self._attempt(send)
+        if self.rt.health is not None:
+            self.rt.health.record(send.integration, result)
+        self.results_in.send_nowait((send.contact_id, result))
+
+    async def _attempt(self, send: Send) -> SendResult:
+        integration = self.integrations[send.integration]
+        registry = self.rt.registry
+        provider = integration.provider
+        try:
+            call = registry.build_call(integration=integration, chat_id=send.chat_id, message=send.message)
+        except (ConfigError, PluginError) as exc:
+            # A broken integration set-up fails this contact visibly, never the run.
+            text = sanitize_reason_text(redact(str(exc), integration.settings.values()))
+            return Failed(ErrorKind.INTEGRATION, ErrorReason(provider, "config", text))
+        reply = await self.rt.executor.perform(send.integration, call, provider=provider)
+        if not isinstance(reply, HttpReply):
+            return reply
+        return registry.interpret_reply(integration=integration, call=call, reply=reply)
+
+    def _feed(self, contact_id: str, result: SendResult) -> list:
+        return self.dispatcher.handle(SendCompleted(contact_id, result), now=self.rt.clock.now())
+
+    # -- outside world ------------------------------------------------------------------
+
+    def _poll(self, now: float) -> list:
+        actions: list = []
+        current = self.store.get_broadcast(self.broadcast.id)
+        if current.cancel_requested and not self.cancel_seen:
+            self.cancel_seen = True
+            actions += self.dispatcher.handle(CancelRequested(), now=now)
+        if self.flow is not None and not self.unpublish_seen and not self.dispatcher.finished:
+            flow = self.store.get_flow(self.flow.id)
+            if not flow.published:
+                self.unpublish_seen = True
+                actions += self.dispatcher.handle(FlowUnpublished(), now=now)
+        return actions
+
+    def _recover(self, now: float) -> None:
+        claims = self.store.pending(self.broadcast.id)
+        if not claims:
+            return
+        rows = []
+        for claim in claims:
+            contact_name = ""
+            rows.append(
+                resolve_orphaned_claim(
+                    broadcast_id=claim.broadcast_id,
+                    contact_id=claim.contact_id,
+                    contact_name=contact_name,
+                    integration=claim.integration,
+                    provider=self._provider(claim.integration),
+                    claimed_at=claim.claimed_at,
+                    now=now,
+                )
+            )
+        self.store.record(rows)
+        log.warning(
+            "broadcast %s: %d send(s) of a previous run had no recorded reply; marked FAILED (outcome unknown)",
+            self.broadcast.id,
+            len(rows),
+        )
+
+    def _provider(self, integration: str | None) -> str:
+        found = self.integrations.get(integration or "")
+        return found.provider if found is not None else (integration or "broadcaster")
+
+    def _finish(self, finished: Finished) -> Broadcast:
+        now = self.rt.clock.now()
+        current = self.store.get_broadcast(self.broadcast.id)
+        action = Action.FINISH_CANCELLED if finished.cancelled or current.cancel_requested else Action.FINISH
+        state = transition(current.state, action)
+        done = attrs.evolve(current, state=state, counters=attrs.evolve(current.counters, finished_at=now))
+        stored = self.store.update_broadcast(done, expected_state=State.SENDING)
+        kind = LifecycleEventKind.CANCELLED if state is State.CANCELLED else LifecycleEventKind.FINISHED
+        self.rt.on_event(LifecycleEvent(kind, stored, now))
+        return stored
