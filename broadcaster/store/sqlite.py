@@ -576,6 +576,32 @@ class SQLiteStore:
         rows = rows[:limit]
         return HistoryPage(tuple(self._row(row) for row in rows), rows[-1][0] if more else None)
 
+    def get_row(self, broadcast_id: str, contact_id: str) -> DispatchRow | None:
+        """The contact's final row in the broadcast, or None (no row, still pending, or purged)."""
+        rows = self._query(
+            f"SELECT {_ROW_COLUMNS} FROM dispatch_rows WHERE broadcast_id = ? AND contact_id = ? AND status IS NOT NULL",
+            (broadcast_id, contact_id),
+        )
+        return self._row(rows[0]) if rows else None
+
+    def count_used_fallback(self, broadcast_id: str) -> int:
+        """Rows of the broadcast whose contact got a fallback template instead of the flow."""
+        found = self._query(
+            "SELECT COUNT(*) FROM dispatch_rows WHERE broadcast_id = ? AND status IS NOT NULL AND used_fallback = 1",
+            (broadcast_id,),
+        )
+        return int(found[0][0])
+
+    def count_existing_contacts(self, contact_ids: Sequence[str]) -> int:
+        """How many distinct ids of ``contact_ids`` name a stored contact (an explicit audience's estimate)."""
+        unique = list(dict.fromkeys(contact_ids))
+        total = 0
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            total += int(self._query(f"SELECT COUNT(*) FROM contacts WHERE id IN ({marks})", chunk)[0][0])
+        return total
+
     def rows_after(self, broadcast_id: str, cursor: int | None, *, limit: int = 500) -> HistoryPage:
         """Rows recorded after ``cursor``, oldest first; ``next_cursor`` is where to continue."""
         rows = self._query(

@@ -1,0 +1,44 @@
+"""Small lookups the service layer needs: one row, fallback share, explicit-audience estimate."""
+
+from __future__ import annotations
+
+from broadcaster.core.lifecycle import State
+from broadcaster.core.models import Audience, Broadcast, Chat, Contact, DispatchRow
+from broadcaster.core.outcomes import Status
+from broadcaster.store.sqlite import open_store
+
+
+def make_store():
+    store = open_store(":memory:")
+    store.upsert_contacts([Contact(f"c{i}", f"N{i}", chats=(Chat("tg", str(i)),)) for i in range(5)])
+    store.create_broadcast(Broadcast(id="b", audience=Audience(filter=""), state=State.SENDING))
+    return store
+
+
+def test_get_row_returns_the_final_row_only():
+    store = make_store()
+    store.claim("b", [("c1", "tg"), ("c2", "tg")], 10.0)
+    store.record([DispatchRow("b", "c1", Status.DELIVERED, "N1", "tg", used_fallback=True, recorded_at=11.0)])
+    row = store.get_row("b", "c1")
+    assert (row.contact_id, row.status, row.used_fallback) == ("c1", Status.DELIVERED, True)
+    assert store.get_row("b", "c2") is None  # claimed, no result yet
+    assert store.get_row("b", "c9") is None
+
+
+def test_count_used_fallback():
+    store = make_store()
+    store.record(
+        [
+            DispatchRow("b", "c1", Status.ACCEPTED, used_fallback=True, recorded_at=1.0),
+            DispatchRow("b", "c2", Status.ACCEPTED, used_fallback=False, recorded_at=1.0),
+            DispatchRow("b", "c3", Status.ACCEPTED, used_fallback=True, recorded_at=1.0),
+        ]
+    )
+    assert store.count_used_fallback("b") == 2
+
+
+def test_count_existing_contacts_ignores_unknown_and_duplicate_ids():
+    store = make_store()
+    assert store.count_existing_contacts(["c1", "c1", "c4", "nobody"]) == 2
+    assert store.count_existing_contacts([f"c{i % 5}" for i in range(2000)]) == 5
+    assert store.count_existing_contacts([]) == 0
