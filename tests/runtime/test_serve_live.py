@@ -1,0 +1,106 @@
+"""The long-running worker loop and the live-update stream."""
+
+from __future__ import annotations
+
+import attrs
+import trio
+
+from broadcaster.core.lifecycle import State
+from broadcaster.core.models import Audience, Broadcast, DispatchRow
+from broadcaster.core.outcomes import Outcome, Status
+from broadcaster.runtime.live import follow
+from broadcaster.runtime.serve import run_worker
+
+from .fake_telegram import FakeTelegram
+from .test_worker import EPOCH, make_runtime, schedule, setup_store
+
+
+async def test_run_worker_once_fires_due_broadcasts_and_leaves_future_ones(autojump_clock):
+    store = setup_store(40)
+    fake = FakeTelegram()
+    runtime, _ = make_runtime(store, fake)
+    schedule(store, "b1")
+    schedule(store, "b2", audience=Audience(contact_ids=("c000001", "c000002")))
+    store.create_broadcast(
+        Broadcast(id="later", flow_id="f1", audience=Audience(filter=""), state=State.SCHEDULED, run_at=EPOCH + 3600)
+    )
+    with trio.fail_after(600):
+        done = await run_worker(runtime, once=True)
+    assert sorted(b.id for b in done) == ["b1", "b2"]
+    assert all(b.state is State.COMPLETED for b in done)
+    assert store.get_broadcast("later").state is State.SCHEDULED
+    assert sum(fake.accepted.values()) == 42
+
+
+async def test_run_worker_waits_for_a_scheduled_broadcast(autojump_clock):
+    store = setup_store(5)
+    runtime, _ = make_runtime(store, FakeTelegram())
+    store.create_broadcast(
+        Broadcast(id="soon", flow_id="f1", audience=Audience(filter=""), state=State.SCHEDULED, run_at=EPOCH + 120)
+    )
+    with trio.move_on_after(300):
+        await run_worker(runtime, idle_poll=1.0)
+    b = store.get_broadcast("soon")
+    assert b.state is State.COMPLETED
+    assert EPOCH + 120 <= b.counters.started_at <= EPOCH + 122
+
+
+async def test_run_worker_resumes_a_broadcast_left_sending(autojump_clock):
+    store = setup_store(30)
+    fake = FakeTelegram()
+    runtime, _ = make_runtime(store, fake)
+    schedule(store, "b1")
+    from broadcaster.runtime.scheduler import fire_due
+
+    fire_due(runtime)
+    # a previous worker recorded ten rows, then died
+    store.record([DispatchRow("b1", f"c{i:06d}", Status.DELIVERED, recorded_at=EPOCH) for i in range(10)])
+    with trio.fail_after(600):
+        (done,) = await run_worker(runtime, once=True)
+    assert (done.state, done.counters.delivered) == (State.COMPLETED, 30)
+    assert len(fake.accepted) == 20  # only the ten already recorded were not sent again
+
+
+async def test_run_worker_purges_rows_older_than_30_days(autojump_clock):
+    store = setup_store(3)
+    runtime, _ = make_runtime(store, FakeTelegram())
+    old = Broadcast(id="old", flow_id="f1", audience=Audience(filter=""), state=State.SENDING)
+    store.create_broadcast(old)
+    store.record([DispatchRow("old", "c000001", Status.DELIVERED, recorded_at=EPOCH - 31 * 86_400)])
+    b = store.get_broadcast("old")
+    store.update_broadcast(attrs.evolve(b, state=State.COMPLETED), expected_state=State.SENDING)
+    with trio.fail_after(60):
+        await run_worker(runtime, once=True)
+    assert store.count_rows("old")[Outcome.DELIVERED] == 0
+    assert store.get_broadcast("old").counters.delivered == 1  # counters never expire
+
+
+async def test_follow_streams_new_rows_and_counters_until_the_end(autojump_clock):
+    store = setup_store(300)
+    fake = FakeTelegram()
+    runtime, _ = make_runtime(store, fake, rates={"tg": 100.0})
+    schedule(store, "b1")
+    updates = []
+
+    async def watch():
+        async for update in follow(store, "b1", poll=0.5):
+            updates.append(update)
+
+    with trio.fail_after(600):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(watch)
+            await run_worker(runtime, once=True)
+    seen = [row.contact_id for update in updates for row in update.rows]
+    assert sorted(seen) == [f"c{i:06d}" for i in range(300)]  # every row exactly once
+    assert len(updates) >= 5  # it came in as the run went, not at the end
+    delivered = [u.broadcast.counters.delivered for u in updates]
+    assert delivered == sorted(delivered) and delivered[-1] == 300
+    assert updates[-1].broadcast.state is State.COMPLETED
+
+
+async def test_follow_of_a_finished_broadcast_ends_at_once(autojump_clock):
+    store = setup_store(3)
+    b = Broadcast(id="done", flow_id="f1", audience=Audience(filter=""), state=State.COMPLETED)
+    store.create_broadcast(b)
+    updates = [u async for u in follow(store, "done")]
+    assert len(updates) == 1 and updates[0].rows == ()
