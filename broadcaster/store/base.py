@@ -13,13 +13,13 @@ Every method is synchronous and short; the runtime calls it from a worker thread
 
 from __future__ import annotations
 
-import enum
 from typing import IO, Iterator, Protocol, Sequence
 
 import attrs
 
 from broadcaster.core.errors import BroadcasterError
 from broadcaster.core.filters import Filter
+from broadcaster.core.health import HealthStatus
 from broadcaster.core.lifecycle import State
 from broadcaster.core.models import Broadcast, Contact, DispatchRow, Flow, Integration, Template
 from broadcaster.core.outcomes import Outcome
@@ -53,12 +53,6 @@ class ConcurrentUpdate(BroadcasterError):
     """A compare-and-set update lost a race: the stored state is not the expected one."""
 
     code = "CONFLICT"
-
-
-class HealthStatus(enum.Enum):
-    OK = "ok"
-    DEGRADED = "degraded"
-    AUTH_FAILED = "auth_failed"
 
 
 @attrs.frozen

@@ -207,9 +207,11 @@ async def test_a_hanging_webhook_never_blocks_publish_or_other_endpoints(autojum
 
     entries = list(pub.delivery_log.entries)  # type: ignore[attr-defined]
     hanging = [(e.outcome, e.error) for e in entries if e.endpoint == "hangs"]
-    # the first event was taken at once; of the 19 queued behind it, the oldest 16 were dropped
-    assert hanging.count(("dropped", "queue full")) == 16
-    assert hanging.count(("gave_up", "no answer within 10 s")) == 4
+    # The sender may or may not have taken the first event before the other 19 arrived
+    # (scheduling order): either way the queue kept its capacity of 3 and dropped the rest.
+    dropped = hanging.count(("dropped", "queue full"))
+    assert dropped in (16, 17)
+    assert hanging.count(("gave_up", "no answer within 10 s")) == 20 - dropped
     # the healthy endpoint got every event its queue could hold, within the first second
     fine_dropped = [e for e in entries if e.endpoint == "fine" and e.outcome == "dropped"]
     assert len(healthy) + len(fine_dropped) == 20
