@@ -18,8 +18,10 @@ import trio
 
 from ..core.health import HealthPolicy, HealthStatus, HealthWindow, IntegrationHealth, assess
 from ..core.results import SendResult
+from ..store.base import IntegrationHealth as StoredHealth
+from ..store.base import Store
 
-__all__ = ["HealthTracker", "StatusSink"]
+__all__ = ["HealthTracker", "StatusSink", "store_sink"]
 
 log = logging.getLogger(__name__)
 
@@ -88,3 +90,12 @@ class HealthTracker:
         finally:
             with trio.CancelScope(shield=True):
                 await self.flush()
+
+
+def store_sink(store: Store) -> StatusSink:
+    """A sink that keeps each integration's latest status in the store (the CLI shows it)."""
+
+    def put(integration: str, health: IntegrationHealth) -> None:
+        store.put_integration_health(StoredHealth(integration, health.status, health.reason, health.stats.at))
+
+    return put

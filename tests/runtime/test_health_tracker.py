@@ -93,3 +93,22 @@ def test_unknown_integration_is_ok_with_no_sends() -> None:
     tracker = HealthTracker(on_status=lambda name, h: None, clock=lambda: 1_800_000_000.0)
     health = tracker.health("nobody")
     assert (health.status, health.reason) == (HealthStatus.OK, "no sends in the last 5 min")
+
+
+async def test_store_sink_keeps_the_latest_status_in_the_store() -> None:
+    from broadcaster.core.health import HealthStatus
+    from broadcaster.core.models import Integration
+    from broadcaster.core.outcomes import ErrorKind
+    from broadcaster.core.reasons import ErrorReason
+    from broadcaster.core.results import Failed
+    from broadcaster.runtime.health import HealthTracker, store_sink
+    from broadcaster.store.sqlite import open_store
+
+    store = open_store(":memory:")
+    store.put_integration(Integration("tg", "telegram", {}))
+    tracker = HealthTracker(on_status=store_sink(store), clock=lambda: 1000.0)
+    tracker.record("tg", Failed(ErrorKind.INTEGRATION, ErrorReason.auth_failed("tg")))
+    await tracker.flush()
+    stored = store.get_integration_health("tg")
+    assert (stored.integration, stored.status, stored.updated_at) == ("tg", HealthStatus.AUTH_FAILED, 1000.0)
+    assert "auth" in stored.detail.lower() or "credential" in stored.detail.lower()
