@@ -19,11 +19,11 @@ from __future__ import annotations
 
 __all__ = ["TokenBucket"]
 
-# Time is POSIX seconds, where a float resolves only ~2.4e-7 s (near 2e9). A token due
-# "now" may come out as 0.9999999 after a refill, and a wait shorter than the clock's
-# resolution cannot be expressed: the caller would be woken at the same instant forever.
-# So a bucket tolerates one microsecond's worth of refill, and never asks for a wait
-# shorter than a microsecond.
+# Time is POSIX seconds, where a float resolves only ~2.4e-7 s (near 2e9). A wait computed
+# to the exact instant a token is due may land a hair early after rounding, and the
+# caller would be woken at the same instant forever. So every wait carries one extra
+# microsecond: at the promised time the token is surely there, and the bucket never
+# sends earlier than its rate allows (a provider enforcing the same rate never refuses).
 _MIN_WAIT = 1e-6
 #: refusals closer together than this are one signal (one decrease)
 _GAP = 1.0
@@ -83,22 +83,19 @@ class TokenBucket:
         if now < self._paused_until:
             return False
         self._refill(now)
-        if self._tokens >= 1.0 - self._slack(now):
-            self._tokens = max(0.0, self._tokens - 1.0)
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
             return True
         return False
-
-    def _slack(self, now: float) -> float:
-        return 2 * _MIN_WAIT * self.rate(now)
 
     def next_available(self, now: float) -> float:
         """The earliest time a token may be taken (>= now)."""
         if now < self._paused_until:
             return self._paused_until
         self._refill(now)
-        if self._tokens >= 1.0 - self._slack(now):
+        if self._tokens >= 1.0:
             return now
-        return now + max((1.0 - self._tokens) / self.rate(now), _MIN_WAIT)
+        return now + (1.0 - self._tokens) / self.rate(now) + _MIN_WAIT
 
     def throttled(self, now: float, *, pause: float | None = None) -> None:
         """The provider said "too many requests" for the whole integration."""
