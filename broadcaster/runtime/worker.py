@@ -5,11 +5,13 @@ ledger honest:
 
 1. unresolved claims from a previous, crashed run are resolved by the core's recovery
    rule (FAILED, outcome unknown) before anything else — never resent;
-2. the audience is streamed page by page from the fire-time snapshot, skipping contacts
+2. a broadcast fired without its audience snapshot (the firing worker died in between)
+   gets its snapshot first;
+3. the audience is streamed page by page from the fire-time snapshot, skipping contacts
    that already have a row (that is how a restarted worker resumes);
-3. every contact's row is *claimed* in the store before its request leaves, and the
+4. every contact's row is *claimed* in the store before its request leaves, and the
    final row and counters are written in one transaction when the reply is read;
-4. a cancel or an unpublished flow, requested from anywhere (another process, the CLI),
+5. a cancel or an unpublished flow, requested from anywhere (another process, the CLI),
    is noticed by polling the store and fed to the dispatcher.
 """
 
@@ -67,6 +69,12 @@ class _Run:
                 f"broadcast {broadcast_id} is {self.broadcast.state.value}, not SENDING",
                 hint="the scheduler fires SCHEDULED broadcasts; only a SENDING one can be run",
             )
+        if self.broadcast.counters.audience_size_actual is None:
+            # Firing moves the broadcast to SENDING, then snapshots its audience: a worker
+            # killed between the two left no snapshot (and so sent nothing). Take it now,
+            # or the run would complete with an empty audience.
+            self.store.snapshot_audience(broadcast_id)
+            self.broadcast = self.store.get_broadcast(broadcast_id)
         self.flow: Flow | None = None
         if self.broadcast.mode is Mode.FLOW and self.broadcast.flow_id:
             self.flow = self.store.get_flow(self.broadcast.flow_id)
