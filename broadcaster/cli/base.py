@@ -1,0 +1,149 @@
+"""What every command shares: the error handling group, the lazily built :class:`App`, output helpers.
+
+The CLI is thin: a command parses its options, calls the library (the service, the store,
+the runtime) and renders the answer. Every refusal the library makes is a
+:class:`~broadcaster.core.errors.BroadcasterError`; :class:`BroadcasterGroup` turns it into
+one line ``error: <message> — <hint>`` on stderr, exit code 1. A command line click cannot
+parse (or a malformed filter) is exit code 2, in the same one-line form. Nothing else
+reaches the user as a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+import attrs
+import click
+
+from ..config import Config, load_config
+from ..core.errors import BroadcasterError, FilterSyntaxError
+from ..plugins import ProviderRegistry, make_plugin_manager
+from ..serde import converter
+from ..service import BroadcastService
+from ..store import SQLiteStore, open_store
+from .times import Zone, local_zone
+
+__all__ = [
+    "App",
+    "BroadcasterGroup",
+    "CliError",
+    "EXIT_FAILURE",
+    "EXIT_USAGE",
+    "emit_json",
+    "json_option",
+    "pass_app",
+    "unstructure",
+]
+
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class CliError(BroadcasterError):
+    """Bad input the command line itself finds (an unreadable file, a malformed row)."""
+
+    code = "BAD_INPUT"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _usage_hint(exc: click.UsageError) -> str:
+    ctx = exc.ctx
+    if ctx is None:
+        return "see 'broadcaster --help'"
+    return f"see '{ctx.command_path} --help'"
+
+
+class BroadcasterGroup(click.Group):
+    """A click group whose failures are one line on stderr (see the module docstring)."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:  # fmt: skip
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            result = super().main(args, prog_name or "broadcaster", complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            _fail(f"{_one_line(exc.format_message())} — {_usage_hint(exc)}", exc.exit_code)
+        except click.ClickException as exc:
+            _fail(_one_line(exc.format_message()), exc.exit_code)
+        except click.Abort:
+            _fail("aborted", EXIT_FAILURE)
+        except FilterSyntaxError as exc:
+            _fail(_one_line(str(exc)), EXIT_USAGE)
+        except BroadcasterError as exc:
+            _fail(_one_line(str(exc)), EXIT_FAILURE)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+def _fail(line: str, code: int) -> None:
+    click.echo(f"error: {line}", err=True)
+    sys.exit(code)
+
+
+@attrs.define
+class App:
+    """The objects a command needs, built on first use (``--help`` opens nothing)."""
+
+    config_path: Path | None = None
+    store_override: str | None = None
+    _config: Config | None = None
+    _store: SQLiteStore | None = None
+    _registry: ProviderRegistry | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            config = load_config(self.config_path)
+            if self.store_override:
+                config = attrs.evolve(config, store=self.store_override)
+            self._config = config
+        return self._config
+
+    @property
+    def store(self) -> SQLiteStore:
+        if self._store is None:
+            self._store = open_store(self.config.store)
+        return self._store
+
+    @property
+    def registry(self) -> ProviderRegistry:
+        if self._registry is None:
+            self._registry = ProviderRegistry(make_plugin_manager())
+        return self._registry
+
+    @property
+    def service(self) -> BroadcastService:
+        return BroadcastService(store=self.store, registry=self.registry, quota=self.config.quota)
+
+    @property
+    def zone(self) -> Zone:
+        return self.config.timezone or local_zone()
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+def json_option(func: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON (stable keys, see docs/cli.md).")(func)
+
+
+def unstructure(value: Any) -> Any:
+    """A model as plain JSON data, through broadcaster's one converter."""
+    return converter().unstructure(value)
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False))

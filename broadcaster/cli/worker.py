@@ -1,0 +1,277 @@
+"""``run``: the worker — fire due broadcasts, dispatch them, show progress.
+
+One worker per SQLite store: ``run`` holds an exclusive ``flock`` on ``<db>.lock`` while
+it works (two would race their token buckets past the provider's rate). On a terminal the
+progress is a live rich display; elsewhere, plain lines every few seconds.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from pathlib import Path
+from typing import IO, Any
+
+import click
+import trio
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+
+from ..config import resolve_secrets
+from ..core.lifecycle import State
+from ..core.models import Broadcast, Integration, LifecycleEvent
+from ..runtime.callbacks import CallbackApp, serve_callbacks
+from ..runtime.context import Runtime, WallClock
+from ..runtime.health import HealthTracker, store_sink
+from ..runtime.http import HttpExecutor
+from ..runtime.serve import run_worker
+from ..runtime.webhooks import WebhookPublisher
+from .base import App, CliError, pass_app
+from .render import console, percent
+from .times import format_duration
+
+__all__ = ["SecretResolvingStore", "run", "worker_lock"]
+
+
+class SecretResolvingStore:
+    """The store, with integrations' secret references resolved as they are read."""
+
+    def __init__(self, store: Any, *, secrets_file: Path | None) -> None:
+        self._store = store
+        self._secrets_file = secrets_file
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def get_integration(self, name: str) -> Integration:
+        return resolve_secrets(self._store.get_integration(name), secrets_file=self._secrets_file)
+
+    def list_integrations(self) -> list[Integration]:
+        return [resolve_secrets(i, secrets_file=self._secrets_file) for i in self._store.list_integrations()]
+
+
+def _sqlite_path(url: str) -> str | None:
+    target = url[len("sqlite://") :] if url.startswith("sqlite://") else url
+    if target in (":memory:", "/:memory:", ""):
+        return None
+    return target
+
+
+class worker_lock:  # noqa: N801 - used as a context manager, reads like one
+    """An exclusive, non-blocking ``flock`` on ``<db>.lock``; CliError when another worker holds it."""
+
+    def __init__(self, store_url: str) -> None:
+        path = _sqlite_path(store_url)
+        self.path = None if path is None else Path(path + ".lock")
+        self._file: IO[str] | None = None
+
+    def __enter__(self) -> worker_lock:
+        if self.path is None:
+            return self
+        self._file = self.path.open("a+")
+        try:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._file.close()
+            self._file = None
+            raise CliError(
+                f"another worker is already running on this store (it holds {self.path})",
+                hint="stop it first; one `broadcaster run` per SQLite store",
+            ) from None
+        self._file.seek(0)
+        self._file.truncate()
+        self._file.write(f"{os.getpid()}\n")
+        self._file.flush()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+            self._file.close()
+
+
+# -- progress ---------------------------------------------------------------------------------
+
+
+def _sending(store: Any) -> list[Broadcast]:
+    return list(store.list_broadcasts(state=State.SENDING))
+
+
+def _counts(b: Broadcast) -> str:
+    c = b.counters
+    return f"{c.delivered} delivered, {c.failed} failed, {c.skipped} skipped"
+
+
+class PlainProgress:
+    """A line per running broadcast every ``interval`` seconds, and one per lifecycle event."""
+
+    def __init__(self, *, interval: float = 5.0) -> None:
+        self.interval = interval
+        self._last: dict[str, tuple[float, int]] = {}
+
+    def event(self, event: LifecycleEvent) -> None:
+        b = event.broadcast
+        kind = event.kind.value
+        if kind == "started":
+            click.echo(f"{b.id} started: audience {b.counters.audience_size_actual}")
+        elif kind in ("finished", "cancelled"):
+            c = b.counters
+            click.echo(
+                f"{b.id} {b.state.value}: {_counts(b)} (delivery {percent(c.delivery_rate)},"
+                f" drop {percent(c.drop_rate)}) in {format_duration(c.duration)}"
+            )
+
+    async def run(self, store: Any) -> None:
+        while True:
+            await trio.sleep(self.interval)
+            now = time.monotonic()
+            for b in _sending(store):
+                done = b.counters.recorded
+                total = b.counters.audience_size_actual or 0
+                before = self._last.get(b.id)
+                rate = (done - before[1]) / (now - before[0]) if before and now > before[0] else 0.0
+                self._last[b.id] = (now, done)
+                eta = f", ETA {format_duration((total - done) / rate)}" if rate > 0 and total > done else ""
+                click.echo(f"{b.id} SENDING {done}/{total} ({_counts(b)}) {rate:.1f}/s{eta}")
+
+
+class RichProgress:
+    """A live bar per running broadcast: counters, rate and time remaining."""
+
+    def __init__(self) -> None:
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("[green]{task.fields[delivered]}✓ [red]{task.fields[failed]}✗ [yellow]{task.fields[skipped]}⤼"),
+            TextColumn("{task.fields[rate]}"),
+            TimeRemainingColumn(),
+            console=console(),
+        )
+        self._tasks: dict[str, TaskID] = {}
+
+    def event(self, event: LifecycleEvent) -> None:
+        b = event.broadcast
+        if event.kind.value in ("finished", "cancelled"):
+            self._update(b)
+            self.progress.console.print(f"{b.id} {b.state.value}: {_counts(b)}")
+
+    def _update(self, b: Broadcast) -> None:
+        c = b.counters
+        task = self._tasks.get(b.id)
+        if task is None:
+            task = self._tasks[b.id] = self.progress.add_task(
+                f"{b.id} {b.name}".strip(), total=c.audience_size_actual, delivered=0, failed=0, skipped=0, rate=""
+            )
+        self.progress.update(
+            task, completed=c.recorded, total=c.audience_size_actual,
+            delivered=c.delivered, failed=c.failed, skipped=c.skipped,
+        )  # fmt: skip
+        speed = next(t.speed for t in self.progress.tasks if t.id == task)
+        self.progress.update(task, rate="" if not speed else f"{speed:.1f}/s")
+
+    async def run(self, store: Any) -> None:
+        with self.progress:
+            while True:
+                for b in _sending(store):
+                    self._update(b)
+                await trio.sleep(0.25)
+
+
+# -- the command ------------------------------------------------------------------------------
+
+
+@click.command()
+@click.option("--once", is_flag=True, help="Exit when nothing is due or sending (instead of waiting for more).")
+@click.option("--plain", is_flag=True, help="Plain progress lines even on a terminal.")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.1),
+    default=5.0,
+    show_default=True,
+    help="Seconds between plain progress lines.",
+)
+@click.option(
+    "--idle-poll",
+    type=click.FloatRange(min=0.05),
+    default=1.0,
+    show_default=True,
+    help="Seconds between looks for due broadcasts.",
+)
+@pass_app
+def run(app: App, once: bool, plain: bool, interval: float, idle_poll: float) -> None:
+    """Run the worker: fire due broadcasts and dispatch them, with live progress.
+
+    Broadcasts left SENDING by a stopped worker are resumed first; dispatch rows older
+    than 30 days are purged every hour. Ctrl-C stops it (a later run resumes).
+
+    \b
+    Examples:
+      broadcaster run                 # until Ctrl-C
+      broadcaster run --once          # until nothing is due or sending
+      broadcaster run --once --plain | tee run.log
+    """
+    config = app.config
+    with worker_lock(config.store):
+        store = SecretResolvingStore(app.store, secrets_file=config.secrets_file)
+        store.list_integrations()  # every secret resolves, or one clear error now
+        display: PlainProgress | RichProgress = (
+            PlainProgress(interval=interval) if plain or not console().is_terminal else RichProgress()
+        )
+        try:
+            finished = trio.run(_work, app, store, display, once, idle_poll)
+        except KeyboardInterrupt:
+            click.echo("stopped; a later `broadcaster run` resumes what was sending", err=True)
+            return
+    if once:
+        click.echo(f"idle: {len(finished)} broadcast(s) run")
+
+
+async def _work(
+    app: App, store: Any, display: PlainProgress | RichProgress, once: bool, idle_poll: float
+) -> list[Broadcast]:
+    config = app.config
+    registry = app.registry
+    publisher = WebhookPublisher(endpoints=config.webhooks, plugin_manager=registry.plugin_manager)
+    clock = WallClock()
+
+    def on_event(event: LifecycleEvent) -> None:
+        publisher.publish(event)
+        display.event(event)
+
+    runtime = Runtime(
+        store=store,
+        registry=registry,
+        executor=HttpExecutor(),
+        clock=clock,
+        pacing=config.pacing,
+        backoff=config.backoff,
+        rates=dict(config.rates),
+        on_event=on_event,
+        health=HealthTracker(on_status=store_sink(app.store), clock=clock.now),
+    )
+    async with runtime.executor:
+        async with trio.open_nursery() as outer:
+            outer.start_soon(publisher.run)
+            async with trio.open_nursery() as inner:
+                assert runtime.health is not None
+                inner.start_soon(runtime.health.run)
+                if config.callbacks.enabled:
+                    urls = await inner.start(
+                        _serve_callbacks,
+                        CallbackApp.for_store(store, registry),
+                        config.callbacks.host,
+                        config.callbacks.port,
+                    )
+                    click.echo(f"delivery callbacks on {', '.join(urls)}", err=True)
+                inner.start_soon(display.run, store)
+                finished = await run_worker(runtime, once=once, idle_poll=idle_poll)
+                inner.cancel_scope.cancel()
+            publisher.close()
+    return finished
+
+
+async def _serve_callbacks(
+    app: CallbackApp, host: str, port: int, *, task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED
+) -> None:
+    await serve_callbacks(app, host=host, port=port, task_status=task_status)

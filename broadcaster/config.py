@@ -1,0 +1,291 @@
+"""Operator configuration: one TOML file, overridden by ``BROADCASTER_*`` environment variables.
+
+Where the file is: ``--config PATH``, else ``$BROADCASTER_CONFIG``, else ``./broadcaster.toml``
+when it exists (no file at all is fine: every setting has a default). Keys (all optional)::
+
+    store = "sqlite:///broadcaster.db"   # or a plain path; default ./broadcaster.db
+    quota = 25                           # DRAFT + SCHEDULED broadcasts at once
+    timezone = "Europe/Oslo"             # how times are shown and read; default: the system's
+    secrets_file = "secrets.toml"        # relative to this file; tables of secrets per integration
+
+    [pacing]    # page_size, batch_size, concurrent_batches, in_flight_per_batch
+    [backoff]   # base, factor, cap, jitter, budget
+    [rates]     # integration = messages per second
+    [callbacks] # enabled = true, host = "127.0.0.1", port = 8080
+    [[webhooks]]  # url, secret_env (the variable holding the signing secret), name, events
+
+Environment overrides: ``BROADCASTER_STORE``, ``BROADCASTER_QUOTA``, ``BROADCASTER_TIMEZONE``,
+``BROADCASTER_SECRETS_FILE``, ``BROADCASTER_CALLBACKS_HOST``, ``BROADCASTER_CALLBACKS_PORT``.
+
+Secrets never live in this file nor on the command line: an integration's secret setting
+is stored as a *reference* — ``${env:NAME}`` (an environment variable) or
+``${secret:INTEGRATION.KEY}`` (a key of the secrets file) — resolved only when the worker
+needs it (:func:`resolve_secrets`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+import zoneinfo
+from pathlib import Path
+from typing import Any, Mapping
+
+import attrs
+
+from .core.backoff import BackoffPolicy
+from .core.errors import ConfigError
+from .core.models import Integration
+from .core.pacing import PacingPlan
+from .runtime.webhooks import WebhookEndpoint
+from .service import DEFAULT_QUOTA
+
+__all__ = [
+    "CONFIG_ENV",
+    "DEFAULT_CONFIG_FILE",
+    "DEFAULT_STORE",
+    "CallbackSettings",
+    "Config",
+    "env_reference",
+    "load_config",
+    "parse_reference",
+    "resolve_secrets",
+    "secret_reference",
+]
+
+CONFIG_ENV = "BROADCASTER_CONFIG"
+DEFAULT_CONFIG_FILE = "broadcaster.toml"
+DEFAULT_STORE = "broadcaster.db"
+
+_KNOWN_KEYS = {
+    "store",
+    "quota",
+    "timezone",
+    "secrets_file",
+    "pacing",
+    "backoff",
+    "rates",
+    "callbacks",
+    "webhooks",
+}
+_REFERENCE = re.compile(r"\$\{(env|secret):([A-Za-z0-9_.\-]+)\}")
+
+
+@attrs.frozen(kw_only=True)
+class CallbackSettings:
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+
+@attrs.frozen(kw_only=True)
+class Config:
+    store: str = DEFAULT_STORE
+    quota: int = DEFAULT_QUOTA
+    #: None: the system's local zone
+    timezone: zoneinfo.ZoneInfo | None = None
+    secrets_file: Path | None = None
+    pacing: PacingPlan = PacingPlan()
+    backoff: BackoffPolicy = BackoffPolicy()
+    rates: Mapping[str, float] = attrs.field(factory=dict)
+    callbacks: CallbackSettings = CallbackSettings()
+    webhooks: tuple[WebhookEndpoint, ...] = ()
+    #: the file it came from, if any (errors name it)
+    source: Path | None = None
+
+
+def _where(source: Path | None, key: str) -> str:
+    return f"{source}: {key}" if source else key
+
+
+def load_config(path: str | Path | None = None, *, environ: Mapping[str, str] | None = None) -> Config:
+    """The configuration from ``path`` (or the env/default location) plus env overrides."""
+    env = os.environ if environ is None else environ
+    explicit = path is not None or bool(env.get(CONFIG_ENV))
+    source = Path(path if path is not None else env.get(CONFIG_ENV) or DEFAULT_CONFIG_FILE)
+    data: dict[str, Any] = {}
+    if source.exists() or explicit:
+        try:
+            data = tomllib.loads(source.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(
+                f"configuration file {source} does not exist", hint=f"create it, or unset {CONFIG_ENV}"
+            ) from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read configuration file {source}: {exc.strerror or exc}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{source} is not valid TOML: {exc}", hint="fix the file's syntax") from None
+    else:
+        source = None  # type: ignore[assignment]
+    return _build(data, source, env)
+
+
+def _build(data: dict[str, Any], source: Path | None, env: Mapping[str, str]) -> Config:
+    unknown = sorted(set(data) - _KNOWN_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"{_where(source, unknown[0])}: unknown setting", hint=f"known settings: {', '.join(sorted(_KNOWN_KEYS))}"
+        )
+    base = source.parent if source else Path.cwd()
+    store = str(env.get("BROADCASTER_STORE") or data.get("store") or DEFAULT_STORE)
+    quota_raw: Any = env.get("BROADCASTER_QUOTA") or data.get("quota", DEFAULT_QUOTA)
+    try:
+        quota = int(quota_raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{_where(source, 'quota')}: expected a whole number, got {quota_raw!r}") from None
+    if quota < 1:
+        raise ConfigError(f"{_where(source, 'quota')}: must be at least 1, got {quota}")
+    zone_name = env.get("BROADCASTER_TIMEZONE") or data.get("timezone")
+    zone = None
+    if zone_name:
+        try:
+            zone = zoneinfo.ZoneInfo(str(zone_name))
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(
+                f"{_where(source, 'timezone')}: unknown time zone {zone_name!r}",
+                hint="use an IANA name like Europe/Oslo",
+            ) from None
+    secrets_raw = env.get("BROADCASTER_SECRETS_FILE") or data.get("secrets_file")
+    secrets_file = (base / str(secrets_raw)) if secrets_raw else None
+    pacing = _section(source, data, "pacing", PacingPlan.from_mapping)
+    backoff = _section(source, data, "backoff", BackoffPolicy.from_mapping)
+    rates: dict[str, float] = {}
+    for name, rate in dict(data.get("rates", {})).items():
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate <= 0:
+            raise ConfigError(f"{_where(source, f'rates.{name}')}: expected messages per second > 0, got {rate!r}")
+        rates[name] = float(rate)
+    callbacks_data = dict(data.get("callbacks", {}))
+    unknown = sorted(set(callbacks_data) - {"enabled", "host", "port"})
+    if unknown:
+        raise ConfigError(
+            f"{_where(source, 'callbacks.' + unknown[0])}: unknown setting", hint="known: enabled, host, port"
+        )
+    port_raw: Any = env.get("BROADCASTER_CALLBACKS_PORT") or callbacks_data.get("port", 8080)
+    try:
+        port = int(port_raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{_where(source, 'callbacks.port')}: expected a port number, got {port_raw!r}") from None
+    callbacks = CallbackSettings(
+        enabled=bool(callbacks_data.get("enabled", False)),
+        host=str(env.get("BROADCASTER_CALLBACKS_HOST") or callbacks_data.get("host", "127.0.0.1")),
+        port=port,
+    )
+    webhooks = tuple(_webhook(source, index, item, env) for index, item in enumerate(data.get("webhooks", [])))
+    return Config(
+        store=store,
+        quota=quota,
+        timezone=zone,
+        secrets_file=secrets_file,
+        pacing=pacing,
+        backoff=backoff,
+        rates=rates,
+        callbacks=callbacks,
+        webhooks=webhooks,
+        source=source,
+    )
+
+
+def _section(source: Path | None, data: dict[str, Any], key: str, build: Any) -> Any:
+    values = data.get(key)
+    if values is None:
+        return build({})
+    if not isinstance(values, dict):
+        raise ConfigError(f"{_where(source, key)}: expected a table")
+    try:
+        return build(values)
+    except ConfigError as exc:
+        raise ConfigError(f"{_where(source, key)}: {exc.message}", hint=exc.hint) from None
+    except TypeError as exc:
+        raise ConfigError(f"{_where(source, key)}: {exc}") from None
+
+
+def _webhook(source: Path | None, index: int, item: Any, env: Mapping[str, str]) -> WebhookEndpoint:
+    where = _where(source, f"webhooks[{index}]")
+    if not isinstance(item, dict) or not item.get("url"):
+        raise ConfigError(f"{where}: expected a table with a url")
+    variable = item.get("secret_env")
+    if not variable:
+        raise ConfigError(
+            f"{where}: needs secret_env, the environment variable holding its signing secret",
+            hint="secrets are never written in the configuration file",
+        )
+    secret = env.get(str(variable))
+    if not secret:
+        raise ConfigError(f"{where}: environment variable {variable} is not set", hint=f"export {variable}=...")
+    try:
+        return WebhookEndpoint(
+            url=str(item["url"]), secret=secret, name=str(item.get("name", "")), events=item.get("events")
+        )
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+# -- secret references -------------------------------------------------------------------
+
+
+def env_reference(variable: str) -> str:
+    return "${env:" + variable + "}"
+
+
+def secret_reference(integration: str, key: str) -> str:
+    return "${secret:" + integration + "." + key + "}"
+
+
+def parse_reference(value: str) -> tuple[str, str] | None:
+    """``("env", NAME)`` or ``("secret", "INTEGRATION.KEY")`` for a reference, else None."""
+    match = _REFERENCE.fullmatch(value)
+    return (match[1], match[2]) if match else None
+
+
+def _secrets_table(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"secrets file {path} does not exist", hint="create it, or fix secrets_file") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read secrets file {path}: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+        # never quote the parser's message: it may contain a secret
+        raise ConfigError(f"secrets file {path} is not valid TOML", hint="fix the file's syntax") from None
+
+
+def resolve_secrets(
+    integration: Integration, *, secrets_file: Path | None, environ: Mapping[str, str] | None = None
+) -> Integration:
+    """``integration`` with every reference replaced by its secret; ConfigError naming a missing one."""
+    env = os.environ if environ is None else environ
+    table: dict[str, Any] | None = None
+    settings = dict(integration.settings)
+    for key, value in integration.settings.items():
+        reference = parse_reference(value)
+        if reference is None:
+            continue
+        kind, name = reference
+        if kind == "env":
+            resolved = env.get(name)
+            if not resolved:
+                raise ConfigError(
+                    f"integration {integration.name!r}: environment variable {name} (its {key!r}) is not set",
+                    hint=f"export {name}=... in the worker's environment",
+                )
+        else:
+            if secrets_file is None:
+                raise ConfigError(
+                    f"integration {integration.name!r}: its {key!r} is in the secrets file, but none is configured",
+                    hint="set secrets_file in the configuration, or BROADCASTER_SECRETS_FILE",
+                )
+            if table is None:
+                table = _secrets_table(secrets_file)
+            owner, _, secret_key = name.partition(".")
+            found = table.get(owner, {}).get(secret_key) if isinstance(table.get(owner), dict) else None
+            if not isinstance(found, str) or not found:
+                raise ConfigError(
+                    f"integration {integration.name!r}: the secrets file {secrets_file} has no [{owner}] {secret_key}",
+                    hint=f'add `{secret_key} = "..."` under [{owner}] in that file',
+                )
+            resolved = found
+        settings[key] = resolved
+    return attrs.evolve(integration, settings=settings)
