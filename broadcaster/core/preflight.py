@@ -25,6 +25,7 @@ from .models import (
     TemplateCard,
     TemplateMessage,
     TemplateRoute,
+    TextCard,
     TextMessage,
 )
 from .outcomes import Status
@@ -87,6 +88,10 @@ class Planner:
         for fallback in broadcast.fallbacks:
             self.fallbacks.setdefault(fallback.integration, fallback)
         self.allowed = broadcast.channels
+        # Messages are immutable values: the flow's text card becomes one shared message
+        # rather than one per contact.
+        card = flow.first_card if flow is not None else None
+        self._text_message = TextMessage(card.text) if isinstance(card, TextCard) else None
 
     def plan(self, contact: Contact, now: float) -> SendPlan | Skip:
         if contact.opted_out:
@@ -152,13 +157,14 @@ class Planner:
                         chat.integration, chat.chat_id, TemplateMessage(card.template, card.language, params)
                     )
             return Skip(Status.CHANNEL_MISMATCH, chats[0].integration)
+        text = self._text_message if self._text_message is not None else TextMessage(card.text)
         for chat in chats:
             if self.channels[chat.integration].window_open(chat.last_inbound_at, now):
-                return SendPlan(chat.integration, chat.chat_id, TextMessage(card.text))
+                return SendPlan(chat.integration, chat.chat_id, text)
         # Every window is closed. Without fallbacks the primary goes out anyway and the
         # provider answers (WhatsApp 131047) — that is the seed's "configure a fallback" signal.
         if not self.fallbacks:
-            return SendPlan(chats[0].integration, chats[0].chat_id, TextMessage(card.text))
+            return SendPlan(chats[0].integration, chats[0].chat_id, text)
         for chat in chats:
             fallback = self.fallbacks.get(chat.integration)
             if fallback is None:
