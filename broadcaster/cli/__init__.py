@@ -20,7 +20,7 @@ from .worker import run
 __all__ = ["main"]
 
 
-@click.group(cls=BroadcasterGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group("broadcaster", cls=BroadcasterGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config_path",

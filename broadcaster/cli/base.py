@@ -71,7 +71,7 @@ class BroadcasterGroup(click.Group):
         try:
             result = super().main(args, prog_name or "broadcaster", complete_var, standalone_mode=False, **extra)
         except click.UsageError as exc:
-            _fail(f"{_one_line(exc.format_message())} — {_usage_hint(exc)}", exc.exit_code)
+            _fail(f"{_one_line(exc.format_message()).rstrip('.')} — {_usage_hint(exc)}", exc.exit_code)
         except click.ClickException as exc:
             _fail(_one_line(exc.format_message()), exc.exit_code)
         except click.Abort:

@@ -9,6 +9,7 @@ import click
 from rich.table import Table
 
 from ..config import env_reference, parse_reference, resolve_secrets, secret_reference
+from ..core.channels import ChannelSpec
 from ..core.errors import ConfigError, PluginError
 from ..core.models import Flow, Integration, Template, TextMessage
 from .base import App, BroadcasterGroup, CliError, emit_json, json_option, pass_app, unstructure
@@ -19,6 +20,12 @@ __all__ = ["flows", "integrations", "plugins", "templates"]
 
 
 # -- plugins ----------------------------------------------------------------------------------
+
+
+def _capabilities(spec: ChannelSpec) -> dict[str, Any]:
+    data: dict[str, Any] = unstructure(spec)
+    data["kinds"] = sorted(kind.value for kind in spec.kinds)
+    return data
 
 
 @click.command()
@@ -41,7 +48,7 @@ def plugins(app: App, as_json: bool) -> None:
                     "plugin": info.plugin_name,
                     "distribution": info.distribution,
                     "version": info.version,
-                    "capabilities": unstructure(info.spec),
+                    "capabilities": _capabilities(info.spec),
                 }
                 for info in infos
             ]
@@ -291,6 +298,8 @@ def add_flows(app: App, file: Path) -> None:
       type = "text"                 # or "template" with template, language, params
       text = "Hello from us!"
     Several at once: [[flows]] tables.
+    \b
+      broadcaster flows add welcome.toml
     """
     found = structure_items(file, read_document(file), "flows", lambda item: structure(item, Flow))
     for flow in found:
@@ -387,6 +396,8 @@ def add_templates(app: App, file: Path) -> None:
       param_count = 1
       body = "Hi {{1}}, our sale starts today."
     Several at once: [[templates]] tables.
+    \b
+      broadcaster templates add promo.toml
     """
     found = structure_items(file, read_document(file), "templates", _template_item)
     known = {integration.name for integration in app.store.list_integrations()}
