@@ -1,7 +1,8 @@
 """broadcaster plugin for ntfy (https://ntfy.sh): publish a broadcast to ntfy topics.
 
 An example third-party plugin, written only against broadcaster's public API
-(``broadcaster.hookimpl`` and the values in ``broadcaster.core``). Copy it to start your own.
+(``broadcaster.hookimpl``, the values in ``broadcaster.core`` and the helpers in
+``broadcaster.pluginkit``). Copy it to start your own.
 
 A contact's chat id on an ntfy integration is a **topic name**. Each send is ntfy's JSON
 publish form, ``POST {base_url}/`` with ``{"topic": ..., "message": ...}``, and an
@@ -25,8 +26,9 @@ from broadcaster.core.errors import ConfigError
 from broadcaster.core.http import HttpCall, HttpReply, redact
 from broadcaster.core.models import Integration, Message, TextMessage
 from broadcaster.core.outcomes import ErrorKind
-from broadcaster.core.reasons import ErrorReason, sanitize_reason_text
+from broadcaster.core.reasons import ErrorReason
 from broadcaster.core.results import Delivered, Failed, RateLimited, SendResult
+from broadcaster.pluginkit import base_url, malformed_reply, reason_from_text, retry_after_header, secrets_of
 
 __all__ = ["CHANNEL", "PROVIDER", "build_call", "interpret_reply", "provide_channels"]
 
@@ -65,12 +67,7 @@ def build_call(provider: str, integration: Integration, chat_id: str, message: M
             f"integration {integration.name!r} is ntfy, which has no templates",
             hint="send ntfy a flow whose first card is text",
         )
-    base_url = integration.settings.get("base_url", DEFAULT_BASE_URL).rstrip("/")
-    if not base_url.startswith(("https://", "http://")):
-        raise ConfigError(
-            f"integration {integration.name!r}: base_url {base_url!r} is not an http(s) URL",
-            hint=f"e.g. {DEFAULT_BASE_URL}",
-        )
+    url = base_url(integration, DEFAULT_BASE_URL)  # raises ConfigError unless http(s)
     body: dict[str, Any] = {"topic": chat_id, "message": message.text}
     if title := integration.settings.get("title"):
         body["title"] = title
@@ -79,23 +76,20 @@ def build_call(provider: str, integration: Integration, chat_id: str, message: M
     if token:
         headers["Authorization"] = f"Bearer {token}"
     # List every secret the call carries: the runtime redacts them from logs and rows.
-    return HttpCall(method="POST", url=f"{base_url}/", headers=headers, json=body, secrets=(token,) if token else ())
+    return HttpCall(method="POST", url=f"{url}/", headers=headers, json=body, secrets=secrets_of(integration, CHANNEL))
 
 
 # Step 3: read the reply into a value. Never raise here, whatever the server sent.
 
 
 def _failed(kind: ErrorKind, code: str, reason: str, secrets: Sequence[str]) -> Failed:
-    # Redact before sanitising: a server echoing the token must not put it in a row.
-    return Failed(kind, ErrorReason(PROVIDER, code, sanitize_reason_text(redact(reason, secrets))))
+    # reason_from_text redacts the secrets: a server echoing the token must not put it in a row
+    return Failed(kind, reason_from_text(PROVIDER, code, reason, secrets=secrets))
 
 
 def _retry_after(reply: HttpReply) -> float | None:
-    try:
-        seconds = float(reply.header("Retry-After") or "")
-    except ValueError:
-        return None
-    return seconds if 0 <= seconds < 86400 else None  # NaN and nonsense fail these tests too
+    seconds = retry_after_header(reply)  # a number of seconds, finite and >= 0, or None
+    return seconds if seconds is not None and seconds < 86400 else None  # a day or more is nonsense
 
 
 @hookimpl
@@ -107,10 +101,8 @@ def interpret_reply(provider: str, integration: Integration, call: HttpCall, rep
     body = value if isinstance(value, dict) else {}
     if 200 <= reply.status < 300:
         if why_not is not None or not isinstance(body.get("id"), str) or not body["id"]:
-            # The message may well be published: its fate is unknown, not failed.
-            return _failed(
-                ErrorKind.UNKNOWN, str(reply.status), f"malformed_reply: {why_not or 'no message id'}", secrets
-            )
+            # The message may well be published: malformed_reply makes its fate UNKNOWN, not failed.
+            return malformed_reply(PROVIDER, reply.status, why_not or "no message id", secrets=secrets)
         return Delivered(message_id=redact(body["id"], secrets), confirmed=True)
     if reply.status in (401, 403):
         return Failed(ErrorKind.INTEGRATION, ErrorReason.auth_failed(integration.name))

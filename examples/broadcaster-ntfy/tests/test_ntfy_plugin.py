@@ -20,7 +20,7 @@ from broadcaster.core.models import Integration, TemplateMessage, TextMessage
 from broadcaster.core.outcomes import ErrorKind
 from broadcaster.core.reasons import ErrorReason
 from broadcaster.core.results import Delivered, Failed, RateLimited
-from broadcaster.testing import check_provider_conformance, reply_from_response, request_from_call
+from broadcaster.testing import check_provider_conformance, send_through_mock
 
 TOKEN = "tk_AgQdq7mVBoFD37zQVN29RhuMzNIz2"
 INTEGRATION = Integration("alerts", "ntfy", {"token": TOKEN, "title": "Shop news"})
@@ -139,8 +139,7 @@ def fake_ntfy(request: httpx.Request) -> httpx.Response:
 
 
 def send(call: HttpCall) -> HttpReply:
-    with httpx.Client(transport=httpx.MockTransport(fake_ntfy)) as client:
-        return reply_from_response(client.send(request_from_call(call)))
+    return send_through_mock(call, fake_ntfy)
 
 
 def test_through_httpx_mock_transport() -> None:

@@ -33,9 +33,10 @@ from broadcaster.core.http import HttpCall, HttpReply, redact
 from broadcaster.core.models import Integration, Message, TemplateMessage, TextMessage
 from broadcaster.core.reasons import ErrorReason
 from broadcaster.core.results import Delivered, DeliveryUpdate, RateLimited, SendResult
+from broadcaster.pluginkit import base_url, meta_signature_ok, require_setting, secrets_of
 
 from .errors import PROVIDER, classify_graph_error, malformed_reply, server_error
-from .webhooks import parse_seen_events, signature_is_valid
+from .webhooks import parse_seen_events
 
 __all__ = [
     "CHANNEL",
@@ -67,23 +68,12 @@ CHANNEL = ChannelSpec(
 
 
 def _setting(integration: Integration, name: str, default: str | None = None) -> str:
-    value = integration.settings.get(name, default)
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(
-            f"integration {integration.name!r} (instagram) has no {name!r} setting",
-            hint=f"set {name} in the integration's settings",
-        )
-    return value.strip()
+    return require_setting(integration, name, provider=PROVIDER, default=default)
 
 
-def _secrets(integration: Integration) -> tuple[str, ...]:
-    found: list[str] = []
-    for name in CHANNEL.secret_settings:
-        value = integration.settings.get(name)
-        if isinstance(value, str) and value:
-            # the URL carries the percent-encoded form; redact both spellings
-            found += [value, quote(value, safe=""), quote(value)]
-    return tuple(dict.fromkeys(found))
+def _secrets(integration: Integration, call: HttpCall | None = None) -> tuple[str, ...]:
+    # the URL carries the token percent-encoded: redact every spelling
+    return secrets_of(integration, CHANNEL, url_encoded=True, call=call)
 
 
 @hookimpl
@@ -104,18 +94,13 @@ def build_call(provider: str, integration: Integration, chat_id: str, message: M
     if not isinstance(message, TextMessage):
         raise ConfigError(f"instagram cannot send a {type(message).__name__}", hint="send a TextMessage")
     token = _setting(integration, "access_token")
-    base_url = _setting(integration, "base_url", DEFAULT_BASE_URL).rstrip("/")
-    if not base_url.startswith(("https://", "http://")):
-        raise ConfigError(
-            f"integration {integration.name!r}: base_url {base_url!r} is not an http(s) URL",
-            hint=f"e.g. {DEFAULT_BASE_URL}",
-        )
+    url = base_url(integration, DEFAULT_BASE_URL)
     version = _setting(integration, "api_version", DEFAULT_API_VERSION)
     version = version if version.startswith("v") else f"v{version}"
     account = quote(_setting(integration, "account_id", "me"), safe="")
     return HttpCall(
         method="POST",
-        url=f"{base_url}/{version}/{account}/messages?{urlencode({'access_token': token})}",
+        url=f"{url}/{version}/{account}/messages?{urlencode({'access_token': token})}",
         headers={"Content-Type": "application/json"},
         json={
             "recipient": {"id": chat_id},
@@ -131,7 +116,7 @@ def build_call(provider: str, integration: Integration, chat_id: str, message: M
 def interpret_reply(provider: str, integration: Integration, call: HttpCall, reply: HttpReply) -> SendResult | None:
     if provider != PROVIDER:
         return None
-    secrets = tuple(dict.fromkeys((*call.secrets, *_secrets(integration))))
+    secrets = _secrets(integration, call)
     value, why_not = reply.json_body()
     error = value.get("error") if isinstance(value, dict) else None
     if isinstance(error, dict):
@@ -164,7 +149,7 @@ def verify_callback(provider: str, integration: Integration, headers: Mapping[st
             f"integration {integration.name!r} (instagram) cannot check webhook signatures: no 'app_secret' setting",
             hint="set app_secret to the Meta app's secret (App Dashboard > Settings > Basic)",
         )
-    return signature_is_valid(app_secret=app_secret, headers=headers, body=body)
+    return meta_signature_ok(app_secret=app_secret, headers=headers, body=body)
 
 
 @hookimpl

@@ -14,10 +14,11 @@ from typing import Any, Final, Mapping
 
 import attrs
 
-from broadcaster.core.http import redact
+from broadcaster import pluginkit
 from broadcaster.core.outcomes import ErrorKind
-from broadcaster.core.reasons import ErrorReason, sanitize_reason_text
+from broadcaster.core.reasons import ErrorReason
 from broadcaster.core.results import Failed, RateLimited, SendResult
+from broadcaster.pluginkit import reason_from_text
 
 __all__ = ["PROVIDER", "classify_graph_error", "malformed_reply", "server_error"]
 
@@ -102,10 +103,6 @@ def _code_token(code: int) -> str:
     return str(code) if code >= 0 else f"neg{-code}"
 
 
-def _status_token(status: int) -> str:
-    return str(status) if status >= 0 else "http"
-
-
 def classify_graph_error(
     error: Mapping[str, Any], *, integration: str, http_status: int, secrets: tuple[str, ...]
 ) -> SendResult:
@@ -128,8 +125,7 @@ def classify_graph_error(
 def _unmapped(error: Mapping[str, Any], *, code: int, http_status: int, secrets: tuple[str, ...]) -> Failed:
     message = error.get("message")
     text = _CODE_PREFIX.sub("", message) if isinstance(message, str) else ""
-    # Redact before sanitising: a provider echoing our token must not put it in a row.
-    reason = ErrorReason(PROVIDER, _code_token(code), sanitize_reason_text(redact(text, secrets)))
+    reason = reason_from_text(PROVIDER, _code_token(code), text, secrets=secrets)
     # Meta flags retryable errors with is_transient; otherwise an unknown 4xx is most
     # likely about this request, so retrying the same payload is pointless.
     transient = error.get("is_transient") is True or http_status >= 500
@@ -138,9 +134,7 @@ def _unmapped(error: Mapping[str, Any], *, code: int, http_status: int, secrets:
 
 def malformed_reply(http_status: int, why: str, *, secrets: tuple[str, ...]) -> Failed:
     """A reply we cannot read. On a 2xx the message may well have been sent: UNKNOWN."""
-    kind = ErrorKind.UNKNOWN if 200 <= http_status < 300 else ErrorKind.TRANSIENT
-    text = sanitize_reason_text(redact(f"malformed_reply: {why}", secrets))
-    return Failed(kind, ErrorReason(PROVIDER, _status_token(http_status), text))
+    return pluginkit.malformed_reply(PROVIDER, http_status, why, secrets=secrets)
 
 
 def server_error() -> Failed:

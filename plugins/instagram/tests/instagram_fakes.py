@@ -1,4 +1,4 @@
-"""Test helpers: an Instagram-shaped fake Graph server and the HttpCall <-> httpx bridge.
+"""Test helpers: an Instagram-shaped fake Graph server (``send`` runs a call through it).
 
 Not a test module (no ``test_`` prefix); imported by the tests in this folder.
 """
@@ -6,12 +6,12 @@ Not a test module (no ``test_`` prefix); imported by the tests in this folder.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 
-from broadcaster.core.http import HttpCall, HttpReply
 from broadcaster.core.models import Integration
+from broadcaster.testing import send_through_mock
 
 TOKEN = "IGQVJtok/en+SECRET=42"  # needs percent-encoding in a query string, on purpose
 APP_SECRET = "app-secret-7f3a9c"
@@ -28,19 +28,8 @@ def graph_error(code: int, subcode: int | None = None, message: str = "An error"
     return {"error": error}
 
 
-def to_request(call: HttpCall) -> httpx.Request:
-    body = None if call.json is None else json.dumps(call.json).encode()
-    return httpx.Request(call.method, call.url, headers=list(call.headers), content=body)
-
-
-def to_reply(response: httpx.Response) -> HttpReply:
-    return HttpReply(status=response.status_code, headers=list(response.headers.items()), body=response.read())
-
-
-def send(call: HttpCall, handler: Callable[[httpx.Request], httpx.Response]) -> HttpReply:
-    """Run ``call`` through an ``httpx.MockTransport`` answering with ``handler``."""
-    with httpx.Client(transport=httpx.MockTransport(handler)) as client:
-        return to_reply(client.send(to_request(call)))
+# the HttpCall <-> httpx bridge is broadcaster.testing's
+send = send_through_mock
 
 
 class FakeGraph:

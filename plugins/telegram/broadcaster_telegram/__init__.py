@@ -7,7 +7,6 @@ through the ``broadcaster`` entry point, like any third-party plugin.
 
 from __future__ import annotations
 
-import hmac
 from typing import Mapping, Sequence
 
 from broadcaster import hookimpl
@@ -16,6 +15,7 @@ from broadcaster.core.errors import ConfigError
 from broadcaster.core.http import HttpCall, HttpReply
 from broadcaster.core.models import Integration, Message, TextMessage
 from broadcaster.core.results import DeliveryUpdate, SendResult
+from broadcaster.pluginkit import base_url, header_value, require_setting, same_secret, secrets_of
 
 from .errors import PROVIDER, interpret
 
@@ -47,27 +47,9 @@ SPEC = ChannelSpec(
 )
 
 
-def _secrets(integration: Integration) -> tuple[str, ...]:
-    return tuple(value for name in SECRET_SETTINGS if (value := integration.settings.get(name)))
-
-
-def _base_url(integration: Integration) -> str:
-    base_url = integration.settings.get("base_url") or DEFAULT_BASE_URL
-    if not base_url.startswith(("https://", "http://")):
-        raise ConfigError(
-            f"integration {integration.name!r}: base_url must be an absolute http(s) URL, got {base_url!r}",
-            hint=f"leave it unset for {DEFAULT_BASE_URL}",
-        )
-    return base_url.rstrip("/")
-
-
 def _token(integration: Integration) -> str:
-    token = integration.settings.get("token", "")
-    if not token.strip():
-        raise ConfigError(
-            f"integration {integration.name!r} has no Telegram bot token",
-            hint="set its 'token' setting to the token @BotFather gave you",
-        )
+    require_setting(integration, "token", provider=PROVIDER, hint="set it to the token @BotFather gave you")
+    token = integration.settings["token"]
     if token != token.strip() or any(ch in token for ch in "/?# "):
         # never echo the value: it is (a mistyped) secret
         raise ConfigError(
@@ -99,10 +81,10 @@ def build_call(provider: str, integration: Integration, chat_id: str, message: M
     token = _token(integration)
     return HttpCall(
         method="POST",
-        url=f"{_base_url(integration)}/bot{token}/sendMessage",
+        url=f"{base_url(integration, DEFAULT_BASE_URL)}/bot{token}/sendMessage",
         headers={"content-type": "application/json"},
         json={"chat_id": _chat_id(chat_id), "text": message.text},
-        secrets=_secrets(integration),
+        secrets=secrets_of(integration, SPEC),
     )
 
 
@@ -110,7 +92,7 @@ def build_call(provider: str, integration: Integration, chat_id: str, message: M
 def interpret_reply(provider: str, integration: Integration, call: HttpCall, reply: HttpReply) -> SendResult | None:
     if provider != PROVIDER:
         return None
-    return interpret(reply, integration_name=integration.name, secrets=(*call.secrets, *_secrets(integration)))
+    return interpret(reply, integration_name=integration.name, secrets=secrets_of(integration, SPEC, call=call))
 
 
 @hookimpl
@@ -121,8 +103,7 @@ def verify_callback(provider: str, integration: Integration, headers: Mapping[st
     expected = integration.settings.get("secret_token", "")
     if not expected:
         return False
-    given = next((v for k, v in headers.items() if k.lower() == "x-telegram-bot-api-secret-token"), "")
-    return hmac.compare_digest(expected.encode(), str(given).encode("utf-8", "replace"))
+    return same_secret(expected, header_value(headers, "X-Telegram-Bot-Api-Secret-Token"))
 
 
 @hookimpl

@@ -8,13 +8,13 @@ whose text is a raw UPPER_CASE MTProto error into a 400, which is why
 
 from __future__ import annotations
 
-import math
 from typing import Any, Final, Iterable
 
-from broadcaster.core.http import HttpReply, redact
+from broadcaster.core.http import HttpReply
 from broadcaster.core.outcomes import ErrorKind
-from broadcaster.core.reasons import ErrorReason, sanitize_reason_text
+from broadcaster.core.reasons import ErrorReason
 from broadcaster.core.results import Delivered, Failed, RateLimited, Rerouted, SendResult
+from broadcaster.pluginkit import json_object, reason_from_text, retry_after_header, seconds
 
 __all__ = ["PROVIDER", "DESCRIPTIONS", "interpret", "retry_after_hint"]
 
@@ -47,7 +47,7 @@ def _code(status: int) -> str:
 
 
 def _reason(status: int, text: str, secrets: Iterable[str]) -> ErrorReason:
-    return ErrorReason(PROVIDER, _code(status), sanitize_reason_text(redact(text, secrets)))
+    return reason_from_text(PROVIDER, _code(status), text, secrets=secrets)
 
 
 def _kind_for_status(status: int) -> ErrorKind:
@@ -61,26 +61,13 @@ def _kind_for_status(status: int) -> ErrorKind:
     return ErrorKind.UNKNOWN
 
 
-def _seconds(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    seconds = float(value)
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
-
-
 def retry_after_hint(body_parameters: Any, reply: HttpReply) -> float | None:
     """The body's ``parameters.retry_after`` if usable, else a numeric ``Retry-After`` header."""
     if isinstance(body_parameters, dict):
-        hint = _seconds(body_parameters.get("retry_after"))
+        hint = seconds(body_parameters.get("retry_after"))
         if hint is not None:
             return hint
-    header = reply.header("retry-after")
-    if header is None:
-        return None
-    try:
-        return _seconds(float(header.strip()))
-    except ValueError:
-        return None  # an HTTP-date or garbage: no hint, the runtime's backoff decides
+    return retry_after_header(reply)
 
 
 def _chat_id(value: Any) -> str | None:
@@ -108,13 +95,11 @@ def interpret(reply: HttpReply, *, integration_name: str, secrets: Iterable[str]
     if status in (401, 404):
         # a bad or revoked token (404 is what a malformed token in the URL gives)
         return Failed(ErrorKind.INTEGRATION, ErrorReason.auth_failed(integration_name))
-    body, problem = reply.json_body()
-    if problem is None and not isinstance(body, dict):
-        problem = "reply is not a JSON object"
-    if problem is not None:
+    body = json_object(reply)
+    if isinstance(body, str):
         if status == 429:
             return RateLimited(retry_after_hint(None, reply), ErrorReason(PROVIDER, "429", "too_many_requests"))
-        return _failure(status, problem, secrets)
+        return _failure(status, body, secrets)
     parameters = body.get("parameters")
     ok = body.get("ok")
     if ok is True:
@@ -128,7 +113,7 @@ def interpret(reply: HttpReply, *, integration_name: str, secrets: Iterable[str]
     if ok is not False:
         return _failure(status, "reply has no boolean 'ok'", secrets)
     # aiogram's order: a flood-wait hint first, then a migration, then the status
-    flood_wait = isinstance(parameters, dict) and _seconds(parameters.get("retry_after")) is not None
+    flood_wait = isinstance(parameters, dict) and seconds(parameters.get("retry_after")) is not None
     if status == 429 or flood_wait:
         return RateLimited(retry_after_hint(parameters, reply), ErrorReason(PROVIDER, "429", "too_many_requests"))
     if isinstance(parameters, dict) and "migrate_to_chat_id" in parameters:

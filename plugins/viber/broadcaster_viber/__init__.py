@@ -28,6 +28,7 @@ from broadcaster.core.errors import ConfigError
 from broadcaster.core.http import HttpCall, HttpReply, redact
 from broadcaster.core.models import Integration, Message, TemplateMessage, TextMessage
 from broadcaster.core.results import Delivered, DeliveryUpdate, SendResult
+from broadcaster.pluginkit import base_url, require_setting, secrets_of
 
 from .callbacks import batch_message_id, parse_event, signature_is_valid
 from .statuses import PROVIDER, malformed_reply, message_token, read_body, result_for_status
@@ -66,19 +67,12 @@ CHANNEL = ChannelSpec(
 )
 
 
-def _setting(integration: Integration, name: str, default: str | None = None) -> str:
-    value = integration.settings.get(name, default)
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(
-            f"integration {integration.name!r} (viber) has no {name!r} setting",
-            hint=f"set {name} in the integration's settings",
-        )
-    return value.strip()
+def _setting(integration: Integration, name: str) -> str:
+    return require_setting(integration, name, provider=PROVIDER)
 
 
-def _secrets(integration: Integration) -> tuple[str, ...]:
-    token = integration.settings.get("auth_token")
-    return (token,) if isinstance(token, str) and token else ()
+def _secrets(integration: Integration, call: HttpCall | None = None) -> tuple[str, ...]:
+    return secrets_of(integration, CHANNEL, call=call)
 
 
 def _text_of(integration: Integration, message: Message) -> str:
@@ -118,15 +112,9 @@ def _common_body(integration: Integration, text: str) -> dict[str, Any]:
 
 def _call(integration: Integration, endpoint: str, body: dict[str, Any], recipients: Sequence[str]) -> HttpCall:
     token = _setting(integration, "auth_token")
-    base_url = _setting(integration, "base_url", DEFAULT_BASE_URL).rstrip("/")
-    if not base_url.startswith(("https://", "http://")):
-        raise ConfigError(
-            f"integration {integration.name!r}: base_url {base_url!r} is not an http(s) URL",
-            hint=f"e.g. {DEFAULT_BASE_URL}",
-        )
     return HttpCall(
         method="POST",
-        url=f"{base_url}/{endpoint}",
+        url=f"{base_url(integration, DEFAULT_BASE_URL)}/{endpoint}",
         headers={"X-Viber-Auth-Token": token, "Content-Type": "application/json"},
         json=body,
         secrets=(token,),
@@ -151,7 +139,7 @@ def build_call(provider: str, integration: Integration, chat_id: str, message: M
 def interpret_reply(provider: str, integration: Integration, call: HttpCall, reply: HttpReply) -> SendResult | None:
     if provider != PROVIDER:
         return None
-    secrets = tuple(dict.fromkeys((*call.secrets, *_secrets(integration))))
+    secrets = _secrets(integration, call)
     body = read_body(reply, integration=integration.name, secrets=secrets)
     if not isinstance(body, dict):
         return body
@@ -196,7 +184,7 @@ def interpret_batch_reply(
     if provider != PROVIDER:
         return None
     pairs = _chats_of(call)
-    secrets = tuple(dict.fromkeys((*call.secrets, *_secrets(integration))))
+    secrets = _secrets(integration, call)
     body = read_body(reply, integration=integration.name, secrets=secrets)
     if not isinstance(body, dict):
         return {contact_id: body for contact_id, _ in pairs}

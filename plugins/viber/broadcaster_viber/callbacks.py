@@ -13,16 +13,12 @@ each spelling; only the one naming a stored row changes anything.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
-import math
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 from broadcaster.core.http import redact
 from broadcaster.core.outcomes import ErrorKind
-from broadcaster.core.reasons import ErrorReason, sanitize_reason_text
 from broadcaster.core.results import DeliveryUpdate
+from broadcaster.pluginkit import header_value, parse_json_object, reason_from_text, seconds, verify_hmac_sha256
 
 from .statuses import PROVIDER, message_token
 
@@ -38,49 +34,27 @@ def batch_message_id(token: str, user_id: str) -> str:
     return f"{token}:{user_id}"
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    lowered = name.lower()
-    for key, value in headers.items():
-        if isinstance(key, str) and key.lower() == lowered and isinstance(value, str):
-            return value
-    return None
-
-
 def signature_is_valid(*, auth_token: str, headers: Mapping[str, str], body: bytes) -> bool:
     """HMAC-SHA256 of the raw body keyed with the bot's auth token, as lowercase hex."""
-    given = _header(headers, SIGNATURE_HEADER)
-    if not given:
-        return False
-    expected = hmac.new(auth_token.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected.encode(), given.strip().lower().encode("utf-8", "replace"))
-
-
-def _seconds(timestamp_ms: Any) -> float | None:
-    if isinstance(timestamp_ms, bool) or not isinstance(timestamp_ms, (int, float)):
-        return None
-    seconds = timestamp_ms / 1000.0
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+    return verify_hmac_sha256(auth_token, body, header_value(headers, SIGNATURE_HEADER))
 
 
 def parse_event(body: bytes, *, secrets: Sequence[str]) -> Sequence[DeliveryUpdate]:
     """The row updates one callback carries; never raises on what Viber (or anyone) sent."""
-    try:
-        event = json.loads(body)
-    except ValueError:  # includes UnicodeDecodeError
-        return []
-    if not isinstance(event, dict):
+    event = parse_json_object(body)
+    if event is None:
         return []
     name = event.get("event")
     status = _STATUS_OF_EVENT.get(name) if isinstance(name, str) else None
     token = message_token(event)
-    at = _seconds(event.get("timestamp"))
+    at = seconds(event.get("timestamp"), divisor=1000)
     if status is None or token is None or at is None:
         return []
     reason = kind = None
     if status == "failed":
         desc = event.get("desc")
-        text = sanitize_reason_text(redact(desc, secrets) if isinstance(desc, str) else "", fallback="no_description")
-        reason = ErrorReason(PROVIDER, "delivery_failed", text)
+        text = desc if isinstance(desc, str) else ""
+        reason = reason_from_text(PROVIDER, "delivery_failed", text, secrets=secrets, fallback="no_description")
         # Viber's FAQ: a failed event follows a status-0 send when client-side validation
         # (e.g. of a keyboard) rejects the message: a payload problem, not the contact's.
         kind = ErrorKind.PAYLOAD

@@ -10,10 +10,12 @@ from typing import Any, Final, Mapping
 
 import attrs
 
-from broadcaster.core.http import HttpReply, redact
+from broadcaster import pluginkit
+from broadcaster.core.http import HttpReply
 from broadcaster.core.outcomes import ErrorKind
-from broadcaster.core.reasons import ErrorReason, sanitize_reason_text
+from broadcaster.core.reasons import ErrorReason
 from broadcaster.core.results import Failed, RateLimited, SendResult
+from broadcaster.pluginkit import json_object
 
 __all__ = ["PROVIDER", "read_body", "result_for_status"]
 
@@ -77,10 +79,7 @@ def _int(value: Any) -> int | None:
 
 
 def malformed_reply(http_status: int, why: str, *, secrets: tuple[str, ...]) -> Failed:
-    # On a 2xx Viber may well have sent the message: its fate is unknown, not failed.
-    kind = ErrorKind.UNKNOWN if 200 <= http_status < 300 else ErrorKind.TRANSIENT
-    code = str(http_status) if http_status >= 0 else "http"
-    return Failed(kind, ErrorReason(PROVIDER, code, sanitize_reason_text(redact(f"malformed_reply: {why}", secrets))))
+    return pluginkit.malformed_reply(PROVIDER, http_status, why, secrets=secrets)
 
 
 def read_body(reply: HttpReply, *, integration: str, secrets: tuple[str, ...]) -> dict[str, Any] | SendResult:
@@ -94,11 +93,9 @@ def read_body(reply: HttpReply, *, integration: str, secrets: tuple[str, ...]) -
     if not 200 <= reply.status < 300:
         code = str(reply.status) if reply.status >= 0 else "http"
         return Failed(ErrorKind.TRANSIENT, ErrorReason(PROVIDER, code, "http_error"))
-    value, why_not = reply.json_body()
-    if why_not is not None:
-        return malformed_reply(reply.status, why_not, secrets=secrets)
-    if not isinstance(value, dict):
-        return malformed_reply(reply.status, "the reply is not a JSON object", secrets=secrets)
+    value = json_object(reply, not_an_object="the reply is not a JSON object")
+    if isinstance(value, str):
+        return malformed_reply(reply.status, value, secrets=secrets)
     status = _int(value.get("status"))
     if status is None:
         return malformed_reply(reply.status, "the reply has no integer status", secrets=secrets)

@@ -1,4 +1,4 @@
-"""Test helpers: a Viber-shaped fake chatapi server and the HttpCall <-> httpx bridge.
+"""Test helpers: a Viber-shaped fake chatapi server (``send`` runs a call through it).
 
 Not a test module (no ``test_`` prefix); imported by the tests in this folder.
 """
@@ -6,15 +6,15 @@ Not a test module (no ``test_`` prefix); imported by the tests in this folder.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 
-from broadcaster.core.http import HttpCall, HttpReply
 from broadcaster.core.models import Integration
 from broadcaster.core.outcomes import ErrorKind
 from broadcaster.core.reasons import ErrorReason
 from broadcaster.core.results import Failed, RateLimited
+from broadcaster.testing import send_through_mock
 
 TOKEN = "4453b6ac12345678-e02c5f12174805f9-daec9cbb5448c51f"
 INTEGRATION = Integration(name="viber-main", provider="viber", settings={"auth_token": TOKEN, "sender_name": "Shop"})
@@ -79,19 +79,8 @@ def error_body(status: int) -> dict[str, Any]:
     return {"status": status, "status_message": STATUS_MESSAGES.get(status, "generalError")}
 
 
-def to_request(call: HttpCall) -> httpx.Request:
-    body = None if call.json is None else json.dumps(call.json).encode()
-    return httpx.Request(call.method, call.url, headers=list(call.headers), content=body)
-
-
-def to_reply(response: httpx.Response) -> HttpReply:
-    return HttpReply(status=response.status_code, headers=list(response.headers.items()), body=response.read())
-
-
-def send(call: HttpCall, handler: Callable[[httpx.Request], httpx.Response]) -> HttpReply:
-    """Run ``call`` through an ``httpx.MockTransport`` answering with ``handler``."""
-    with httpx.Client(transport=httpx.MockTransport(handler)) as client:
-        return to_reply(client.send(to_request(call)))
+# the HttpCall <-> httpx bridge is broadcaster.testing's
+send = send_through_mock
 
 
 class FakeViber:

@@ -16,10 +16,11 @@ from broadcaster.core.errors import ConfigError
 from broadcaster.core.http import HttpCall, HttpReply
 from broadcaster.core.models import Integration, Message, TemplateMessage, TextMessage
 from broadcaster.core.results import DeliveryUpdate, SendResult
+from broadcaster.pluginkit import base_url, meta_signature_ok, require_setting, secrets_of
 
 from .errors import PROVIDER
 from .replies import interpret
-from .webhooks import parse_statuses, signature_is_valid
+from .webhooks import parse_statuses
 
 __all__ = [
     "DEFAULT_API_VERSION",
@@ -52,24 +53,12 @@ SPEC = ChannelSpec(
 )
 
 
-def _secrets(integration: Integration) -> tuple[str, ...]:
-    return tuple(value for name in SECRET_SETTINGS if (value := integration.settings.get(name)))
-
-
 def _setting(integration: Integration, name: str, *, hint: str) -> str:
-    value = integration.settings.get(name, "")
-    if not value.strip():
-        raise ConfigError(f"integration {integration.name!r} has no WhatsApp {name!r} setting", hint=hint)
-    return value.strip()
+    return require_setting(integration, name, provider=PROVIDER, hint=hint)
 
 
 def _url(integration: Integration) -> str:
-    base_url = (integration.settings.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
-    if not base_url.startswith(("https://", "http://")):
-        raise ConfigError(
-            f"integration {integration.name!r}: base_url must be an absolute http(s) URL, got {base_url!r}",
-            hint=f"leave it unset for {DEFAULT_BASE_URL}",
-        )
+    url = base_url(integration, DEFAULT_BASE_URL)
     version = (integration.settings.get("api_version") or DEFAULT_API_VERSION).strip("/ ")
     phone = _setting(integration, "phone_number_id", hint="set it to the phone number ID from the WhatsApp Manager")
     if not phone.isdigit():
@@ -77,7 +66,7 @@ def _url(integration: Integration) -> str:
             f"integration {integration.name!r}: phone_number_id must be digits, got {phone!r}",
             hint="it is the numeric ID of the business phone number, not the phone number itself",
         )
-    return f"{base_url}/{version}/{phone}/messages"
+    return f"{url}/{version}/{phone}/messages"
 
 
 def _body(chat_id: str, message: Message) -> dict[str, Any]:
@@ -113,7 +102,7 @@ def build_call(provider: str, integration: Integration, chat_id: str, message: M
         url=_url(integration),
         headers={"authorization": f"Bearer {token}", "content-type": "application/json"},
         json=_body(chat_id, message),
-        secrets=_secrets(integration),
+        secrets=secrets_of(integration, SPEC),
     )
 
 
@@ -121,7 +110,7 @@ def build_call(provider: str, integration: Integration, chat_id: str, message: M
 def interpret_reply(provider: str, integration: Integration, call: HttpCall, reply: HttpReply) -> SendResult | None:
     if provider != PROVIDER:
         return None
-    return interpret(reply, integration_name=integration.name, secrets=(*call.secrets, *_secrets(integration)))
+    return interpret(reply, integration_name=integration.name, secrets=secrets_of(integration, SPEC, call=call))
 
 
 @hookimpl
@@ -131,7 +120,7 @@ def verify_callback(provider: str, integration: Integration, headers: Mapping[st
     app_secret = _setting(
         integration, "app_secret", hint="set 'app_secret' to the Meta app secret so status webhooks can be verified"
     )
-    return signature_is_valid(app_secret=app_secret, headers=headers, body=body)
+    return meta_signature_ok(app_secret=app_secret, headers=headers, body=body)
 
 
 @hookimpl
@@ -140,4 +129,4 @@ def parse_callback(
 ) -> Sequence[DeliveryUpdate] | None:
     if provider != PROVIDER:
         return None
-    return parse_statuses(body, integration_name=integration.name, secrets=_secrets(integration))
+    return parse_statuses(body, integration_name=integration.name, secrets=secrets_of(integration, SPEC))

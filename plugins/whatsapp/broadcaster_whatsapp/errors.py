@@ -11,9 +11,9 @@ from typing import Any, Final, Iterable, Mapping
 
 import attrs
 
-from broadcaster.core.http import redact
 from broadcaster.core.outcomes import ErrorKind
-from broadcaster.core.reasons import ErrorReason, sanitize_reason_text
+from broadcaster.core.reasons import ErrorReason
+from broadcaster.pluginkit import reason_from_text
 
 __all__ = ["AUTH_CODES", "CATALOGUE", "PROVIDER", "GraphError", "classify", "kind_for_status", "read_error"]
 
@@ -143,6 +143,5 @@ def classify(
     if entry is not None:
         kind, token = entry
         return kind, ErrorReason(PROVIDER, str(error.code), token)
-    text = sanitize_reason_text(redact(error.message, secrets), fallback="unknown_error")
     kind = ErrorKind.TRANSIENT if error.transient else kind_for_status(status)
-    return kind, ErrorReason(PROVIDER, str(error.code), text)
+    return kind, reason_from_text(PROVIDER, str(error.code), error.message, secrets=secrets)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from typing import Iterable
 
-from broadcaster.core.http import HttpReply, redact
+from broadcaster.core.http import HttpReply
 from broadcaster.core.outcomes import ErrorKind
-from broadcaster.core.reasons import ErrorReason, sanitize_reason_text
+from broadcaster.core.reasons import ErrorReason
 from broadcaster.core.results import Delivered, Failed, RateLimited, SendResult
+from broadcaster.pluginkit import json_object, reason_from_text, retry_after_header
 
 from .errors import PAIR_RATE_RETRY_AFTER, PROVIDER, classify, kind_for_status, read_error
 
@@ -19,37 +19,23 @@ def _code(status: int) -> str:
     return str(status) if 100 <= status <= 999 else "http"
 
 
-def _header_hint(reply: HttpReply) -> float | None:
-    # Graph rarely sends Retry-After; when it does, a number of seconds is honoured
-    header = reply.header("retry-after")
-    try:
-        seconds = float(header.strip()) if header is not None else math.nan
-    except ValueError:
-        return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
-
-
 def _unreadable(reply: HttpReply, why: str, *, integration_name: str, secrets: Iterable[str]) -> SendResult:
     status = reply.status
     if status == 429:
-        return RateLimited(_header_hint(reply), ErrorReason(PROVIDER, "429", "too_many_requests"))
+        return RateLimited(retry_after_header(reply), ErrorReason(PROVIDER, "429", "too_many_requests"))
     if status == 401:
         # no error object to read, but the status alone says the token was refused
         return Failed(ErrorKind.INTEGRATION, ErrorReason.auth_failed(integration_name))
     if status >= 500:
-        return Failed(ErrorKind.TRANSIENT, ErrorReason(PROVIDER, "5xx", sanitize_reason_text(redact(why, secrets))))
-    return Failed(
-        kind_for_status(status), ErrorReason(PROVIDER, _code(status), sanitize_reason_text(redact(why, secrets)))
-    )
+        return Failed(ErrorKind.TRANSIENT, reason_from_text(PROVIDER, "5xx", why, secrets=secrets))
+    return Failed(kind_for_status(status), reason_from_text(PROVIDER, _code(status), why, secrets=secrets))
 
 
 def interpret(reply: HttpReply, *, integration_name: str, secrets: Iterable[str]) -> SendResult:
     secrets = tuple(secrets)
-    body, problem = reply.json_body()
-    if problem is not None:
-        return _unreadable(reply, problem, integration_name=integration_name, secrets=secrets)
-    if not isinstance(body, dict):
-        return _unreadable(reply, "reply is not a JSON object", integration_name=integration_name, secrets=secrets)
+    body = json_object(reply)
+    if isinstance(body, str):
+        return _unreadable(reply, body, integration_name=integration_name, secrets=secrets)
     if 200 <= reply.status < 300 and "error" not in body:
         messages = body.get("messages")
         first = messages[0] if isinstance(messages, list) and messages else None
@@ -66,7 +52,7 @@ def interpret(reply: HttpReply, *, integration_name: str, secrets: Iterable[str]
     kind, reason = classify(error, integration_name=integration_name, secrets=secrets, status=reply.status)
     if kind is ErrorKind.RATE_LIMITED:
         pair_limit = error.code == 131056
-        hint = _header_hint(reply)
+        hint = retry_after_header(reply)
         if hint is None and pair_limit:
             hint = PAIR_RATE_RETRY_AFTER
         return RateLimited(hint, reason, scope="contact" if pair_limit else "integration")

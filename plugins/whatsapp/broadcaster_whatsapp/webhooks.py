@@ -1,38 +1,25 @@
-"""WhatsApp status webhooks: signature check and ``statuses[]`` -> DeliveryUpdate.
+"""WhatsApp status webhooks: ``statuses[]`` -> DeliveryUpdate.
 
-Meta signs every webhook POST with ``X-Hub-Signature-256: sha256=<hex>``, the
-HMAC-SHA256 of the raw body keyed with the app secret; the check runs on the raw bytes
-(re-serialised JSON would differ for non-ASCII text). Meta retries for days and may
+Meta signs every webhook POST (:func:`broadcaster.pluginkit.meta_signature_ok` checks it
+on the raw bytes before anything here runs). Meta retries for days and may
 deliver out of order, so updates are plain facts; the store moves rows forward only.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import math
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Iterator
 
 from broadcaster.core.outcomes import ErrorKind
 from broadcaster.core.reasons import ErrorReason
 from broadcaster.core.results import DeliveryUpdate
+from broadcaster.pluginkit import parse_json_object
 
 from .errors import PROVIDER, classify, read_error
 
-__all__ = ["SIGNATURE_HEADER", "parse_statuses", "signature_is_valid"]
+__all__ = ["parse_statuses"]
 
-SIGNATURE_HEADER = "x-hub-signature-256"
 _STATUSES = frozenset({"sent", "delivered", "read", "failed"})
-
-
-def signature_is_valid(*, app_secret: str, headers: Mapping[str, str], body: bytes) -> bool:
-    given = next((str(v) for k, v in headers.items() if str(k).lower() == SIGNATURE_HEADER), None)
-    if not given or not given.startswith("sha256="):
-        return False
-    expected = "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
-    # compare bytes: compare_digest refuses non-ASCII str, and a header may hold anything
-    return hmac.compare_digest(expected.encode(), given.strip().lower().encode("utf-8", "replace"))
 
 
 def _dicts(value: Any) -> Iterator[dict[str, Any]]:
@@ -75,11 +62,8 @@ def _update(status: dict[str, Any], *, integration_name: str, secrets: Iterable[
 
 def parse_statuses(body: bytes, *, integration_name: str, secrets: Iterable[str]) -> list[DeliveryUpdate]:
     """Every status in ``entry[].changes[].value.statuses[]``; anything malformed is skipped."""
-    try:
-        payload = json.loads(body)
-    except ValueError:  # includes UnicodeDecodeError
-        return []
-    if not isinstance(payload, dict):
+    payload = parse_json_object(body)
+    if payload is None:
         return []
     secrets = tuple(secrets)
     updates = []
