@@ -142,6 +142,9 @@ class Dispatcher:
         self._window_chats: set[tuple[str, str]] = set()
         self._broken: set[str] = set()
         self._blocked_until: float | None = None
+        # Set whenever an active batch may have finished (empty queue, nothing in flight)
+        # since the last full pass of _issue, which gives such batches their slot back.
+        self._may_free = False
         self._drain_status: Status | None = None
         self._cancelled = False
         if flow is not None and broadcast.mode is Mode.FLOW and not flow.published:
@@ -311,6 +314,8 @@ class Dispatcher:
                 self._reschedule(batch)
         else:
             raise TypeError(f"not a send result: {result!r}")
+        if not batch.queue and batch.in_flight == 0:
+            self._may_free = True
 
     def _on_rate_limited(self, batch: _Batch, send: Send, result: RateLimited, now: float) -> None:
         if result.scope == "integration":
@@ -444,6 +449,8 @@ class Dispatcher:
             batch = ready.popleft()
             batch.where = _ACTIVE
             active.append(batch)
+            if not batch.queue and batch.in_flight == 0:
+                self._may_free = True
 
     def _issue(self, now: float) -> bool:
         """Send from the active batches as far as slots, in-flight caps and tokens allow.
@@ -463,6 +470,8 @@ class Dispatcher:
         freed = False
         active = self._active
         for batch in active[:]:
+            if (room <= 0 or every_bucket_refused) and not self._may_free:
+                break  # nothing left to send in this pass, and no batch to free
             queue = batch.queue
             if queue and room > 0 and batch.in_flight < per_batch and not every_bucket_refused:
                 while True:
@@ -499,6 +508,7 @@ class Dispatcher:
                 active.remove(batch)
                 batch.where = _IDLE
                 freed = True
+        self._may_free = False
         self._blocked_until = blocked
         return freed
 
