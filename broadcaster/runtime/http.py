@@ -34,7 +34,7 @@ from ..core.http import HttpCall, HttpReply, redact
 from ..core.reasons import ErrorReason
 from ..core.results import NotSent, OutcomeUnknown
 
-__all__ = ["HttpExecutor", "HttpSettings", "classify_transport_error"]
+__all__ = ["HttpExecutor", "HttpSettings", "classify_transport_error", "shard_limits"]
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +54,12 @@ class HttpSettings:
     write_timeout: float = 30.0
     #: waiting for a free connection in the pool; nothing was sent yet
     pool_timeout: float = 5.0
+    #: the default pacing plan keeps up to 50 sends in flight (10 batches x 5)
     max_connections: int = 50
-    max_keepalive_connections: int = 20
+    #: as many as may be in flight: a smaller pool closes connections after a busy moment
+    #: only to open them again a moment later (a loopback benchmark at 1 000/s spent ~10 %
+    #: of its CPU connecting and closing with 20)
+    max_keepalive_connections: int = 50
     keepalive_expiry: float = 30.0
     max_reply_bytes: int = MAX_REPLY_BYTES
 
@@ -144,6 +148,53 @@ async def _read_capped(response: httpx.Response, limit: int) -> bytes:
     return b"".join(chunks)[:limit]
 
 
+#: connections per httpcore pool; see :class:`_ShardedTransport`
+_CONNECTIONS_PER_SHARD: Final = 8
+
+
+def shard_limits(limits: httpx.Limits, *, per_shard: int = _CONNECTIONS_PER_SHARD) -> list[httpx.Limits]:
+    """``limits`` divided between pools of at most ``per_shard`` connections (sums kept)."""
+    total = limits.max_connections or per_shard
+    keepalive = total if limits.max_keepalive_connections is None else min(limits.max_keepalive_connections, total)
+    count = -(-total // per_shard)
+
+    def part(amount: int, i: int) -> int:
+        return amount // count + (i < amount % count)
+
+    return [
+        httpx.Limits(
+            max_connections=part(total, i),
+            max_keepalive_connections=part(keepalive, i),
+            keepalive_expiry=limits.keepalive_expiry,
+        )
+        for i in range(count)
+    ]
+
+
+class _ShardedTransport(httpx.AsyncBaseTransport):
+    """One client's connections split over several small httpcore pools, used in turn.
+
+    httpcore's pool re-examines every connection it holds on each request start and end
+    (a poll of each idle socket, and a scan of all connections per idle one), so its cost
+    per request grows with the square of its size. At the 50 connections a paced run at
+    1 000/s keeps busy, that scan was the largest single cost of a send (bench/runtime.py);
+    pools of 8 keep it small. The limits are the client's, divided between the pools.
+    """
+
+    def __init__(self, limits: httpx.Limits) -> None:
+        self._shards = [httpx.AsyncHTTPTransport(limits=part) for part in shard_limits(limits)]
+        self._turn = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        shard = self._shards[self._turn]
+        self._turn = (self._turn + 1) % len(self._shards)
+        return await shard.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        for shard in self._shards:
+            await shard.aclose()
+
+
 class HttpExecutor:
     """Performs :class:`HttpCall` values, one shared ``AsyncClient`` per integration.
 
@@ -172,8 +223,7 @@ class HttpExecutor:
         if client is None:
             client = httpx.AsyncClient(
                 timeout=self._settings.timeout(),
-                limits=self._settings.limits(),
-                transport=self._transport,
+                transport=self._transport or _ShardedTransport(self._settings.limits()),
                 # a provider's redirect is a misconfigured base URL, not something to follow with a token
                 follow_redirects=False,
             )
