@@ -40,7 +40,7 @@ from .events import (
 from .models import Broadcast, DispatchRow, Flow, Mode
 from .outcomes import ErrorKind, Outcome, Status, outcome_of
 from .pacing import PacingPlan
-from .preflight import Planner, SendPlan
+from .preflight import Planner, Skip
 from .ratelimit import TokenBucket
 from .reasons import ErrorReason
 from .results import Delivered, Failed, NotSent, OutcomeUnknown, RateLimited, Rerouted
@@ -219,27 +219,19 @@ class Dispatcher:
         # The window of chats only needs to span what can still collide: this page.
         window.clear()
         sends: list[Send] = []
-        plan = self._planner.plan
+        decide = self._planner.decide
         for contact in contacts:
-            decision = plan(contact, now)
-            if type(decision) is not SendPlan:
-                self._skip_row(contact.id, contact.name, decision.status, decision.integration, now)  # type: ignore[union-attr]
+            decision = decide(contact, now)
+            if type(decision) is Skip:
+                self._skip_row(contact.id, contact.name, decision.status, decision.integration, now)
                 continue
-            key = (decision.integration, decision.chat_id)
+            integration, chat_id, message, used_fallback = decision  # type: ignore[misc]
+            key = (integration, chat_id)
             if key in window or key in used:
-                self._skip_row(contact.id, contact.name, Status.DEDUP_HIT, decision.integration, now)
+                self._skip_row(contact.id, contact.name, Status.DEDUP_HIT, integration, now)
                 continue
             window.add(key)
-            sends.append(
-                Send(
-                    contact.id,
-                    contact.name,
-                    decision.integration,
-                    decision.chat_id,
-                    decision.message,
-                    decision.used_fallback,
-                )
-            )
+            sends.append(Send(contact.id, contact.name, integration, chat_id, message, used_fallback))
         size = self.pacing.batch_size
         for start in range(0, len(sends), size):
             self._batch_seq += 1
@@ -419,7 +411,8 @@ class Dispatcher:
         pacing = self.pacing
         self._blocked_until = None
         while True:
-            self._fill_slots()
+            if self._ready:
+                self._fill_slots()
             if not self._active or not self._issue(now) or not self._ready:
                 break
         if (

@@ -30,7 +30,10 @@ from .models import (
 )
 from .outcomes import Status
 
-__all__ = ["Planner", "SendPlan", "Skip"]
+__all__ = ["Planned", "Planner", "SendPlan", "Skip"]
+
+#: a send plan as a tuple: (integration, chat_id, message, used_fallback)
+Planned = tuple[str, str, Message, bool]
 
 
 @attrs.frozen
@@ -94,6 +97,14 @@ class Planner:
         self._text_message = TextMessage(card.text) if isinstance(card, TextCard) else None
 
     def plan(self, contact: Contact, now: float) -> SendPlan | Skip:
+        decision = self.decide(contact, now)
+        if type(decision) is Skip:
+            return decision
+        return SendPlan(*decision)  # type: ignore[misc]
+
+    def decide(self, contact: Contact, now: float) -> Planned | Skip:
+        """:meth:`plan`, with a send plan as a plain ``(integration, chat_id, message,
+        used_fallback)`` tuple: the dispatcher's per-contact path, spared one object."""
         if contact.opted_out:
             return Skip(Status.OPTED_OUT, self._first_integration(contact))
         if not contact.chats:
@@ -107,7 +118,7 @@ class Planner:
 
     # -- template mode -----------------------------------------------------------------
 
-    def _plan_template(self, contact: Contact) -> SendPlan | Skip:
+    def _plan_template(self, contact: Contact) -> Planned | Skip:
         on_route_integration: str | None = None
         missing_field_on: str | None = None
         for route, condition in self.routes:
@@ -122,7 +133,7 @@ class Planner:
                 missing_field_on = missing_field_on or route.integration
                 continue
             message = TemplateMessage(route.template, route.language, params)
-            return SendPlan(route.integration, chat.chat_id, message)
+            return (route.integration, chat.chat_id, message, False)
         if missing_field_on is not None:
             return Skip(Status.MISSING_REQUIRED_FIELD, missing_field_on)
         if on_route_integration is not None:
@@ -137,7 +148,7 @@ class Planner:
             return [chat for chat in found if chat is not None and chat.integration in self.channels]
         return [chat for chat in contact.chats if chat.integration in self.channels]
 
-    def _plan_flow(self, contact: Contact, now: float) -> SendPlan | Skip:
+    def _plan_flow(self, contact: Contact, now: float) -> Planned | Skip:
         flow = self.flow
         if flow is None or not flow.published:
             return Skip(Status.FLOW_UNPUBLISHED, self._first_integration(contact))
@@ -153,18 +164,21 @@ class Planner:
                     params = _params(contact, card.params)
                     if params is None:
                         return Skip(Status.MISSING_REQUIRED_FIELD, chat.integration)
-                    return SendPlan(
-                        chat.integration, chat.chat_id, TemplateMessage(card.template, card.language, params)
+                    return (
+                        chat.integration,
+                        chat.chat_id,
+                        TemplateMessage(card.template, card.language, params),
+                        False,
                     )
             return Skip(Status.CHANNEL_MISMATCH, chats[0].integration)
         text = self._text_message if self._text_message is not None else TextMessage(card.text)
         for chat in chats:
             if self.channels[chat.integration].window_open(chat.last_inbound_at, now):
-                return SendPlan(chat.integration, chat.chat_id, text)
+                return (chat.integration, chat.chat_id, text, False)
         # Every window is closed. Without fallbacks the primary goes out anyway and the
         # provider answers (WhatsApp 131047) — that is the seed's "configure a fallback" signal.
         if not self.fallbacks:
-            return SendPlan(chats[0].integration, chats[0].chat_id, text)
+            return (chats[0].integration, chats[0].chat_id, text, False)
         for chat in chats:
             fallback = self.fallbacks.get(chat.integration)
             if fallback is None:
@@ -173,5 +187,5 @@ class Planner:
             if params is None:
                 return Skip(Status.MISSING_REQUIRED_FIELD, chat.integration)
             message = TemplateMessage(fallback.template, fallback.language, params)
-            return SendPlan(chat.integration, chat.chat_id, message, used_fallback=True)
+            return (chat.integration, chat.chat_id, message, True)
         return Skip(Status.CHANNEL_MISMATCH, chats[0].integration)
