@@ -88,6 +88,10 @@ def _fail(line: str, code: int) -> None:
     sys.exit(code)
 
 
+#: commands that write something new into the store (the others never create an empty one)
+_CREATING_COMMANDS = frozenset({"add", "import", "create", "rehearse"})
+
+
 @attrs.define
 class App:
     """The objects a command needs, built on first use (``--help`` opens nothing)."""
@@ -109,8 +113,11 @@ class App:
 
     @property
     def store(self) -> SQLiteStore:
+        """The store; only commands that put something in it may create it."""
         if self._store is None:
-            self._store = open_store(self.config.store)
+            context = click.get_current_context(silent=True)
+            creating = context is None or context.command.name in _CREATING_COMMANDS
+            self._store = open_store(self.config.store, create=creating)
         return self._store
 
     @property

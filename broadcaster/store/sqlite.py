@@ -47,8 +47,19 @@ _BROADCAST_COLUMNS = (
 )
 
 
-def open_store(url_or_path: str | Path) -> SQLiteStore:
-    """Open (creating if needed) a store: ``sqlite:///path``, a plain path, or ``:memory:``."""
+def open_store(url_or_path: str | Path, *, create: bool = True) -> SQLiteStore:
+    """Open a store: ``sqlite:///path``, a plain path, or ``:memory:``.
+
+    With ``create=False`` a missing file opens as an empty, in-memory store: a command
+    that only reads sees "nothing here" and never leaves an empty database behind.
+    """
+    target = _sqlite_target(url_or_path)
+    if not create and target != ":memory:" and not Path(target).exists():
+        target = ":memory:"
+    return SQLiteStore(target)
+
+
+def _sqlite_target(url_or_path: str | Path) -> str:
     target = str(url_or_path)
     if target.startswith("sqlite://"):
         target = target[len("sqlite://") :]
@@ -61,7 +72,7 @@ def open_store(url_or_path: str | Path) -> SQLiteStore:
             f"unsupported store URL scheme {scheme!r} in {str(url_or_path)!r}",
             hint="use sqlite:///path/to/file.db or a plain file path (PostgreSQL is planned, not built)",
         )
-    return SQLiteStore(target)
+    return target
 
 
 def _check_field_value(contact_id: str, key: str, value: object) -> None:

@@ -231,7 +231,10 @@ def test_run_refuses_an_unresolvable_secret(ready, monkeypatch):
 def test_configuration_file_and_its_errors(cli):
     cli.write("custom.toml", 'store = "other.db"\nquota = 3\n[pacing]\npage_size = 10\nbatch_size = 5\n')
     assert cli("--config", "custom.toml", "list").output == "no broadcasts\n"
-    assert (cli.root / "other.db").exists()
+    assert not (cli.root / "other.db").exists()  # a read never creates an empty store
+    cli.write("people.csv", "id,name\nc1,Ann\n")
+    assert cli("--config", "custom.toml", "contacts", "import", "people.csv").exit_code == 0
+    assert (cli.root / "other.db").exists()  # the config's store is the one written
     cli.write("bad.toml", "[pacing]\nbatch_size = 0\n")
     bad = cli("--config", "bad.toml", "list")
     assert bad.exit_code == 1 and bad.stderr.startswith("error: bad.toml: pacing: pacing.batch_size must be")

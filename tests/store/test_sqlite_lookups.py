@@ -42,3 +42,13 @@ def test_count_existing_contacts_ignores_unknown_and_duplicate_ids():
     assert store.count_existing_contacts(["c1", "c1", "c4", "nobody"]) == 2
     assert store.count_existing_contacts([f"c{i % 5}" for i in range(2000)]) == 5
     assert store.count_existing_contacts([]) == 0
+
+
+def test_a_read_only_open_of_a_missing_file_is_empty_and_leaves_nothing(tmp_path):
+    path = tmp_path / "absent.db"
+    store = open_store(path, create=False)
+    assert store.list_broadcasts() == [] and store.count_contacts("") == 0
+    store.close()
+    assert not path.exists()
+    open_store(path).close()  # the default creates it
+    assert path.exists()
