@@ -146,13 +146,16 @@ class Planner:
         if self.allowed:
             found = (contact.chat_on(name) for name in self.allowed)
             return [chat for chat in found if chat is not None and chat.integration in self.channels]
-        return [chat for chat in contact.chats if chat.integration in self.channels]
+        chats = contact.chats
+        if len(chats) == 1:  # the common case, without building a comprehension
+            return [chats[0]] if chats[0].integration in self.channels else []
+        return [chat for chat in chats if chat.integration in self.channels]
 
     def _plan_flow(self, contact: Contact, now: float) -> Planned | Skip:
         flow = self.flow
         if flow is None or not flow.published:
             return Skip(Status.FLOW_UNPUBLISHED, self._first_integration(contact))
-        if _params(contact, flow.required_fields) is None:
+        if flow.required_fields and _params(contact, flow.required_fields) is None:
             return Skip(Status.MISSING_REQUIRED_FIELD, self._first_integration(contact))
         chats = self._candidate_chats(contact)
         if not chats:
