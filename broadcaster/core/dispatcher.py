@@ -463,10 +463,12 @@ class Dispatcher:
         freed = False
         active = self._active
         for batch in active[:]:
+            if batch.in_flight >= per_batch:
+                continue  # a full batch can neither send nor have finished
             if (room <= 0 or every_bucket_refused) and not self._may_free:
                 break  # nothing left to send in this pass, and no batch to free
             queue = batch.queue
-            if queue and room > 0 and batch.in_flight < per_batch and not every_bucket_refused:
+            if queue and room > 0 and not every_bucket_refused:
                 while True:
                     send = queue[0]
                     integration = send.integration
