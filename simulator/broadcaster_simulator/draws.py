@@ -1,4 +1,4 @@
-"""Order-independent random draws: ``unit(key, stream, i)`` is a pure function.
+"""Order-independent random draws: ``word(key, stream, i)`` is a pure function.
 
 Contact *i*'s traits (its channels, whether it opted out, its fate at a provider) must
 not depend on which contacts were generated before it — a retry regenerates only the
@@ -7,13 +7,18 @@ failed ones, a fake server sees only the chat id. So they are not taken from a s
 ``key`` itself is the first draw of the scenario's seeded ``random.Random``. Everything
 that depends on the order of events (latency, degraded-period draws, backoff jitter)
 uses that ``random.Random`` directly.
+
+A hash costs about as much as building the contact it describes, so one 64-bit word is
+cut into several independent fields (:func:`field16`, :func:`field32`) instead of
+hashing once per trait; a share is compared as an integer threshold (:func:`threshold16`)
+against its field.
 """
 
 from __future__ import annotations
 
 import random
 
-__all__ = ["derive_key", "stream_id", "unit"]
+__all__ = ["derive_key", "field16", "field32", "stream_id", "threshold16", "threshold32", "unit", "word"]
 
 _MASK = (1 << 64) - 1
 _INV = 1.0 / (1 << 53)
@@ -32,11 +37,34 @@ def stream_id(name: str) -> int:
     return value
 
 
-def unit(key: int, stream: int, i: int) -> float:
-    """A uniform float in [0, 1), fixed by ``(key, stream, i)``."""
-    z = (key ^ stream) + (i + 1) * 0x9E3779B97F4A7C15
-    z &= _MASK
+def word(key: int, stream: int, i: int) -> int:
+    """64 uniform bits, fixed by ``(key, stream, i)`` (SplitMix64's finaliser)."""
+    z = ((key ^ stream) + (i + 1) * 0x9E3779B97F4A7C15) & _MASK
     z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
     z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
-    z ^= z >> 31
-    return (z >> 11) * _INV
+    return z ^ (z >> 31)
+
+
+def unit(key: int, stream: int, i: int) -> float:
+    """A uniform float in [0, 1), fixed by ``(key, stream, i)``."""
+    return (word(key, stream, i) >> 11) * _INV
+
+
+def field16(w: int, n: int) -> int:
+    """The ``n``-th 16-bit field (0-3) of a word: uniform in [0, 65536)."""
+    return (w >> (16 * n)) & 0xFFFF
+
+
+def field32(w: int, n: int) -> int:
+    """The ``n``-th 32-bit field (0-1) of a word: uniform in [0, 2**32)."""
+    return (w >> (32 * n)) & 0xFFFFFFFF
+
+
+def threshold16(share: float) -> int:
+    """``field16(...) < threshold16(share)`` holds with probability ``share`` (to 1/65536)."""
+    return round(share * 65536)
+
+
+def threshold32(share: float) -> int:
+    """``field32(...) < threshold32(share)`` holds with probability ``share`` (to 2**-32)."""
+    return round(share * (1 << 32))

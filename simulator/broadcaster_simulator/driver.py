@@ -25,9 +25,9 @@ from broadcaster.core.lifecycle import State
 from broadcaster.core.models import Audience, Broadcast, Counters, Flow, Mode, TemplateCard, TextCard, TextMessage
 from broadcaster.core.retry import check_retry_eligible, plan_retry
 
-from .audience import AudienceGenerator, contact_id, contact_index
+from .audience import AudienceGenerator, contact_id
 from .draws import derive_key
-from .failures import SimulatedProvider
+from .failures import SimulatedProvider, Verdict
 from .fastpath import ResultTable
 from .model import RetryUntil, Scenario
 from .specs import SIM_SPECS
@@ -37,6 +37,8 @@ __all__ = ["SimulationResult", "simulate"]
 
 #: a guard against a dispatcher that neither finishes nor asks for anything
 _MAX_IDLE_STEPS = 1_000
+
+_ACCEPTED = Verdict.ACCEPTED
 
 
 @attrs.frozen
@@ -92,8 +94,6 @@ def _run(world: _World, broadcast: Broadcast, ids: Sequence[str] | None, at: flo
     spec = world.scenario.broadcast
     start = world.start
     audience = world.audience
-    providers = world.providers
-    tables = world.tables
     now = at
     tally.started_at = at - start
     dispatcher = Dispatcher(
@@ -107,28 +107,34 @@ def _run(world: _World, broadcast: Broadcast, ids: Sequence[str] | None, at: flo
         rates=world.rates,
     )
     handle = dispatcher.handle
+    next_deadline = dispatcher.next_deadline
+    # per integration: its model's decide, its verdict -> result table, and the shared
+    # result of an accepted request (the common answer, looked up without hashing)
+    routes = {
+        name: (provider.decide, world.tables[name].result, world.tables[name].result(Verdict.ACCEPTED))
+        for name, provider in world.providers.items()
+    }
     heap: list[tuple[float, int, str, object]] = []
     push, pop = heapq.heappush, heapq.heappop
     seq = 0
     pending: LoadPage | None = None
     finished = False
     answered = tally.answered
+    count_rows = tally.rows
     actions = dispatcher.actions()
     idle = 0
     while True:
         for action in actions:
             kind = type(action)
             if kind is Send:
-                send: Send = action  # type: ignore[assignment]
-                integration = send.integration
-                verdict, latency, hint = providers[integration].decide(
-                    contact_index(send.contact_id), now - start, text=type(send.message) is TextMessage
-                )
+                cid = action.contact_id  # type: ignore[union-attr]
+                decide, result_of, accepted = routes[action.integration]  # type: ignore[union-attr]
+                verdict, latency, hint = decide(int(cid[1:]), now - start, text=type(action.message) is TextMessage)  # type: ignore[union-attr]
                 answered(verdict, now)
                 seq += 1
-                push(heap, (now + latency, seq, send.contact_id, tables[integration].result(verdict, hint)))
+                push(heap, (now + latency, seq, cid, accepted if verdict is _ACCEPTED else result_of(verdict, hint)))
             elif kind is RecordRows:
-                tally.rows(action.rows)  # type: ignore[union-attr]
+                count_rows(action.rows)  # type: ignore[union-attr]
             elif kind is LoadPage:
                 pending = action  # type: ignore[assignment]
             elif kind is Finished:
@@ -141,7 +147,7 @@ def _run(world: _World, broadcast: Broadcast, ids: Sequence[str] | None, at: flo
             pending = None
             actions = handle(page, now=now)
             continue
-        deadline = dispatcher.next_deadline()
+        deadline = next_deadline()
         if heap and (deadline is None or heap[0][0] <= deadline):
             when, _, cid, result = pop(heap)
             if when > now:

@@ -14,9 +14,10 @@ from __future__ import annotations
 import enum
 import math
 import random
+import statistics
 from typing import Callable
 
-from .draws import stream_id, unit
+from .draws import field32, stream_id, threshold32, word
 from .model import ErrorMode, Latency, Period, PeriodKind, ProviderBehaviour
 
 __all__ = ["Answer", "SimulatedProvider", "Verdict"]
@@ -49,6 +50,70 @@ _REFUSED_LATENCY = 0.002
 Answer = tuple[Verdict, float, "int | None"]
 
 
+#: latencies are sampled through this many quantiles of their distribution (a table
+#: lookup per request instead of a normal variate)
+_QUANTILES_BITS = 12
+_QUANTILES: dict[tuple[float, float], tuple[float, ...]] = {}
+
+
+def _quantiles(latency: Latency) -> tuple[float, ...]:
+    """The log-normal's quantiles at the midpoints of ``2**_QUANTILES_BITS`` equal slices."""
+    key = (latency.median, latency.p99)
+    table = _QUANTILES.get(key)
+    if table is None:
+        n = 1 << _QUANTILES_BITS
+        if latency.p99 == latency.median:
+            table = (latency.median,) * n
+        else:
+            normal = statistics.NormalDist(latency.mu, latency.sigma)
+            table = tuple(math.exp(normal.inv_cdf((k + 0.5) / n)) for k in range(n))
+        _QUANTILES[key] = table
+    return table
+
+
+class _Span:
+    """What a provider's timeline says on ``[start, end)``: the periods in force there,
+    folded into the few values a decision needs."""
+
+    __slots__ = ("start", "end", "auth_failed", "outage", "limit", "burst", "hint", "degraded", "latencies")
+
+    def __init__(self, behaviour: ProviderBehaviour, t: float) -> None:
+        self.start, self.end = -math.inf, math.inf
+        self.auth_failed = False
+        self.outage: ErrorMode | None = None
+        self.limit = behaviour.limit
+        self.burst = float(behaviour.burst)
+        self.hint: int | None = None
+        self.degraded: Period | None = None
+        latency: Latency | None = None
+        # First match wins, as the periods are listed: auth failure and outage end the scan.
+        decided = False
+        for period in behaviour.timeline:
+            if period.start <= t < period.end:
+                self.start = max(self.start, period.start)
+                self.end = min(self.end, period.end)
+                if decided:
+                    continue
+                kind = period.kind
+                if kind is PeriodKind.AUTH_FAILED:
+                    self.auth_failed, decided = True, True
+                elif kind is PeriodKind.OUTAGE:
+                    self.outage, decided = period.error, True
+                elif kind is PeriodKind.RATE_LIMIT:
+                    self.limit = period.limit if period.limit is not None else self.limit
+                    self.burst = float(period.burst if period.burst is not None else max(1, int(self.limit)))
+                    self.hint = period.retry_after
+                elif kind is PeriodKind.DEGRADED:
+                    self.degraded = period
+                elif kind is PeriodKind.SLOW:
+                    latency = period.latency
+            elif period.start > t:
+                self.end = min(self.end, period.start)
+            elif period.end <= t:
+                self.start = max(self.start, period.end)
+        self.latencies = _quantiles(latency if latency is not None else behaviour.latency)
+
+
 class SimulatedProvider:
     """A stateful model of one integration (its token bucket); time ``t`` is seconds since
     the scenario's start and must not go backwards."""
@@ -65,24 +130,25 @@ class SimulatedProvider:
         self.rng = rng
         self.key = key
         self.window_closed = window_closed
-        self._fate_stream = stream_id(f"fate:{behaviour.integration}")
-        self._flaky_stream = stream_id(f"flaky:{behaviour.integration}")
+        #: one word per contact and integration: its fate (low 32 bits) and flakiness (high 32)
+        self._contact_stream = stream_id(f"contact:{behaviour.integration}")
         fates = behaviour.fates
-        self._blocked = fates.blocked
-        self._unregistered = fates.blocked + fates.unregistered
-        self._opted_out = self._unregistered + fates.opted_out
+        self._blocked = threshold32(fates.blocked)
+        self._unregistered = threshold32(fates.blocked + fates.unregistered)
+        self._opted_out = threshold32(fates.blocked + fates.unregistered + fates.opted_out)
+        self._flaky = threshold32(fates.flaky)
+        self._draws_word = bool(self._opted_out or self._flaky)
         self._tokens = float(behaviour.burst)
         self._last = 0.0
-        self._timeline = behaviour.timeline
-        self._latency = behaviour.latency
-        self._mu = behaviour.latency.mu
-        self._sigma = behaviour.latency.sigma
+        self._span = _Span(behaviour, 0.0)
 
     # -- the parts of a decision --------------------------------------------------------------
 
     def fate(self, index: int) -> Verdict | None:
         """The contact's fixed fate at this integration, if any."""
-        u = unit(self.key, self._fate_stream, index)
+        if not self._opted_out:
+            return None
+        u = field32(word(self.key, self._contact_stream, index), 0)
         if u < self._blocked:
             return Verdict.BLOCKED
         if u < self._unregistered:
@@ -92,16 +158,7 @@ class SimulatedProvider:
         return None
 
     def is_flaky(self, index: int) -> bool:
-        return unit(self.key, self._flaky_stream, index) < self.behaviour.fates.flaky
-
-    def _sample(self, latency: Latency | None) -> float:
-        if latency is None:
-            if self._sigma == 0.0:
-                return self._latency.median
-            return self.rng.lognormvariate(self._mu, self._sigma)
-        if latency.p99 == latency.median:
-            return latency.median
-        return self.rng.lognormvariate(latency.mu, latency.sigma)
+        return bool(self._flaky) and field32(word(self.key, self._contact_stream, index), 1) < self._flaky
 
     def _admit(self, t: float, limit: float, burst: float) -> float | None:
         """Take a token from the provider's bucket; None if admitted, else the wait (s)."""
@@ -120,48 +177,46 @@ class SimulatedProvider:
     def decide(self, index: int, t: float, *, text: bool) -> Answer:
         """Answer a request for the contact ``index`` at ``t``; ``text`` says whether it is a
         free-form message (refused outside the messaging window) rather than a template."""
-        behaviour = self.behaviour
-        limit = behaviour.limit
-        burst = float(behaviour.burst)
-        hint: int | None = None
-        degraded: Period | None = None
-        latency: Latency | None = None
-        for period in self._timeline:
-            if not period.start <= t < period.end:
-                continue
-            kind = period.kind
-            if kind is PeriodKind.AUTH_FAILED:
-                return Verdict.AUTH_FAILED, self._sample(latency), None
-            if kind is PeriodKind.OUTAGE:
-                return self._fail(period.error, latency)
-            if kind is PeriodKind.RATE_LIMIT:
-                limit = period.limit if period.limit is not None else limit
-                burst = float(period.burst if period.burst is not None else max(1, int(limit)))
-                hint = period.retry_after
-            elif kind is PeriodKind.DEGRADED:
-                degraded = period
-            elif kind is PeriodKind.SLOW:
-                latency = period.latency
-        wait = self._admit(t, limit, burst)
-        if wait is not None:
-            return Verdict.THROTTLED, self._sample(latency), hint if hint is not None else max(1, math.ceil(wait))
-        fate = self.fate(index)
-        if fate is not None:
-            return fate, self._sample(latency), None
-        if text and self.window_closed(index):
-            return Verdict.WINDOW_CLOSED, self._sample(latency), None
+        span = self._span
+        if not span.start <= t < span.end:
+            span = self._span = _Span(self.behaviour, t)
         rng = self.rng
-        if self.is_flaky(index) and rng.random() < behaviour.fates.flaky_failure:
-            return Verdict.SERVER_ERROR, self._sample(latency), None
+        latency = span.latencies[rng.getrandbits(_QUANTILES_BITS)]
+        if span.auth_failed:
+            return Verdict.AUTH_FAILED, latency, None
+        if span.outage is not None:
+            return self._fail(span.outage, latency)
+        wait = self._admit(t, span.limit, span.burst)
+        if wait is not None:
+            hint = span.hint
+            return Verdict.THROTTLED, latency, hint if hint is not None else max(1, math.ceil(wait))
+        if self._draws_word:
+            w = word(self.key, self._contact_stream, index)
+            u = w & 0xFFFFFFFF
+            if u < self._opted_out:
+                if u < self._blocked:
+                    return Verdict.BLOCKED, latency, None
+                if u < self._unregistered:
+                    return Verdict.UNREGISTERED, latency, None
+                return Verdict.OPTED_OUT, latency, None
+            flaky = (w >> 32) < self._flaky
+        else:
+            flaky = False
+        if text and self.window_closed(index):
+            return Verdict.WINDOW_CLOSED, latency, None
+        behaviour = self.behaviour
+        if flaky and rng.random() < behaviour.fates.flaky_failure:
+            return Verdict.SERVER_ERROR, latency, None
+        degraded = span.degraded
         if degraded is not None and rng.random() < degraded.share:
             return self._fail(degraded.error, latency)
         if behaviour.failure_rate and rng.random() < behaviour.failure_rate:
-            return Verdict.SERVER_ERROR, self._sample(latency), None
-        return Verdict.ACCEPTED, self._sample(latency), None
+            return Verdict.SERVER_ERROR, latency, None
+        return Verdict.ACCEPTED, latency, None
 
-    def _fail(self, error: ErrorMode, latency: Latency | None) -> Answer:
+    def _fail(self, error: ErrorMode, latency: float) -> Answer:
         if error is ErrorMode.REFUSED:
             return Verdict.REFUSED, _REFUSED_LATENCY, None
         if error is ErrorMode.TIMEOUT:
             return Verdict.TIMEOUT, self.behaviour.timeout, None
-        return Verdict.SERVER_ERROR, self._sample(latency), None
+        return Verdict.SERVER_ERROR, latency, None

@@ -11,11 +11,13 @@ its window is closed).
 
 from __future__ import annotations
 
+from typing import Callable
+
 from broadcaster.core.channels import ChannelSpec, DeliveryConfirmation, MessageKind
 
 from .draws import stream_id
 
-__all__ = ["PROVIDERS", "SIM_SPECS", "chat_id_for", "chat_index"]
+__all__ = ["PROVIDERS", "SIM_SPECS", "chat_id_for", "chat_id_maker", "chat_index"]
 
 _DAY = 24 * 3600.0
 
@@ -73,6 +75,17 @@ def chat_id_for(provider: str, index: int) -> str:
     if provider == "instagram":
         return str(_INSTAGRAM_BASE + index)
     return f"Vb{index:012d}{_VIBER_SUFFIX}"
+
+
+def chat_id_maker(provider: str) -> Callable[[int], str]:
+    """``chat_id_for`` with the provider fixed (the audience generator calls it per contact)."""
+    if provider == "telegram":
+        return lambda index: str(_TELEGRAM_BASE + index)
+    if provider == "whatsapp":
+        return lambda index: f"3519{index:08d}"
+    if provider == "instagram":
+        return lambda index: str(_INSTAGRAM_BASE + index)
+    return lambda index: f"Vb{index:012d}{_VIBER_SUFFIX}"
 
 
 def chat_index(provider: str, chat_id: str) -> int:

@@ -2,6 +2,11 @@
 
 The only per-contact memory kept is the index of each FAILED contact (an ``array`` of
 ints, a few bytes each) when a retry chain will need them.
+
+Rows are counted by *shape* — (status, integration, reason, kind, fallback) — keyed by
+the identity of the status, reason and kind objects: a run has a handful of shapes, and
+hashing enum members or reasons by value runs Python code for every row. The per-status,
+per-reason and per-integration counters are derived from the shapes when read.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from typing import Iterable
 
 from broadcaster.core.models import DispatchRow
 from broadcaster.core.outcomes import RETRYABLE_KINDS, STATUS_OUTCOME, Outcome, Status
+from broadcaster.core.reasons import ErrorReason
 
 from .audience import contact_index
 from .failures import Verdict
@@ -19,12 +25,14 @@ from .failures import Verdict
 __all__ = ["RunTally", "Timeline"]
 
 _D, _F, _S = Outcome.DELIVERED, Outcome.FAILED, Outcome.SKIPPED
+_ACCEPTED = Verdict.ACCEPTED
+_THROTTLED = Verdict.THROTTLED
 
 
 class Timeline:
     """Per simulated minute since the scenario's start: requests, 429s, FAILED and DELIVERED rows."""
 
-    __slots__ = ("start", "sends", "throttled", "failed", "delivered")
+    __slots__ = ("start", "sends", "throttled", "failed", "delivered", "_from", "_to", "_minute")
 
     def __init__(self, start: float) -> None:
         self.start = start
@@ -32,17 +40,42 @@ class Timeline:
         self.throttled: list[int] = []
         self.failed: list[int] = []
         self.delivered: list[int] = []
+        # the minute last asked for, and the times it spans (virtual time mostly moves forward)
+        self._from = self._to = start
+        self._minute = -1
 
     def minute(self, now: float) -> int:
+        if self._from <= now < self._to:
+            return self._minute
         m = int((now - self.start) // 60)
         if m >= len(self.sends):
             grow = m + 1 - len(self.sends)
             for series in (self.sends, self.throttled, self.failed, self.delivered):
                 series.extend([0] * grow)
+        self._minute = m
+        self._from = self.start + 60 * m
+        self._to = self.start + 60 * (m + 1)
+        if not self._from <= now < self._to:
+            self._to = self._from  # float edge: do not cache a span that misses ``now``
         return m
 
     def __len__(self) -> int:
         return len(self.sends)
+
+
+class _Shape:
+    """One kind of row and how many there were."""
+
+    __slots__ = ("status", "integration", "reason", "kind", "used_fallback", "outcome", "count")
+
+    def __init__(self, row: DispatchRow) -> None:
+        self.status = row.status
+        self.integration = row.integration
+        self.reason = row.error_reason
+        self.kind = row.error_kind
+        self.used_fallback = row.used_fallback
+        self.outcome = STATUS_OUTCOME[row.status]
+        self.count = 0
 
 
 class RunTally:
@@ -53,24 +86,18 @@ class RunTally:
         self.broadcast_id = broadcast_id
         self.timeline = timeline
         self.targeted = 0
-        self.delivered = 0
-        self.failed = 0
-        self.skipped = 0
-        #: FAILED rows an operator's Retry may clear (not blocked / unregistered / payload)
-        self.failed_retryable = 0
-        self.statuses: Counter[Status] = Counter()
-        self.reasons: Counter[object] = Counter()
-        self.integrations: Counter[tuple[str, Outcome]] = Counter()
-        self.fallbacks_sent = 0
-        self.fallbacks_delivered = 0
         self.requests = 0
-        self.answers: Counter[Verdict] = Counter()
+        self.accepted_answers = 0
+        self._other_answers: Counter[Verdict] = Counter()
         self.started_at = 0.0
         self.finished_at = 0.0
         self.rate_limit_retries = 0
         self.rerouted = 0
         self.exhausted_batches = 0
         self.failed_indexes: array[int] | None = array("q") if keep_failed else None
+        # (id(status), integration, id(reason), id(kind), used_fallback) -> shape; the shape
+        # holds the objects, so their ids stay theirs for the tally's lifetime
+        self._shapes: dict[tuple[int, str | None, int, int, bool], _Shape] = {}
 
     # -- feeding -------------------------------------------------------------------------------
 
@@ -78,39 +105,90 @@ class RunTally:
         timeline = self.timeline
         m = timeline.minute(now)
         timeline.sends[m] += 1
-        if verdict is Verdict.THROTTLED:
-            timeline.throttled[m] += 1
         self.requests += 1
-        self.answers[verdict] += 1
+        if verdict is _ACCEPTED:
+            self.accepted_answers += 1
+            return
+        if verdict is _THROTTLED:
+            timeline.throttled[m] += 1
+        self._other_answers[verdict] += 1
 
     def rows(self, rows: Iterable[DispatchRow]) -> None:
         timeline = self.timeline
-        statuses = self.statuses
+        shapes = self._shapes
         for row in rows:
-            status = row.status
-            statuses[status] += 1
-            outcome = STATUS_OUTCOME[status]
-            self.integrations[(row.integration or "-", outcome)] += 1
+            key = (id(row.status), row.integration, id(row.error_reason), id(row.error_kind), row.used_fallback)
+            shape = shapes.get(key)
+            if shape is None:
+                shape = shapes[key] = _Shape(row)
+            shape.count += 1
+            outcome = shape.outcome
             if outcome is _D:
-                self.delivered += 1
                 timeline.delivered[timeline.minute(row.recorded_at)] += 1
-                if row.used_fallback:
-                    self.fallbacks_sent += 1
-                    self.fallbacks_delivered += 1
             elif outcome is _F:
-                self.failed += 1
                 timeline.failed[timeline.minute(row.recorded_at)] += 1
-                self.reasons[row.error_reason] += 1
-                if row.used_fallback:
-                    self.fallbacks_sent += 1
-                if row.error_kind in RETRYABLE_KINDS:
-                    self.failed_retryable += 1
                 if self.failed_indexes is not None:
                     self.failed_indexes.append(contact_index(row.contact_id))
-            else:
-                self.skipped += 1
 
     # -- reading -------------------------------------------------------------------------------
+
+    def _count(self, outcome: Outcome) -> int:
+        return sum(s.count for s in self._shapes.values() if s.outcome is outcome)
+
+    @property
+    def delivered(self) -> int:
+        return self._count(_D)
+
+    @property
+    def failed(self) -> int:
+        return self._count(_F)
+
+    @property
+    def skipped(self) -> int:
+        return self._count(_S)
+
+    @property
+    def failed_retryable(self) -> int:
+        """FAILED rows an operator's Retry may clear (not blocked / unregistered / payload)."""
+        return sum(s.count for s in self._shapes.values() if s.outcome is _F and s.kind in RETRYABLE_KINDS)
+
+    @property
+    def statuses(self) -> Counter[Status]:
+        out: Counter[Status] = Counter()
+        for s in self._shapes.values():
+            out[s.status] += s.count
+        return out
+
+    @property
+    def reasons(self) -> Counter[ErrorReason | None]:
+        """FAILED rows per error reason."""
+        out: Counter[ErrorReason | None] = Counter()
+        for s in self._shapes.values():
+            if s.outcome is _F:
+                out[s.reason] += s.count
+        return out
+
+    @property
+    def integrations(self) -> Counter[tuple[str, Outcome]]:
+        out: Counter[tuple[str, Outcome]] = Counter()
+        for s in self._shapes.values():
+            out[(s.integration or "-", s.outcome)] += s.count
+        return out
+
+    @property
+    def fallbacks_sent(self) -> int:
+        return sum(s.count for s in self._shapes.values() if s.used_fallback and s.outcome is not _S)
+
+    @property
+    def fallbacks_delivered(self) -> int:
+        return sum(s.count for s in self._shapes.values() if s.used_fallback and s.outcome is _D)
+
+    @property
+    def answers(self) -> Counter[Verdict]:
+        out = Counter(self._other_answers)
+        if self.accepted_answers:
+            out[_ACCEPTED] = self.accepted_answers
+        return out
 
     @property
     def recorded(self) -> int:

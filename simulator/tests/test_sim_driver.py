@@ -166,7 +166,7 @@ def test_closed_windows_fail_131047_without_fallback_and_use_it_with_one():
 def test_retry_chain_targets_failed_contacts_until_only_systemic_remain():
     result = simulate(load_scenario(EXAMPLES / "retry-chain.toml"))
     chain = [(t.targeted, t.delivered, t.failed) for t in result.attempts]
-    assert chain == [(10_000, 9_800, 200), (200, 180, 20), (20, 17, 3), (3, 2, 1)]
+    assert chain == [(10_000, 9_798, 202), (202, 181, 21), (21, 18, 3), (3, 2, 1)]
     last = result.attempts[-1]
     assert last.failed_retryable == 0 and {str(r) for r in last.reasons} == {"telegram:403:blocked_by_user"}
     assert [t.broadcast_id for t in result.attempts] == ["sim-1", "sim-2", "sim-3", "sim-4"]
