@@ -149,7 +149,7 @@ async def _read_capped(response: httpx.Response, limit: int) -> bytes:
 
 
 #: connections per httpcore pool; see :class:`_ShardedTransport`
-_CONNECTIONS_PER_SHARD: Final = 8
+_CONNECTIONS_PER_SHARD: Final = 4
 
 
 def shard_limits(limits: httpx.Limits, *, per_shard: int = _CONNECTIONS_PER_SHARD) -> list[httpx.Limits]:
@@ -178,11 +178,13 @@ class _ShardedTransport(httpx.AsyncBaseTransport):
     (a poll of each idle socket, and a scan of all connections per idle one), so its cost
     per request grows with the square of its size. At the 50 connections a paced run at
     1 000/s keeps busy, that scan was the largest single cost of a send (bench/runtime.py);
-    pools of 8 keep it small. The limits are the client's, divided between the pools.
+    pools of 4 keep it small. The limits are the client's, divided between the pools.
     """
 
     def __init__(self, limits: httpx.Limits) -> None:
-        self._shards = [httpx.AsyncHTTPTransport(limits=part) for part in shard_limits(limits)]
+        # one TLS context for all the pools: building one costs milliseconds
+        tls = httpx.create_ssl_context()
+        self._shards = [httpx.AsyncHTTPTransport(verify=tls, limits=part) for part in shard_limits(limits)]
         self._turn = 0
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:

@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 from broadcaster.runtime.http import HttpSettings, shard_limits
 
 
-def test_the_default_limits_become_seven_pools_of_at_most_eight():
+def test_the_default_limits_become_thirteen_pools_of_at_most_four():
     parts = shard_limits(HttpSettings().limits())
-    assert [p.max_connections for p in parts] == [8, 7, 7, 7, 7, 7, 7]
-    assert [p.max_keepalive_connections for p in parts] == [8, 7, 7, 7, 7, 7, 7]
+    assert [p.max_connections for p in parts] == [4] * 11 + [3] * 2
+    assert [p.max_keepalive_connections for p in parts] == [4] * 11 + [3] * 2
     assert {p.keepalive_expiry for p in parts} == {30.0}
 
 
