@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, cast
 
 from .backoff import BackoffPolicy, RandomSource
 from .channels import ChannelSpec
@@ -251,7 +251,8 @@ class Dispatcher:
         elif kind is Delivered:
             # The common case, written out (no keyword plumbing through _row): it runs once per contact.
             self.stats.delivered += 1
-            confirmed = result.confirmed  # type: ignore[union-attr]
+            delivered = cast(Delivered, result)
+            confirmed = delivered.confirmed
             self._rows.append(
                 DispatchRow(
                     self._broadcast_id,
@@ -264,13 +265,13 @@ class Dispatcher:
                     send.used_fallback,
                     sent_at,
                     now if confirmed else None,
-                    result.message_id,  # type: ignore[union-attr]
+                    delivered.message_id,
                     now,
                 )
             )
         elif kind is Failed:
-            reason = result.reason  # type: ignore[union-attr]
-            fkind = result.kind  # type: ignore[union-attr]
+            failed = cast(Failed, result)
+            reason, fkind = failed.reason, failed.kind
             if fkind is ErrorKind.INTEGRATION and reason.reason == "auth_failed":
                 self._broken.add(send.integration)
                 status = Status.AUTH_FAILED
@@ -278,16 +279,17 @@ class Dispatcher:
                 status = Status.PROVIDER_ERROR
             self._row(send, status, now, sent_at=sent_at, reason=reason, kind=fkind)
         elif kind is RateLimited:
-            self._on_rate_limited(batch, send, result, now)  # type: ignore[arg-type]
+            self._on_rate_limited(batch, send, cast(RateLimited, result), now)
         elif kind is OutcomeUnknown:
-            reason = result.reason  # type: ignore[union-attr]
+            reason = cast(OutcomeUnknown, result).reason
             self._row(send, Status.OUTCOME_UNKNOWN, now, sent_at=sent_at, reason=reason, kind=ErrorKind.UNKNOWN)
         elif kind is NotSent:
             # Refused before it left: safe to send again, paid from the same budget.
-            self._retry_later(batch, send, None, result.reason, ErrorKind.TRANSIENT, Status.PROVIDER_ERROR, now)  # type: ignore[union-attr]
+            not_sent = cast(NotSent, result)
+            self._retry_later(batch, send, None, not_sent.reason, ErrorKind.TRANSIENT, Status.PROVIDER_ERROR, now)
         elif kind is Rerouted:
             if send.attempt > _MAX_REROUTES:
-                reason = result.reason or ErrorReason(self._provider(send), None, "too_many_reroutes")  # type: ignore[union-attr]
+                reason = cast(Rerouted, result).reason or ErrorReason(self._provider(send), None, "too_many_reroutes")
                 self._row(
                     send, Status.PROVIDER_ERROR, now, sent_at=sent_at, reason=reason, kind=ErrorKind.PERMANENT_CONTACT
                 )
@@ -297,7 +299,7 @@ class Dispatcher:
                     send.contact_id,
                     send.contact_name,
                     send.integration,
-                    result.chat_id,  # type: ignore[union-attr]
+                    cast(Rerouted, result).chat_id,
                     send.message,
                     send.used_fallback,
                     send.attempt + 1,
