@@ -83,10 +83,12 @@ def _needs_simulator(name: str, why: str) -> click.Command:
 
 
 try:
-    from broadcaster_simulator.commands import sandbox, simulate
+    from broadcaster_simulator.commands import rehearse, sandbox, simulate
 except ImportError:
     main.add_command(_needs_simulator("simulate", "rehearse a scenario against simulated providers"))
+    main.add_command(_needs_simulator("rehearse", "run a scenario through the real engine against fake servers"))
     main.add_command(_needs_simulator("sandbox", "serve a fake provider API on loopback"))
 else:
     main.add_command(simulate)
+    main.add_command(rehearse)
     main.add_command(sandbox)

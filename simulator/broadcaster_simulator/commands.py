@@ -1,4 +1,4 @@
-"""The ``broadcaster simulate`` and ``broadcaster sandbox`` commands (registered by
+"""The ``broadcaster simulate``, ``rehearse`` and ``sandbox`` commands (registered by
 ``broadcaster.cli``). Thin: parse, call the library, render. Errors are one line on
 stderr with exit code 2, never a traceback."""
 
@@ -12,7 +12,7 @@ from broadcaster.core.errors import BroadcasterError
 
 from .specs import PROVIDERS
 
-__all__ = ["sandbox", "simulate"]
+__all__ = ["rehearse", "sandbox", "simulate"]
 
 
 class _Refused(click.ClickException):
@@ -62,6 +62,45 @@ def simulate(scenario: Path, seed: int | None, as_json: bool, plot_path: Path | 
         except OSError as exc:
             raise click.ClickException(f"cannot write the picture to {target}: {exc.strerror or exc}") from None
         click.echo(f"picture: {target}", err=True)
+
+
+@click.command()
+@click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="Override the scenario's seed.")
+@click.option(
+    "--store",
+    "store_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The SQLite store to write (default: ./rehearsal.db). It is replaced on every run; a file that is not"
+    " an earlier rehearsal's store is never touched. The global --store and the config's store are not used.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of text.")
+def rehearse(scenario: Path, seed: int | None, store_path: Path | None, as_json: bool) -> None:
+    """Run the broadcast in SCENARIO (a TOML file) through the real engine.
+
+    Unlike `simulate`, everything real takes part: the scenario's audience is written
+    into a fresh SQLite store, the provider plugins, the service, the worker and the
+    HTTP executor run it, against fake provider servers answering in each provider's
+    wire format, on a virtual clock (minutes of broadcast take seconds). The retry
+    policy is applied with Retry. The report is read back from the store; its checks
+    fail (exit code 1) if a contact lacks its one row or a message was accepted twice.
+    """
+    from .rehearse import DEFAULT_STORE, build_rehearsal_report, render_json, render_rehearsal_text
+    from .rehearse import rehearse as run_rehearsal
+    from .scenario import load_scenario
+
+    target = store_path or DEFAULT_STORE
+    try:
+        loaded = load_scenario(scenario)
+        result = run_rehearsal(loaded, store_path=target, seed=seed)
+    except BroadcasterError as exc:
+        raise _Refused(str(exc)) from None
+    report = build_rehearsal_report(result)
+    click.echo(render_json(report) if as_json else render_rehearsal_text(report), nl=False)
+    broken = [name for name, passed in report["checks"].items() if not passed]
+    if broken:
+        raise click.ClickException(f"the rehearsal broke an invariant: {', '.join(broken)} (store: {target})")
 
 
 @click.command()
