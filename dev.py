@@ -68,7 +68,7 @@ def main(argv: list[str]) -> int:
     if command == "test":
         env.setdefault("HYPOTHESIS_PROFILE", "ci")
         return subprocess.call([str(BIN / "python"), "-m", "pytest", "-q", *rest], cwd=ROOT, env=env)
-    demo = [str(BIN / "broadcaster"), "simulate", str(ROOT / "examples" / "outage-mid-run.toml"), *rest]
+    demo = [str(BIN / "broadcaster"), "rehearse", str(ROOT / "examples" / "outage-mid-run.toml"), *rest]
     return subprocess.call(demo, cwd=ROOT, env=env)
 
 

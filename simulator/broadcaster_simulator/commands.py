@@ -85,6 +85,12 @@ def rehearse(scenario: Path, seed: int | None, store_path: Path | None, as_json:
     wire format, on a virtual clock (minutes of broadcast take seconds). The retry
     policy is applied with Retry. The report is read back from the store; its checks
     fail (exit code 1) if a contact lacks its one row or a message was accepted twice.
+
+    \b
+    Example, then look around the store it left:
+      broadcaster rehearse examples/outage-mid-run.toml
+      broadcaster --store rehearsal.db show r1
+      broadcaster --store rehearsal.db history r2 --status failed
     """
     from .rehearse import DEFAULT_STORE, build_rehearsal_report, render_json, render_rehearsal_text
     from .rehearse import rehearse as run_rehearsal
