@@ -40,7 +40,7 @@ import trio.testing
 
 from broadcaster.core.errors import ConfigError
 from broadcaster.core.lifecycle import TERMINAL_STATES
-from broadcaster.core.models import Flow, Mode, Template, TemplateCard, TextCard
+from broadcaster.core.models import FallbackTemplate, Flow, Mode, Template, TemplateCard, TemplateRoute, TextCard
 from broadcaster.core.outcomes import RETRYABLE_KINDS, Outcome
 from broadcaster.plugins import ProviderRegistry, make_plugin_manager
 from broadcaster.runtime.context import Runtime, WallClock
@@ -53,7 +53,7 @@ from .audience import AudienceGenerator
 from .draws import derive_key
 from .fakes import FakeProvider
 from .model import RetryUntil, Scenario
-from .report import _clock, _pct, _table, render_json
+from .report import _clock, _pct, _rate, _table, render_json
 from .specs import SIM_SPECS
 
 __all__ = [
@@ -241,7 +241,8 @@ async def _run(
             card = TemplateCard(template, language, params)
         flow_id = "rehearsal"
         store.put_flow(Flow(flow_id, spec.name, first_card=card, required_fields=spec.required_fields))
-    for item in (*spec.routes, *spec.fallbacks):
+    templates: list[TemplateRoute | FallbackTemplate] = [*spec.routes, *spec.fallbacks]
+    for item in templates:
         store.put_template(
             item.integration,
             Template(item.template, item.language, param_count=len(item.params), body=f"{item.template} (rehearsal)"),
@@ -362,10 +363,6 @@ def _read_rows(store: SQLiteStore, broadcast_id: str) -> _Rows:
         if page.next_cursor is None:
             return counted
         cursor = page.next_cursor
-
-
-def _rate(part: int, whole: int) -> float | None:
-    return round(part / whole, 4) if whole else None
 
 
 def _attempt(store: SQLiteStore, scenario: Scenario, number: int, broadcast_id: str) -> dict[str, Any]:
