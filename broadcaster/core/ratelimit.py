@@ -5,7 +5,7 @@ without provoking a 429 storm. When the provider still says "too many requests" 
 whole integration, the bucket learns:
 
 * the rate at that moment becomes the *ceiling* (what the provider would not take);
-* the rate is halved (multiplicative decrease) — once per ``gap`` seconds, because the
+* the rate is cut by ``decrease`` (multiplicative decrease) — once per ``gap`` seconds, because the
   other refusals of one burst are the same signal, not new ones — and the provider's
   pause hint is honoured;
 * it then climbs linearly over ``recovery`` seconds to 90 % of the ceiling, and from
@@ -45,11 +45,27 @@ class TokenBucket:
         "_reduced_at",
         "_paused_until",
         "_target",
+        "decrease",
     )
 
-    def __init__(self, *, rate: float, burst: int, now: float, min_rate: float = 0.5, recovery: float = 30.0) -> None:
+    def __init__(
+        self,
+        *,
+        rate: float,
+        burst: int,
+        now: float,
+        min_rate: float = 0.5,
+        recovery: float = 10.0,
+        decrease: float = 0.7,
+    ) -> None:
+        """``decrease`` is the factor a refusal cuts the rate by. Not a congestion-control
+        halving: a provider's limit is known and a stray 429 (arrival jitter) is more common
+        than a real overload, so one refusal must not cost half the throughput for long."""
         if rate <= 0 or burst < 1:
             raise ValueError(f"a token bucket needs rate > 0 and burst >= 1, got rate={rate} burst={burst}")
+        if not 0 < decrease < 1:
+            raise ValueError(f"decrease must be between 0 and 1 (exclusive), got {decrease!r}")
+        self.decrease = decrease
         self.base_rate = rate
         self.burst = float(burst)
         self.min_rate = min(min_rate, rate)
@@ -107,5 +123,5 @@ class TokenBucket:
             return  # the same burst's other refusals: already slowed down for it
         current = self.rate(now)
         self._target = min(self.base_rate, max(self.min_rate, current * _BELOW_CEILING))
-        self._reduced = max(self.min_rate, current / 2)
+        self._reduced = max(self.min_rate, current * self.decrease)
         self._reduced_at = now
