@@ -59,8 +59,8 @@ def test_outage_example_reads_back_exactly():
     assert s.broadcast.mode is Mode.FLOW and s.broadcast.required_fields == ("first_name",)
     wa = s.providers["whatsapp"]
     assert [(p.kind, p.start, p.end, p.error) for p in wa.timeline] == [
-        (PeriodKind.OUTAGE, 120.0, 240.0, ErrorMode.SERVER_ERROR),
-        (PeriodKind.OUTAGE, 240.0, 360.0, ErrorMode.REFUSED),
+        (PeriodKind.OUTAGE, 60.0, 120.0, ErrorMode.SERVER_ERROR),
+        (PeriodKind.OUTAGE, 120.0, 180.0, ErrorMode.REFUSED),
     ]
     assert (wa.send_rate, wa.latency.median, wa.latency.p99) == (25.0, 0.18, 1.2)
     assert s.retry is not None and (s.retry.until, s.retry.max_retries, s.retry.delay) == (
