@@ -53,7 +53,7 @@ from .audience import AudienceGenerator
 from .draws import derive_key
 from .fakes import FakeProvider
 from .model import RetryUntil, Scenario
-from .report import _clock, _pct, _rate, _table, render_json
+from .report import format_clock, format_pct, render_json, scenario_summary, share, text_table
 from .specs import SIM_SPECS
 
 __all__ = [
@@ -385,14 +385,14 @@ def _attempt(store: SQLiteStore, scenario: Scenario, number: int, broadcast_id: 
         "failed": counters.failed,
         "skipped": counters.skipped,
         "rows": rows.total,
-        "delivery_rate": _rate(counters.delivered, targeted),
-        "drop_rate": _rate(counters.failed + counters.skipped, targeted),
+        "delivery_rate": share(counters.delivered, targeted),
+        "drop_rate": share(counters.failed + counters.skipped, targeted),
         "started_at_s": round(started - scenario.start, 3),
         "duration_s": round(duration, 3),
         "failed_retryable": rows.failed_retryable,
         "failed_systemic": failed_rows - rows.failed_retryable,
         "used_fallback": rows.used_fallback,
-        "used_fallback_share": _rate(rows.used_fallback, recorded),
+        "used_fallback_share": share(rows.used_fallback, recorded),
         "statuses": dict(sorted(rows.statuses.items(), key=lambda item: (-item[1], item[0]))),
         "error_reasons": dict(reasons),
         "integrations": {
@@ -445,14 +445,7 @@ def build_rehearsal_report(result: RehearsalResult) -> dict[str, Any]:
     final = attempts[-1]
     delivered = sum(a["delivered"] for a in attempts)
     return {
-        "scenario": {
-            "name": scenario.name,
-            "description": scenario.description,
-            "file": Path(scenario.source).name if scenario.source else None,
-            "seed": result.seed,
-            "audience_size": scenario.audience.size,
-            "integrations": {name: b.provider for name, b in scenario.providers.items()},
-        },
+        "scenario": scenario_summary(scenario, seed=result.seed),
         "store": str(result.store_path.resolve()),
         "attempts": attempts,
         "lineage": lineage,
@@ -461,7 +454,7 @@ def build_rehearsal_report(result: RehearsalResult) -> dict[str, Any]:
             "delivered": delivered,
             "still_failed": final["failed"],
             "still_failed_systemic": final["failed_systemic"],
-            "delivery_rate": _rate(delivered, attempts[0]["targeted"]),
+            "delivery_rate": share(delivered, attempts[0]["targeted"]),
         },
         "fakes": {
             name: {
@@ -496,31 +489,31 @@ def render_rehearsal_text(report: dict[str, Any]) -> str:
         lines.append(f"{title} {attempt['broadcast']}{of}: {attempt['targeted']:,} targeted, {attempt['state']}")
         lines.append(
             f"  delivered {attempt['delivered']:,}  failed {attempt['failed']:,}  skipped {attempt['skipped']:,}"
-            f"  | delivery rate {_pct(attempt['delivery_rate'])}  drop rate {_pct(attempt['drop_rate'])}"
+            f"  | delivery rate {format_pct(attempt['delivery_rate'])}  drop rate {format_pct(attempt['drop_rate'])}"
         )
         lines.append(
-            f"  started +{_clock(attempt['started_at_s'])}, took {_clock(attempt['duration_s'])} (virtual);"
+            f"  started +{format_clock(attempt['started_at_s'])}, took {format_clock(attempt['duration_s'])} (virtual);"
             f" {attempt['rows']:,} rows in the store; used fallback {attempt['used_fallback']:,}"
-            f" ({_pct(attempt['used_fallback_share'])})"
+            f" ({format_pct(attempt['used_fallback_share'])})"
         )
         lines.append(
             f"  FAILED: {attempt['failed_retryable']:,} a retry may clear, {attempt['failed_systemic']:,} systemic"
         )
         if attempt["statuses"]:
             lines.append("  statuses:")
-            lines += _table(["status", "rows"], [[k, f"{v:,}"] for k, v in attempt["statuses"].items()])
+            lines += text_table(["status", "rows"], [[k, f"{v:,}"] for k, v in attempt["statuses"].items()])
         if attempt["error_reasons"]:
             lines.append(f"  top error reasons (FAILED rows, at most {_TOP_REASONS}):")
-            lines += _table(["reason", "rows"], [[k, f"{v:,}"] for k, v in attempt["error_reasons"].items()])
+            lines += text_table(["reason", "rows"], [[k, f"{v:,}"] for k, v in attempt["error_reasons"].items()])
         if len(attempt["integrations"]) > 1 or attempt["attempt"] == 1:
             lines.append("  per integration:")
-            lines += _table(
+            lines += text_table(
                 ["integration", "delivered", "failed", "skipped"],
                 [[k, v["delivered"], v["failed"], v["skipped"]] for k, v in attempt["integrations"].items()],
             )
         lines.append("")
     lines.append(f"Lineage: {' -> '.join(report['lineage'])}")
-    lines += _table(
+    lines += text_table(
         ["attempt", "broadcast", "targeted", "delivered", "failed", "skipped"],
         [
             [a["attempt"], a["broadcast"], a["targeted"], a["delivered"], a["failed"], a["skipped"]]
@@ -530,11 +523,11 @@ def render_rehearsal_text(report: dict[str, Any]) -> str:
     chain = report["chain"]
     lines.append(
         f"  reached over the chain: {chain['delivered']:,} of {report['attempts'][0]['targeted']:,}"
-        f" ({_pct(chain['delivery_rate'])}); still failed: {chain['still_failed']:,}"
+        f" ({format_pct(chain['delivery_rate'])}); still failed: {chain['still_failed']:,}"
         f" ({chain['still_failed_systemic']:,} systemic)"
     )
     lines += ["", "Fake provider servers:"]
-    lines += _table(
+    lines += text_table(
         ["integration", "provider", "requests", "accepted", "duplicates"],
         [
             [k, v["provider"], f"{v['requests']:,}", f"{v['accepted']:,}", v["duplicates"]]

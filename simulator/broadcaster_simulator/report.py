@@ -15,15 +15,25 @@ from broadcaster.core.outcomes import Status
 
 from .driver import SimulationResult
 from .failures import Verdict
+from .model import Scenario
 from .tally import RunTally
 
-__all__ = ["build_report", "render_json", "render_text"]
+__all__ = [
+    "build_report",
+    "format_clock",
+    "format_pct",
+    "render_json",
+    "render_text",
+    "scenario_summary",
+    "share",
+    "text_table",
+]
 
 _STATUS_ORDER = {status: i for i, status in enumerate(Status)}
 _VERDICT_ORDER = {verdict: i for i, verdict in enumerate(Verdict)}
 
 
-def _rate(part: int, whole: int) -> float | None:
+def share(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
@@ -42,8 +52,8 @@ def _attempt(tally: RunTally) -> dict[str, Any]:
         "delivered": tally.delivered,
         "failed": tally.failed,
         "skipped": tally.skipped,
-        "delivery_rate": _rate(tally.delivered, tally.targeted),
-        "drop_rate": _rate(tally.failed + tally.skipped, tally.targeted),
+        "delivery_rate": share(tally.delivered, tally.targeted),
+        "drop_rate": share(tally.failed + tally.skipped, tally.targeted),
         "throughput_per_s": round(tally.delivered / duration, 2) if duration > 0 else None,
         "failed_retryable": tally.failed_retryable,
         "failed_systemic": tally.failed - tally.failed_retryable,
@@ -66,6 +76,18 @@ def _attempt(tally: RunTally) -> dict[str, Any]:
     }
 
 
+def scenario_summary(scenario: Scenario, *, seed: int) -> dict[str, Any]:
+    """The report's "scenario" section (shared with the rehearsal report)."""
+    return {
+        "name": scenario.name,
+        "description": scenario.description,
+        "file": Path(scenario.source).name if scenario.source else None,
+        "seed": seed,
+        "audience_size": scenario.audience.size,
+        "integrations": {name: b.provider for name, b in scenario.providers.items()},
+    }
+
+
 def build_report(result: SimulationResult) -> dict[str, Any]:
     scenario = result.scenario
     attempts = [_attempt(tally) for tally in result.attempts]
@@ -76,14 +98,7 @@ def build_report(result: SimulationResult) -> dict[str, Any]:
         cumulative.append(total)
     last = result.attempts[-1]
     return {
-        "scenario": {
-            "name": scenario.name,
-            "description": scenario.description,
-            "file": Path(scenario.source).name if scenario.source else None,
-            "seed": result.seed,
-            "audience_size": scenario.audience.size,
-            "integrations": {name: b.provider for name, b in scenario.providers.items()},
-        },
+        "scenario": scenario_summary(scenario, seed=result.seed),
         "attempts": attempts,
         "retry_chain": [
             {key: a[key] for key in ("attempt", "broadcast", "targeted", "delivered", "failed", "skipped")}
@@ -94,7 +109,7 @@ def build_report(result: SimulationResult) -> dict[str, Any]:
             "delivered": sum(t.delivered for t in result.attempts),
             "still_failed": last.failed,
             "still_failed_systemic": last.failed - last.failed_retryable,
-            "delivery_rate": _rate(sum(t.delivered for t in result.attempts), result.attempts[0].targeted),
+            "delivery_rate": share(sum(t.delivered for t in result.attempts), result.attempts[0].targeted),
         },
         "timeline": {
             "minutes": len(timeline),
@@ -115,11 +130,11 @@ def render_json(report: dict[str, Any]) -> str:
 # -- text ---------------------------------------------------------------------------------------
 
 
-def _pct(value: float | None) -> str:
+def format_pct(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.2f}%"
 
 
-def _table(headers: list[str], rows: list[list[object]]) -> list[str]:
+def text_table(headers: list[str], rows: list[list[object]]) -> list[str]:
     cells = [headers] + [[str(c) for c in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     out = []
@@ -131,7 +146,7 @@ def _table(headers: list[str], rows: list[list[object]]) -> list[str]:
     return out
 
 
-def _clock(seconds: float) -> str:
+def format_clock(seconds: float) -> str:
     seconds = int(round(seconds))
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m{seconds % 60:02d}s"
 
@@ -154,7 +169,7 @@ def _timeline_lines(timeline: dict[str, Any]) -> list[str]:
                 timeline["cumulative_delivered"][min(first + step, minutes) - 1],
             ]
         )
-    return _table(["minute", "requests", "429s", "failed", "delivered", "cumulative"], rows)
+    return text_table(["minute", "requests", "429s", "failed", "delivered", "cumulative"], rows)
 
 
 def render_text(report: dict[str, Any]) -> str:
@@ -170,11 +185,11 @@ def render_text(report: dict[str, Any]) -> str:
         lines.append(f"{title} {attempt['broadcast']}: {attempt['targeted']:,} targeted")
         lines.append(
             f"  delivered {attempt['delivered']:,}  failed {attempt['failed']:,}  skipped {attempt['skipped']:,}"
-            f"  | delivery rate {_pct(attempt['delivery_rate'])}  drop rate {_pct(attempt['drop_rate'])}"
+            f"  | delivery rate {format_pct(attempt['delivery_rate'])}  drop rate {format_pct(attempt['drop_rate'])}"
         )
         throughput = attempt["throughput_per_s"]
         lines.append(
-            f"  started +{_clock(attempt['started_at_s'])}, took {_clock(attempt['duration_s'])}"
+            f"  started +{format_clock(attempt['started_at_s'])}, took {format_clock(attempt['duration_s'])}"
             f" (simulated); {attempt['requests']:,} requests; "
             f"throughput {throughput if throughput is not None else '-'} delivered/s"
         )
@@ -188,25 +203,25 @@ def render_text(report: dict[str, Any]) -> str:
         lines.append(f"  fallback templates: {fallbacks['sent']:,} sent, {fallbacks['delivered']:,} delivered")
         if attempt["statuses"]:
             lines.append("  statuses:")
-            lines += _table(["status", "rows"], [[k, f"{v:,}"] for k, v in attempt["statuses"].items()])
+            lines += text_table(["status", "rows"], [[k, f"{v:,}"] for k, v in attempt["statuses"].items()])
         if attempt["error_reasons"]:
             lines.append("  error reasons (FAILED rows):")
-            lines += _table(["reason", "rows"], [[k, f"{v:,}"] for k, v in attempt["error_reasons"].items()])
+            lines += text_table(["reason", "rows"], [[k, f"{v:,}"] for k, v in attempt["error_reasons"].items()])
         if len(attempt["integrations"]) > 1 or attempt["attempt"] == 1:
             lines.append("  per integration:")
-            lines += _table(
+            lines += text_table(
                 ["integration", "delivered", "failed", "skipped"],
                 [[k, v["delivered"], v["failed"], v["skipped"]] for k, v in attempt["integrations"].items()],
             )
         lines.append("")
     lines.append("Retry chain:")
-    lines += _table(
+    lines += text_table(
         ["attempt", "broadcast", "targeted", "delivered", "failed"],
         [[r["attempt"], r["broadcast"], r["targeted"], r["delivered"], r["failed"]] for r in report["retry_chain"]],
     )
     chain = report["chain"]
     lines.append(
-        f"  reached over the chain: {chain['delivered']:,} of {first['targeted']:,} ({_pct(chain['delivery_rate'])});"
+        f"  reached over the chain: {chain['delivered']:,} of {first['targeted']:,} ({format_pct(chain['delivery_rate'])});"
         f" still failed: {chain['still_failed']:,} ({chain['still_failed_systemic']:,} systemic)"
     )
     lines += ["", "Timeline (simulated minutes since start):"]
