@@ -38,6 +38,33 @@ __all__ = ["HttpExecutor", "HttpSettings", "classify_transport_error", "shard_li
 
 log = logging.getLogger(__name__)
 
+
+class _RedactingFilter(logging.Filter):
+    """Removes known secrets from the records of httpx's own loggers.
+
+    httpx logs every request's full URL at INFO ("HTTP Request: POST https://…/bot<TOKEN>/…"),
+    and Telegram puts its token in the path. The executor registers each call's secrets
+    here before sending, so no handler ever sees them.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = record.getMessage()
+            cleaned = redact(message, self.secrets)
+            if cleaned != message:
+                record.msg, record.args = cleaned, None
+        return True
+
+
+_LIBRARY_LOG_FILTER = _RedactingFilter()
+# a logger filter sees only records logged through that very logger, not its children
+for _name in ("httpx", "httpcore", "httpcore.connection", "httpcore.http11", "httpcore.http2", "httpcore.proxy"):
+    logging.getLogger(_name).addFilter(_LIBRARY_LOG_FILTER)
+
 #: a reply body larger than this is cut (providers answer a few hundred bytes; a runaway
 #: body must not cost unbounded memory — the plugin then reads a truncated body as garbage)
 MAX_REPLY_BYTES: Final = 1 << 20
@@ -237,6 +264,8 @@ class HttpExecutor:
     ) -> HttpReply | NotSent | OutcomeUnknown:
         """Send ``call`` for ``integration``; reasons are prefixed with ``provider`` (or the integration)."""
         client = self.client(integration)
+        if call.secrets:
+            _LIBRARY_LOG_FILTER.secrets.update(call.secrets)
         kwargs = {} if call.json is None else {"json": call.json}
         try:
             request = client.build_request(call.method, call.url, headers=list(call.headers), **kwargs)
