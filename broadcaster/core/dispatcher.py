@@ -43,7 +43,7 @@ from .pacing import PacingPlan
 from .preflight import Planner, Skip
 from .ratelimit import TokenBucket
 from .reasons import ErrorReason
-from .results import Delivered, Failed, NotSent, OutcomeUnknown, RateLimited, Rerouted
+from .results import Delivered, Failed, NotSent, OutcomeUnknown, RateLimited, Rerouted, SendResult
 
 __all__ = ["Dispatcher", "DispatchStats"]
 
@@ -159,7 +159,8 @@ class Dispatcher:
             raise RuntimeError(f"the dispatcher of broadcast {self.broadcast.id} has finished; got {event!r}")
         kind = type(event)
         if kind is SendCompleted:
-            self._on_result(event, now)  # type: ignore[arg-type]
+            completed = cast(SendCompleted, event)
+            self._on_result(completed.contact_id, completed.result, now)
         elif kind is PageLoaded:
             self._on_page(event, now)  # type: ignore[arg-type]
         elif kind is TimerFired:
@@ -172,6 +173,17 @@ class Dispatcher:
                 self._drain(Status.FLOW_UNPUBLISHED, now)
         else:
             raise TypeError(f"not a dispatcher input: {event!r}")
+        self._pump(now)
+        return self.actions()
+
+    def complete(self, contact_id: str, result: SendResult, *, now: float) -> list[Action]:
+        """Exactly ``handle(SendCompleted(contact_id, result), now=now)``: the same decisions
+        and the same actions, without building the event or dispatching on its type. For a
+        shell that feeds one result per send in a hot loop (the simulator)."""
+        if self._finished:
+            event = SendCompleted(contact_id, result)
+            raise RuntimeError(f"the dispatcher of broadcast {self.broadcast.id} has finished; got {event!r}")
+        self._on_result(contact_id, result, now)
         self._pump(now)
         return self.actions()
 
@@ -237,13 +249,12 @@ class Dispatcher:
             self._batch_seq += 1
             self._ready.append(_Batch(self._batch_seq, sends[start : start + size]))
 
-    def _on_result(self, event: SendCompleted, now: float) -> None:
-        entry = self._in_flight.pop(event.contact_id, None)
+    def _on_result(self, contact_id: str, result: SendResult, now: float) -> None:
+        entry = self._in_flight.pop(contact_id, None)
         if entry is None:
-            raise RuntimeError(f"a result for contact {event.contact_id!r}, which has no send in flight")
+            raise RuntimeError(f"a result for contact {contact_id!r}, which has no send in flight")
         batch, send, sent_at = entry
         batch.in_flight -= 1
-        result = event.result
         kind = type(result)
         if self._drain_status is not None and kind in (RateLimited, NotSent, Rerouted):
             # Refused, so never sent; after a cancel it is not sent again.

@@ -20,7 +20,7 @@ import attrs
 
 from broadcaster.core.channels import ChannelSpec
 from broadcaster.core.dispatcher import Dispatcher
-from broadcaster.core.events import Finished, LoadPage, RecordRows, Send, SendCompleted, TimerFired
+from broadcaster.core.events import Finished, LoadPage, RecordRows, Send, TimerFired
 from broadcaster.core.lifecycle import State
 from broadcaster.core.models import Audience, Broadcast, Counters, Flow, Mode, TemplateCard, TextCard, TextMessage
 from broadcaster.core.retry import check_retry_eligible, plan_retry
@@ -107,6 +107,7 @@ def _run(world: _World, broadcast: Broadcast, ids: Sequence[str] | None, at: flo
         rates=world.rates,
     )
     handle = dispatcher.handle
+    complete = dispatcher.complete
     next_deadline = dispatcher.next_deadline
     # per integration: its model's decide, its verdict -> result table, and the shared
     # result of an accepted request (the common answer, looked up without hashing)
@@ -152,7 +153,7 @@ def _run(world: _World, broadcast: Broadcast, ids: Sequence[str] | None, at: flo
             when, _, cid, result = pop(heap)
             if when > now:
                 now = when
-            actions = handle(SendCompleted(cid, result), now=now)  # type: ignore[arg-type]
+            actions = complete(cid, result, now=now)  # type: ignore[arg-type]
             idle = 0
         elif deadline is not None:
             # A deadline at or before now (float rounding in a token bucket) must still move time.

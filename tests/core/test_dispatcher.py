@@ -338,3 +338,64 @@ def test_same_inputs_same_run():
 
 def test_telegram_spec_is_the_default_for_tg():
     assert TELEGRAM.provider == "telegram"
+
+
+def _mixed_reply(send, now):
+    """Every kind of result, so that complete() is compared with handle() on each branch."""
+    n = int(send.contact_id[1:])
+    if n % 11 == 0 and send.attempt == 1:
+        return (0.3, RateLimited(retry_after=1.0, scope="integration"))
+    if n % 13 == 0 and send.attempt == 1:
+        return (0.1, NotSent(ErrorReason("telegram", None, "connect_refused")))
+    if n % 17 == 0 and send.attempt <= 2:
+        return (0.2, Rerouted(f"moved-{n}"))
+    if n % 19 == 0:
+        return (0.4, Failed(ErrorKind.PERMANENT_CONTACT, BLOCKED))
+    if n % 23 == 0:
+        return (0.5, OutcomeUnknown(ErrorReason("telegram", None, "timeout")))
+    return (0.1 + (n % 7) / 20, deliver(send, now))
+
+
+def _recorded(run: Run) -> list[list]:
+    """Run to the end, keeping every batch of actions the dispatcher answered with."""
+    batches: list[list] = []
+    perform = run.perform
+
+    def spy(actions):
+        batches.append(list(actions))
+        perform(actions)
+
+    run.perform = spy
+    run.run()
+    return batches
+
+
+def test_complete_is_exactly_handle_of_send_completed():
+    pacing = PacingPlan(page_size=40, batch_size=7, concurrent_batches=3, in_flight_per_batch=2)
+    by_handle = Run(BROADCAST, tg_contacts(400), _mixed_reply, flow=FLOW, seed=3, pacing=pacing)
+    by_complete = Run(BROADCAST, tg_contacts(400), _mixed_reply, flow=FLOW, seed=3, pacing=pacing)
+    dispatcher = by_complete.dispatcher
+    handle = dispatcher.handle
+    fed = Counter()
+
+    def via_complete(event, *, now):
+        if isinstance(event, SendCompleted):
+            fed["complete"] += 1
+            return dispatcher.complete(event.contact_id, event.result, now=now)
+        return handle(event, now=now)
+
+    dispatcher.handle = via_complete
+    assert _recorded(by_complete) == _recorded(by_handle)
+    assert fed["complete"] == by_handle.dispatcher.stats.sent > 400
+    assert by_complete.rows == by_handle.rows and by_complete.now == by_handle.now
+    assert by_complete.dispatcher.stats.as_dict() == by_handle.dispatcher.stats.as_dict()
+    assert statuses(by_complete)[Status.DELIVERED] > 0 and statuses(by_complete)[Status.OUTCOME_UNKNOWN] > 0
+
+
+def test_complete_rejects_what_handle_rejects():
+    run = Run(BROADCAST, tg_contacts(1), deliver, flow=FLOW)
+    with pytest.raises(RuntimeError, match="'nobody', which has no send in flight"):
+        run.dispatcher.complete("nobody", Delivered(), now=run.now)
+    run.run()
+    with pytest.raises(RuntimeError, match="has finished; got SendCompleted"):
+        run.dispatcher.complete("c000000", Delivered(), now=run.now)
