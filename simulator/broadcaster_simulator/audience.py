@@ -9,13 +9,13 @@ from its index.
 from __future__ import annotations
 
 import bisect
-from typing import Iterable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 from broadcaster.core.channels import ChannelSpec
 from broadcaster.core.events import PageLoaded
 from broadcaster.core.models import Chat, Contact
 
-from .draws import field16, stream_id, threshold16, word
+from .draws import field16, stream_id, threshold16, word, words
 from .model import AudienceSpec
 from .specs import chat_id_maker
 
@@ -97,7 +97,7 @@ class AudienceGenerator:
     def contact(self, index: int) -> Contact:
         return self.contacts((index,))[0]
 
-    def contacts(self, indexes: Iterable[int]) -> list[Contact]:
+    def contacts(self, indexes: Sequence[int]) -> list[Contact]:
         """Contacts by index. One loop with everything it needs in locals: this builds
         every contact of a run."""
         key, start = self.key, self.start
@@ -121,9 +121,8 @@ class AudienceGenerator:
         pick = bisect.bisect_right
         out: list[Contact] = []
         append = out.append
-        for index in indexes:
-            traits = word(key, _S_TRAITS, index)
-            more = word(key, _S_MORE, index) if needs_more else 0
+        mores = words(key, _S_MORE, indexes) if needs_more else [0] * len(indexes)
+        for index, traits, more in zip(indexes, words(key, _S_TRAITS, indexes), mores, strict=True):
             cid = f"c{index:08d}"
             cycle = index % _CYCLE
             name = f"{_FIRST_NAMES[cycle]} {index}"

@@ -17,8 +17,9 @@ against its field.
 from __future__ import annotations
 
 import random
+from typing import Iterable
 
-__all__ = ["derive_key", "field16", "field32", "stream_id", "threshold16", "threshold32", "unit", "word"]
+__all__ = ["derive_key", "field16", "field32", "stream_id", "threshold16", "threshold32", "unit", "word", "words"]
 
 _MASK = (1 << 64) - 1
 _INV = 1.0 / (1 << 53)
@@ -43,6 +44,20 @@ def word(key: int, stream: int, i: int) -> int:
     z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
     z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
     return z ^ (z >> 31)
+
+
+def words(key: int, stream: int, indexes: Iterable[int]) -> list[int]:
+    """``[word(key, stream, i) for i in indexes]`` without a call per word: the audience
+    generator hashes every contact of a run, and the call costs as much as the hash."""
+    base = key ^ stream
+    out: list[int] = []
+    append = out.append
+    for i in indexes:
+        z = (base + (i + 1) * 0x9E3779B97F4A7C15) & _MASK
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
+        append(z ^ (z >> 31))
+    return out
 
 
 def unit(key: int, stream: int, i: int) -> float:
