@@ -128,6 +128,7 @@ class Dispatcher:
         self._per_batch = pacing.in_flight_per_batch
         self._broadcast_id = broadcast.id
         self._max_in_flight = pacing.max_in_flight
+        self._concurrent = pacing.concurrent_batches
         self._actions: list[Action] = []
         self._rows: list[DispatchRow] = []
         self._cursor: str | None = None
@@ -190,9 +191,10 @@ class Dispatcher:
     def actions(self) -> list[Action]:
         """Drain the actions produced so far (the constructor produces the first LoadPage)."""
         out = self._actions
-        if self._rows:
-            out.append(RecordRows(tuple(self._rows)))
-            self._rows = []
+        rows = self._rows
+        if rows:
+            out.append(RecordRows(tuple(rows)))
+            rows.clear()
         self._actions = []
         return out
 
@@ -424,7 +426,8 @@ class Dispatcher:
         pacing = self.pacing
         self._blocked_until = None
         while True:
-            if self._ready:
+            # _fill_slots does nothing while every slot is taken (the steady state)
+            if self._ready and len(self._active) < self._concurrent:
                 self._fill_slots()
             if not self._active or not self._issue(now) or not self._ready:
                 break
@@ -475,10 +478,11 @@ class Dispatcher:
         every_bucket_refused = False
         freed = False
         active = self._active
+        may_free = self._may_free
         for batch in active[:]:
             if batch.in_flight >= per_batch:
                 continue  # a full batch can neither send nor have finished
-            if (room <= 0 or every_bucket_refused) and not self._may_free:
+            if (room <= 0 or every_bucket_refused) and not may_free:
                 break  # nothing left to send in this pass, and no batch to free
             queue = batch.queue
             if queue and room > 0 and not every_bucket_refused:
@@ -516,6 +520,10 @@ class Dispatcher:
                 active.remove(batch)
                 batch.where = _IDLE
                 freed = True
+            if (room <= 0 or every_bucket_refused) and not may_free:
+                # The test above, after the only batch that could change it: the batches
+                # left are not walked (in the paced steady state, the one send is made).
+                break
         self._may_free = False
         self._blocked_until = blocked
         return freed
