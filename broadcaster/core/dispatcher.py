@@ -82,6 +82,8 @@ class DispatchStats:
 
 _IDLE, _READY, _ACTIVE, _DELAYED = "idle", "ready", "active", "delayed"
 
+_NONE_REFUSED: frozenset[str] = frozenset()
+
 
 class _Batch:
     """A slice of a page. ``where`` says which structure holds it (one at a time)."""
@@ -474,7 +476,7 @@ class Dispatcher:
         blocked = self._blocked_until
         # A bucket that refused at ``now`` refuses again until time moves: integrations in
         # ``refused`` are not asked again in this pass (the hot loop of a paced run).
-        refused: set[str] = set()
+        refused: set[str] | frozenset[str] = _NONE_REFUSED  # a set on the first refusal
         every_bucket_refused = False
         freed = False
         active = self._active
@@ -502,7 +504,7 @@ class Dispatcher:
                     if not bucket.try_take(now):
                         at = bucket.next_available(now)
                         blocked = at if blocked is None or at < blocked else blocked
-                        refused.add(integration)
+                        refused = refused | {integration}
                         # broken integrations never get here, so all refused means none is broken
                         every_bucket_refused = len(refused) == len(buckets)
                         break

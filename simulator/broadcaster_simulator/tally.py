@@ -103,7 +103,8 @@ class RunTally:
 
     def answered(self, verdict: Verdict, now: float) -> None:
         timeline = self.timeline
-        m = timeline.minute(now)
+        # the cached minute tested here, not through a call: this runs once per request
+        m = timeline._minute if timeline._from <= now < timeline._to else timeline.minute(now)
         timeline.sends[m] += 1
         self.requests += 1
         if verdict is _ACCEPTED:
@@ -124,7 +125,9 @@ class RunTally:
             shape.count += 1
             outcome = shape.outcome
             if outcome is _D:
-                timeline.delivered[timeline.minute(row.recorded_at)] += 1
+                at = row.recorded_at
+                m = timeline._minute if timeline._from <= at < timeline._to else timeline.minute(at)
+                timeline.delivered[m] += 1
             elif outcome is _F:
                 timeline.failed[timeline.minute(row.recorded_at)] += 1
                 if self.failed_indexes is not None:
