@@ -188,7 +188,14 @@ class Dispatcher:
             raise RuntimeError(f"the dispatcher of broadcast {self.broadcast.id} has finished; got {event!r}")
         self._on_result(contact_id, result, now)
         self._pump(now)
-        return self.actions()
+        # actions(), inlined: this runs once per send
+        out = self._actions
+        rows = self._rows
+        if rows:
+            out.append(RecordRows(tuple(rows)))
+            rows.clear()
+        self._actions = []
+        return out
 
     def actions(self) -> list[Action]:
         """Drain the actions produced so far (the constructor produces the first LoadPage)."""

@@ -142,13 +142,13 @@ class Planner:
 
     # -- flow mode -----------------------------------------------------------------------
 
-    def _candidate_chats(self, contact: Contact) -> list[Chat]:
+    def _candidate_chats(self, contact: Contact) -> Sequence[Chat]:
         if self.allowed:
             found = (contact.chat_on(name) for name in self.allowed)
             return [chat for chat in found if chat is not None and chat.integration in self.channels]
         chats = contact.chats
-        if len(chats) == 1:  # the common case, without building a comprehension
-            return [chats[0]] if chats[0].integration in self.channels else []
+        if len(chats) == 1:  # the common case: the contact's own tuple, nothing built
+            return chats if chats[0].integration in self.channels else ()
         return [chat for chat in chats if chat.integration in self.channels]
 
     def _plan_flow(self, contact: Contact, now: float) -> Planned | Skip:
