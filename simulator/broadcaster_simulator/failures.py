@@ -160,18 +160,6 @@ class SimulatedProvider:
     def is_flaky(self, index: int) -> bool:
         return bool(self._flaky) and field32(word(self.key, self._contact_stream, index), 1) < self._flaky
 
-    def _admit(self, t: float, limit: float, burst: float) -> float | None:
-        """Take a token from the provider's bucket; None if admitted, else the wait (s)."""
-        if t > self._last:
-            self._tokens = min(burst, self._tokens + (t - self._last) * limit)
-            self._last = t
-        elif self._tokens > burst:
-            self._tokens = burst
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
-            return None
-        return (1.0 - self._tokens) / limit
-
     # -- the decision ---------------------------------------------------------------------------
 
     def decide(self, index: int, t: float, *, text: bool) -> Answer:
@@ -186,9 +174,19 @@ class SimulatedProvider:
             return Verdict.AUTH_FAILED, latency, None
         if span.outage is not None:
             return self._fail(span.outage, latency)
-        wait = self._admit(t, span.limit, span.burst)
-        if wait is not None:
+        # Take a token from the provider's bucket (written out: it runs once per request).
+        limit, burst, tokens = span.limit, span.burst, self._tokens
+        if t > self._last:
+            tokens = min(burst, tokens + (t - self._last) * limit)
+            self._last = t
+        elif tokens > burst:
+            tokens = burst
+        if tokens >= 1.0:
+            self._tokens = tokens - 1.0
+        else:
+            self._tokens = tokens
             hint = span.hint
+            wait = (1.0 - tokens) / limit
             return Verdict.THROTTLED, latency, hint if hint is not None else max(1, math.ceil(wait))
         if self._draws_word:
             w = word(self.key, self._contact_stream, index)
