@@ -140,6 +140,9 @@ class Dispatcher:
         self._ready: deque[_Batch] = deque()
         self._delayed: list[tuple[float, int, _Batch]] = []
         self._active: list[_Batch] = []
+        # The active batches below their in-flight cap, i.e. the only ones _issue can act on
+        # (kept exact at every change of ``in_flight`` or of ``_active``).
+        self._open: set[_Batch] = set()
         self._in_flight: dict[str, tuple[_Batch, Send, float]] = {}
         self._batch_seq = 0
         self._window_chats: set[tuple[str, str]] = set()
@@ -266,6 +269,8 @@ class Dispatcher:
             raise RuntimeError(f"a result for contact {contact_id!r}, which has no send in flight")
         batch, send, sent_at = entry
         batch.in_flight -= 1
+        if batch.where is _ACTIVE:
+            self._open.add(batch)
         kind = type(result)
         if self._drain_status is not None and kind in (RateLimited, NotSent, Rerouted):
             # Refused, so never sent; after a cancel it is not sent again.
@@ -391,6 +396,7 @@ class Dispatcher:
     def _unplace(self, batch: _Batch) -> None:
         if batch.where is _ACTIVE:
             self._active.remove(batch)
+            self._open.discard(batch)
         elif batch.where is _READY:
             self._ready.remove(batch)
         # a stale heap entry is recognised (and dropped) when popped
@@ -409,6 +415,7 @@ class Dispatcher:
         self._drain_status = status
         batches = list(self._active) + list(self._ready) + [entry[2] for entry in self._delayed]
         self._active.clear()
+        self._open.clear()
         self._ready.clear()
         self._delayed.clear()
         for batch in batches:
@@ -467,6 +474,8 @@ class Dispatcher:
             batch = ready.popleft()
             batch.where = _ACTIVE
             active.append(batch)
+            if batch.in_flight < self._per_batch:
+                self._open.add(batch)
             if not batch.queue and batch.in_flight == 0:
                 self._may_free = True
 
@@ -488,7 +497,10 @@ class Dispatcher:
         freed = False
         active = self._active
         may_free = self._may_free
-        for batch in active[:]:
+        open_batches = self._open
+        # Full batches are skipped below without effect, so with at most one open batch
+        # the walk is that batch alone (the paced steady state: the one that just had a reply).
+        for batch in list(open_batches) if len(open_batches) <= 1 else active[:]:
             if batch.in_flight >= per_batch:
                 continue  # a full batch can neither send nor have finished
             if (room <= 0 or every_bucket_refused) and not may_free:
@@ -517,6 +529,8 @@ class Dispatcher:
                         break
                     queue.popleft()
                     batch.in_flight += 1
+                    if batch.in_flight >= per_batch:
+                        open_batches.discard(batch)
                     room -= 1
                     in_flight[send.contact_id] = (batch, send, now)
                     stats.sent += 1
@@ -527,6 +541,7 @@ class Dispatcher:
                         break
             if not queue and batch.in_flight == 0:
                 active.remove(batch)
+                open_batches.discard(batch)
                 batch.where = _IDLE
                 freed = True
             if (room <= 0 or every_bucket_refused) and not may_free:

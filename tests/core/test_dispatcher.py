@@ -399,3 +399,24 @@ def test_complete_rejects_what_handle_rejects():
     run.run()
     with pytest.raises(RuntimeError, match="has finished; got SendCompleted"):
         run.dispatcher.complete("c000000", Delivered(), now=run.now)
+
+
+def test_open_batches_are_exactly_the_active_ones_below_their_cap():
+    # _issue walks only the open batches when there is at most one: the set must be exact
+    # after every input, through retries, backoffs, reroutes and finished batches.
+    pacing = PacingPlan(page_size=40, batch_size=7, concurrent_batches=3, in_flight_per_batch=2)
+    run = Run(BROADCAST, tg_contacts(400), _mixed_reply, flow=FLOW, seed=3, pacing=pacing)
+    dispatcher = run.dispatcher
+    perform = run.perform
+    checked = 0
+
+    def check(actions):
+        nonlocal checked
+        perform(actions)
+        expected = {b for b in dispatcher._active if b.in_flight < dispatcher._per_batch}
+        assert dispatcher._open == expected
+        checked += 1
+
+    run.perform = check
+    run.run()
+    assert checked > 400 and statuses(run)[Status.DELIVERED] > 0
