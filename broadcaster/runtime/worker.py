@@ -175,7 +175,12 @@ class _Run:
                 self._start_sends(sends)
             for load in loads:
                 contacts = self.store.audience_page(self.broadcast.id, after_id=load.after_id, limit=load.limit)
-                page = PageLoaded(tuple(contacts), exhausted=len(contacts) < load.limit)
+                # Chats of this page already messaged through another contact record (an
+                # earlier page, or before a restart): the dispatcher skips them as dedup hits.
+                used = self.store.used_chats(
+                    self.broadcast.id, ((chat.integration, chat.chat_id) for c in contacts for chat in c.chats)
+                )
+                page = PageLoaded(tuple(contacts), exhausted=len(contacts) < load.limit, used_chats=used)
                 queue += self.dispatcher.handle(page, now=self.rt.clock.now())
             if done:
                 finished = done[0]
@@ -183,7 +188,9 @@ class _Run:
 
     def _start_sends(self, sends: list[Send]) -> None:
         now = self.rt.clock.now()
-        claimed = set(self.store.claim(self.broadcast.id, [(s.contact_id, s.integration) for s in sends], now))
+        claimed = set(
+            self.store.claim(self.broadcast.id, [(s.contact_id, s.integration, s.chat_id) for s in sends], now)
+        )
         for send in sends:
             if send.attempt == 1 and send.contact_id not in claimed:
                 # Someone else holds this contact's row (a second worker): never send twice.

@@ -13,7 +13,7 @@ Every method is synchronous and short; the runtime calls it from a worker thread
 
 from __future__ import annotations
 
-from typing import IO, Iterator, Protocol, Sequence
+from typing import IO, Iterable, Iterator, Protocol, Sequence
 
 import attrs
 
@@ -146,8 +146,12 @@ class Store(Protocol):
         ...
 
     # -- dispatch rows
-    def claim(self, broadcast_id: str, targets: Sequence[tuple[str, str | None]], now: float) -> list[str]:
-        """Insert pending rows for (contact_id, integration); returns the contact ids newly claimed."""
+    def claim(self, broadcast_id: str, targets: Sequence[tuple[str, ...]], now: float) -> list[str]:
+        """Insert pending rows for (contact_id, integration[, chat_id]); returns the contact ids newly claimed."""
+        ...
+
+    def used_chats(self, broadcast_id: str, chats: Iterable[tuple[str, str]]) -> frozenset[tuple[str, str]]:
+        """Which of these (integration, chat_id) pairs a claimed send of the broadcast already went to."""
         ...
 
     def record(self, rows: Sequence[DispatchRow]) -> int:

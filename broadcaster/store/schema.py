@@ -87,9 +87,16 @@ CREATE TABLE integration_health (
 CREATE INDEX dispatch_rows_message ON dispatch_rows (integration, message_id);
 """
 
+# The chat a claimed send went to, so that two contact records sharing one chat are
+# messaged once per broadcast (Store.used_chats).
+_V3: Final = """
+ALTER TABLE dispatch_rows ADD COLUMN chat_id TEXT;
+CREATE INDEX dispatch_rows_chat ON dispatch_rows (broadcast_id, integration, chat_id);
+"""
+
 #: index i holds the script that takes a file from version i to version i + 1 (statements are
 #: split on ";", so no semicolon may appear inside a statement or a comment)
-MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2)
+MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 

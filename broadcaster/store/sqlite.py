@@ -16,7 +16,7 @@ import math
 import sqlite3
 import threading
 from pathlib import Path
-from typing import IO, Any, Iterator, Sequence
+from typing import IO, Any, Iterable, Iterator, Sequence
 
 from broadcaster.core.errors import ConfigError, NotFound
 from broadcaster.core.filters import Filter
@@ -415,18 +415,37 @@ class SQLiteStore:
 
     # -- dispatch rows -------------------------------------------------------------------------
 
-    def claim(self, broadcast_id: str, targets: Sequence[tuple[str, str | None]], now: float) -> list[str]:
+    def claim(self, broadcast_id: str, targets: Sequence[tuple[str, ...]], now: float) -> list[str]:
         claimed = []
         with self._tx() as conn:
-            for contact_id, integration in targets:
+            for target in targets:
+                contact_id, integration = target[0], target[1]
+                chat_id = target[2] if len(target) > 2 else None
                 cursor = conn.execute(
-                    "INSERT OR IGNORE INTO dispatch_rows (broadcast_id, contact_id, integration, contact_name, claimed_at)"
-                    " VALUES (?, ?, ?, COALESCE((SELECT name FROM contacts WHERE id = ?), ''), ?)",
-                    (broadcast_id, contact_id, integration, contact_id, now),
+                    "INSERT OR IGNORE INTO dispatch_rows"
+                    " (broadcast_id, contact_id, integration, chat_id, contact_name, claimed_at)"
+                    " VALUES (?, ?, ?, ?, COALESCE((SELECT name FROM contacts WHERE id = ?), ''), ?)",
+                    (broadcast_id, contact_id, integration, chat_id, contact_id, now),
                 )
                 if cursor.rowcount:
                     claimed.append(contact_id)
         return claimed
+
+    def used_chats(self, broadcast_id: str, chats: Iterable[tuple[str, str]]) -> frozenset[tuple[str, str]]:
+        """Which of these (integration, chat_id) pairs a claimed send of the broadcast went to."""
+        wanted = list(dict.fromkeys(chats))
+        used: set[tuple[str, str]] = set()
+        for start in range(0, len(wanted), 400):
+            chunk = wanted[start : start + 400]
+            pairs = " OR ".join("(integration = ? AND chat_id = ?)" for _ in chunk)
+            params: list[Any] = [broadcast_id]
+            for integration, chat_id in chunk:
+                params += [integration, chat_id]
+            rows = self._query(
+                f"SELECT DISTINCT integration, chat_id FROM dispatch_rows WHERE broadcast_id = ? AND ({pairs})", params
+            )
+            used.update((row[0], row[1]) for row in rows)
+        return frozenset(used)
 
     def record(self, rows: Sequence[DispatchRow]) -> int:
         bumps: collections.Counter[tuple[str, Outcome]] = collections.Counter()

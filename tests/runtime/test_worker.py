@@ -11,8 +11,9 @@ import pytest
 import trio
 
 from broadcaster.core.lifecycle import LifecycleEventKind, State
-from broadcaster.core.models import Audience, Broadcast, Chat, Contact, Flow, Integration, Mode, TextCard
+from broadcaster.core.models import Audience, Broadcast, Chat, Contact, DispatchRow, Flow, Integration, Mode, TextCard
 from broadcaster.core.outcomes import Outcome, Status
+from broadcaster.core.pacing import PacingPlan
 from broadcaster.plugins import ProviderRegistry, make_plugin_manager
 from broadcaster.runtime.context import Runtime, WallClock
 from broadcaster.runtime.http import HttpExecutor
@@ -200,3 +201,33 @@ async def test_running_a_broadcast_that_is_not_sending_is_refused(autojump_clock
     schedule(store)
     with pytest.raises(Exception, match="is SCHEDULED, not SENDING"):
         await run_broadcast(runtime, "b1")
+
+
+async def test_two_records_sharing_a_chat_pages_apart_get_one_message(autojump_clock):
+    store = setup_store(30)
+    # c000029 is a duplicate record of c000001's person: same Telegram chat, far apart in id order
+    store.upsert_contacts([Contact("c000029", "Person 1 (dup)", chats=(Chat("tg", "1"),))])
+    fake = FakeTelegram()
+    runtime, _ = make_runtime(store, fake, pacing=PacingPlan(page_size=10, batch_size=5))
+    schedule(store)
+    with trio.fail_after(600):
+        (done,) = await fire_and_run(runtime)
+    assert fake.accepted["1"] == 1
+    assert store.get_row("b1", "c000029").status is Status.DEDUP_HIT
+    assert (done.counters.delivered, done.counters.skipped) == (29, 1)
+
+
+async def test_dedup_survives_a_restart(autojump_clock):
+    store = setup_store(12)
+    store.upsert_contacts([Contact("c000011", "dup of 3", chats=(Chat("tg", "3"),))])
+    fake = FakeTelegram()
+    runtime, _ = make_runtime(store, fake)
+    schedule(store)
+    (fired,) = fire_due(runtime)
+    # the previous worker sent to c000003 (chat 3) and recorded it, then died
+    store.claim("b1", [("c000003", "tg", "3")], EPOCH)
+    store.record([DispatchRow("b1", "c000003", Status.DELIVERED, integration="tg", recorded_at=EPOCH)])
+    with trio.fail_after(600):
+        await run_broadcast(runtime, fired.id)
+    assert store.get_row("b1", "c000011").status is Status.DEDUP_HIT
+    assert "3" not in fake.accepted

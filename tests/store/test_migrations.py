@@ -58,7 +58,7 @@ def test_v1_file_is_upgraded_in_place(tmp_path: Path) -> None:
 
 def test_fresh_file_gets_latest_version(tmp_path: Path) -> None:
     with open_store(tmp_path / "new.db") as store:
-        assert 2 == SCHEMA_VERSION == schema_version(store._conn)
+        assert 3 == SCHEMA_VERSION == schema_version(store._conn)
 
 
 def test_newer_file_is_refused(tmp_path: Path) -> None:
@@ -71,3 +71,18 @@ def test_newer_file_is_refused(tmp_path: Path) -> None:
     assert f"{path} has schema version {SCHEMA_VERSION + 1}, newer than this broadcaster understands" in str(
         caught.value
     )
+
+
+def test_a_version_2_file_gains_the_chat_column_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "v2.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate(conn, target=2)
+    conn.execute(
+        "INSERT INTO dispatch_rows (broadcast_id, contact_id, status, outcome, integration) VALUES"
+        " ('b', 'c1', 'delivered', 'DELIVERED', 'tg')"
+    )
+    conn.close()
+    with open_store(path) as store:
+        assert schema_version(store._conn) == 3
+        assert store.get_row("b", "c1").status.value == "delivered"
+        assert store.used_chats("b", [("tg", "1")]) == frozenset()  # old rows carry no chat id

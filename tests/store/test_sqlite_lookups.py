@@ -52,3 +52,15 @@ def test_a_read_only_open_of_a_missing_file_is_empty_and_leaves_nothing(tmp_path
     assert not path.exists()
     open_store(path).close()  # the default creates it
     assert path.exists()
+
+
+def test_used_chats_are_the_chats_claimed_sends_went_to():
+    store = make_store()
+    store.claim("b", [("c1", "tg", "1"), ("c2", "tg", "2"), ("c3", "tg")], 1.0)  # c3: no chat id given
+    store.record([DispatchRow("b", "c4", Status.OPTED_OUT, integration="tg", recorded_at=1.0)])  # a skip: not messaged
+    asked = [("tg", "1"), ("tg", "2"), ("tg", "4"), ("wa", "1"), ("tg", "1")]
+    assert store.used_chats("b", asked) == frozenset({("tg", "1"), ("tg", "2")})
+    assert store.used_chats("other", asked) == frozenset()
+    assert store.used_chats("b", []) == frozenset()
+    many = [("tg", str(i)) for i in range(1000)]
+    assert store.used_chats("b", many) == frozenset({("tg", "1"), ("tg", "2")})
