@@ -433,18 +433,22 @@ class SQLiteStore:
 
     def used_chats(self, broadcast_id: str, chats: Iterable[tuple[str, str]]) -> frozenset[tuple[str, str]]:
         """Which of these (integration, chat_id) pairs a claimed send of the broadcast went to."""
-        wanted = list(dict.fromkeys(chats))
+        by_integration: dict[str, list[str]] = {}
+        for integration, chat_id in dict.fromkeys(chats):
+            by_integration.setdefault(integration, []).append(chat_id)
         used: set[tuple[str, str]] = set()
-        for start in range(0, len(wanted), 400):
-            chunk = wanted[start : start + 400]
-            pairs = " OR ".join("(integration = ? AND chat_id = ?)" for _ in chunk)
-            params: list[Any] = [broadcast_id]
-            for integration, chat_id in chunk:
-                params += [integration, chat_id]
-            rows = self._query(
-                f"SELECT DISTINCT integration, chat_id FROM dispatch_rows WHERE broadcast_id = ? AND ({pairs})", params
-            )
-            used.update((row[0], row[1]) for row in rows)
+        for integration, chat_ids in by_integration.items():
+            for start in range(0, len(chat_ids), 500):
+                chunk = chat_ids[start : start + 500]
+                # One equality prefix and an IN list: an index lookup per chat, never a scan
+                # of the broadcast's rows (an OR of pairs made SQLite scan them all).
+                marks = ", ".join("?" * len(chunk))
+                rows = self._query(
+                    "SELECT DISTINCT chat_id FROM dispatch_rows"
+                    f" WHERE broadcast_id = ? AND integration = ? AND chat_id IN ({marks})",
+                    [broadcast_id, integration, *chunk],
+                )
+                used.update((integration, row[0]) for row in rows)
         return frozenset(used)
 
     def record(self, rows: Sequence[DispatchRow]) -> int:
