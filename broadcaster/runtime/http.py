@@ -21,6 +21,7 @@ text goes to the log only, redacted with the call's ``secrets``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import ssl
@@ -167,11 +168,14 @@ def classify_transport_error(exc: httpx.HTTPError, *, label: str) -> NotSent | O
 async def _read_capped(response: httpx.Response, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
-    async for chunk in response.aiter_bytes():
-        chunks.append(chunk)
-        size += len(chunk)
-        if size >= limit:
-            break
+    # closed explicitly: leaving the loop early (an oversized reply) must not leave the
+    # stream's generator for the garbage collector to finish
+    async with contextlib.aclosing(response.aiter_bytes()) as stream:
+        async for chunk in stream:
+            chunks.append(chunk)
+            size += len(chunk)
+            if size >= limit:
+                break
     return b"".join(chunks)[:limit]
 
 
