@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from .models import DispatchRow
 from .outcomes import ErrorKind, Status
-from .reasons import ErrorReason
+from .reasons import ErrorReason, sanitize_reason_text
+from .results import Failed
 
-__all__ = ["resolve_orphaned_claim"]
+__all__ = ["claimed_elsewhere", "misconfigured_send", "resolve_orphaned_claim"]
 
 
 def resolve_orphaned_claim(
@@ -37,3 +38,15 @@ def resolve_orphaned_claim(
         sent_at=claimed_at,
         recorded_at=now,
     )
+
+
+def misconfigured_send(provider: str, detail: str) -> Failed:
+    """A send the plugin could not even build (missing or malformed integration settings):
+    the contact fails visibly as an integration problem, the run goes on. ``detail`` must
+    already be free of secrets."""
+    return Failed(ErrorKind.INTEGRATION, ErrorReason(provider, "config", sanitize_reason_text(detail)))
+
+
+def claimed_elsewhere(provider: str) -> Failed:
+    """Another worker holds this contact's row: never send, and say so (outcome unknown here)."""
+    return Failed(ErrorKind.UNKNOWN, ErrorReason(provider, "claim", "already_claimed"))

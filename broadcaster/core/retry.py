@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Callable, Iterable, Mapping, Sequence
 
+import attrs
+
 from .errors import EditRefused, NotFound, NothingToRetry, QuotaExceeded, RetryNotTerminal, RowsAgedOut
 from .lifecycle import TERMINAL_STATES, State
 from .models import Audience, Broadcast, Counters
@@ -28,6 +30,7 @@ __all__ = [
     "check_editable",
     "check_quota",
     "check_retry_eligible",
+    "inherit_source_config",
     "lineage",
     "plan_retry",
     "reached_on_attempt",
@@ -69,6 +72,22 @@ def check_retry_eligible(broadcast: Broadcast, *, failed_rows: int, now: float) 
         )
 
 
+def inherit_source_config(retry: Broadcast, source: Broadcast) -> Broadcast:
+    """The retry with its source's current flow / template routes / fallbacks / channels.
+
+    Applied when the retry is planned and again when it fires: the source may have been
+    edited in between (the seed's "add a fallback to the source, then retry").
+    """
+    return attrs.evolve(
+        retry,
+        mode=source.mode,
+        flow_id=source.flow_id,
+        routes=source.routes,
+        fallbacks=source.fallbacks,
+        channels=source.channels,
+    )
+
+
 def plan_retry(
     source: Broadcast,
     *,
@@ -89,14 +108,9 @@ def plan_retry(
             hint="give at least one contact ID" if contact_ids is not None else None,
         )
     name = source.name or source.id
-    return Broadcast(
+    planned = Broadcast(
         id=new_id,
         name=f"{name} (retry)",
-        mode=source.mode,
-        flow_id=source.flow_id,
-        routes=source.routes,
-        fallbacks=source.fallbacks,
-        channels=source.channels,
         audience=Audience(contact_ids=targets),
         run_at=now + DEFAULT_RETRY_DELAY if run_at is None else run_at,
         state=State.SCHEDULED,
@@ -104,6 +118,7 @@ def plan_retry(
         counters=Counters(audience_size_estimate=len(targets)),
         created_at=now,
     )
+    return inherit_source_config(planned, source)
 
 
 def lineage(broadcast_id: str, get: Callable[[str], Broadcast | None]) -> list[Broadcast]:

@@ -13,6 +13,7 @@ import attrs
 
 from ..core.lifecycle import Action, LifecycleEventKind, State, transition
 from ..core.models import Broadcast, LifecycleEvent
+from ..core.retry import inherit_source_config
 from .context import Runtime
 
 __all__ = ["fire", "fire_due"]
@@ -24,15 +25,7 @@ def fire(runtime: Runtime, broadcast: Broadcast) -> Broadcast:
     state = transition(broadcast.state, Action.FIRE)
     config = broadcast
     if broadcast.retry_of is not None:
-        source = store.get_broadcast(broadcast.retry_of)
-        config = attrs.evolve(
-            broadcast,
-            mode=source.mode,
-            flow_id=source.flow_id,
-            routes=source.routes,
-            fallbacks=source.fallbacks,
-            channels=source.channels,
-        )
+        config = inherit_source_config(broadcast, store.get_broadcast(broadcast.retry_of))
     sending = attrs.evolve(config, state=state, counters=attrs.evolve(broadcast.counters, started_at=now))
     store.update_broadcast(sending, expected_state=State.SCHEDULED)
     store.snapshot_audience(broadcast.id)

@@ -39,10 +39,8 @@ from ..core.events import (
 from ..core.http import HttpReply, redact
 from ..core.lifecycle import Action, LifecycleEventKind, State, transition
 from ..core.models import Broadcast, Flow, Integration, LifecycleEvent, Mode
-from ..core.outcomes import ErrorKind
-from ..core.reasons import ErrorReason, sanitize_reason_text
-from ..core.recovery import resolve_orphaned_claim
-from ..core.results import Failed, SendResult
+from ..core.recovery import claimed_elsewhere, misconfigured_send, resolve_orphaned_claim
+from ..core.results import SendResult
 from .context import Runtime
 
 __all__ = ["run_broadcast"]
@@ -197,8 +195,7 @@ class _Run:
                 log.warning(
                     "contact %s of broadcast %s is already claimed; not sending", send.contact_id, self.broadcast.id
                 )
-                reason = ErrorReason(self._provider(send.integration), "claim", "already_claimed")
-                self.results_in.send_nowait((send.contact_id, Failed(ErrorKind.UNKNOWN, reason)))
+                self.results_in.send_nowait((send.contact_id, claimed_elsewhere(self._provider(send.integration))))
                 continue
             self.nursery.start_soon(self._send, send)
 
@@ -215,9 +212,7 @@ class _Run:
         try:
             call = registry.build_call(integration=integration, chat_id=send.chat_id, message=send.message)
         except (ConfigError, PluginError) as exc:
-            # A broken integration set-up fails this contact visibly, never the run.
-            text = sanitize_reason_text(redact(str(exc), integration.settings.values()))
-            return Failed(ErrorKind.INTEGRATION, ErrorReason(provider, "config", text))
+            return misconfigured_send(provider, redact(str(exc), integration.settings.values()))
         reply = await self.rt.executor.perform(send.integration, call, provider=provider)
         if not isinstance(reply, HttpReply):
             return reply
