@@ -111,9 +111,17 @@ class Dispatcher:
         pacing: PacingPlan = PacingPlan(),
         backoff: BackoffPolicy = BackoffPolicy(),
         rates: Mapping[str, float] | None = None,
+        rows_per_record: int = 1,
     ) -> None:
         """``channels`` maps each integration name to its provider's ChannelSpec;
-        ``rates`` optionally overrides an integration's send rate (messages/s)."""
+        ``rates`` optionally overrides an integration's send rate (messages/s).
+
+        ``rows_per_record`` lets final rows pile up to that many before a RecordRows
+        carries them (all that are left always precede Finished). A real run keeps 1: a
+        row not yet written is a claim a crash turns into ``outcome_unknown``. A shell that
+        only counts rows (the simulator) saves an action per contact with a larger one."""
+        if rows_per_record < 1:
+            raise ValueError(f"rows_per_record must be at least 1, not {rows_per_record}")
         self.broadcast = broadcast
         self.pacing = pacing
         self.backoff = backoff
@@ -133,6 +141,7 @@ class Dispatcher:
         self._concurrent = pacing.concurrent_batches
         self._actions: list[Action] = []
         self._rows: list[DispatchRow] = []
+        self._rows_per_record = rows_per_record
         self._cursor: str | None = None
         self._loading = False
         self._exhausted = False
@@ -194,7 +203,7 @@ class Dispatcher:
         # actions(), inlined: this runs once per send
         out = self._actions
         rows = self._rows
-        if rows:
+        if rows and len(rows) >= self._rows_per_record:
             out.append(RecordRows(tuple(rows)))
             rows.clear()
         self._actions = []
@@ -204,7 +213,7 @@ class Dispatcher:
         """Drain the actions produced so far (the constructor produces the first LoadPage)."""
         out = self._actions
         rows = self._rows
-        if rows:
+        if rows and len(rows) >= self._rows_per_record:
             out.append(RecordRows(tuple(rows)))
             rows.clear()
         self._actions = []

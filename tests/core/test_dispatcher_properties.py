@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 from collections import Counter
 
+import pytest
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -127,6 +129,56 @@ def test_a_retry_never_comes_before_the_providers_hint(hint, seed):
 
     Run(BROADCAST, [Contact("a", chats=(Chat("tg", "1"),))], reply, flow=FLOW, seed=seed).run()
     assert times[1] - times[0] >= hint - 1e-6  # float clock around 1e6 s
+
+
+class _RecordingRun(Run):
+    """A Run that also keeps each action list, to check how rows were grouped."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        self.batches: list[list] = []
+        super().__init__(*args, **kwargs)
+
+    def perform(self, actions: list) -> None:
+        self.batches.append(list(actions))
+        super().perform(actions)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    size=st.integers(0, 120),
+    script=st.lists(st.tuples(results, st.floats(0, 3)), min_size=1, max_size=20),
+    pacing=pacings,
+    per_record=st.integers(2, 50),
+    seed=st.integers(0, 2**32),
+)
+def test_rows_per_record_only_groups_rows_it_changes_no_decision(size, script, pacing, per_record, seed):
+    rng = random.Random(seed)
+    contacts = [contact(i, rng) for i in range(size)]
+
+    def go(**options) -> _RecordingRun:
+        replies = iter(script * (size * 20 + 1))
+
+        def reply(send, now):
+            result, latency = next(replies)
+            return latency, result
+
+        return _RecordingRun(
+            BROADCAST, contacts, reply, flow=FLOW, pacing=pacing, seed=seed, **options
+        ).run()
+
+    one, grouped = go(), go(rows_per_record=per_record)
+    assert grouped.rows == one.rows and grouped.sends == one.sends
+    assert grouped.finished == one.finished
+    records = [a for actions in grouped.batches for a in actions if isinstance(a, RecordRows)]
+    # every record but the last carries at least per_record rows; what is left comes
+    # no later than Finished, which ends the run (the rows above are all of them)
+    assert all(len(r.rows) >= per_record for r in records[:-1])
+    assert isinstance(grouped.batches[-1][-1], Finished)
+
+
+def test_rows_per_record_below_one_is_refused():
+    with pytest.raises(ValueError, match="rows_per_record must be at least 1, not 0"):
+        Run(BROADCAST, [], lambda send, now: Delivered("m"), flow=FLOW, rows_per_record=0)
 
 
 class DispatcherMachine(RuleBasedStateMachine):
