@@ -6,7 +6,6 @@ import random
 from collections import Counter
 
 import pytest
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -162,9 +161,7 @@ def test_rows_per_record_only_groups_rows_it_changes_no_decision(size, script, p
             result, latency = next(replies)
             return latency, result
 
-        return _RecordingRun(
-            BROADCAST, contacts, reply, flow=FLOW, pacing=pacing, seed=seed, **options
-        ).run()
+        return _RecordingRun(BROADCAST, contacts, reply, flow=FLOW, pacing=pacing, seed=seed, **options).run()
 
     one, grouped = go(), go(rows_per_record=per_record)
     assert grouped.rows == one.rows and grouped.sends == one.sends
