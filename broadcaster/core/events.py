@@ -80,9 +80,10 @@ class LoadPage:
     limit: int
 
 
-@attrs.frozen
+@attrs.define  # a value, not frozen for speed: see the note above models.Chat
 class Send:
     """Claim the contact's row, then send ``message`` to ``chat_id`` through ``integration``.
+    (A value: never changed once built.)
 
     Feed the result back as SendCompleted(contact_id, ...). ``attempt`` counts sends of
     this contact in this run (a reroute or a rate-limit retry sends again).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import random
 from collections import Counter
 
@@ -138,8 +139,34 @@ class _RecordingRun(Run):
         super().__init__(*args, **kwargs)
 
     def perform(self, actions: list) -> None:
-        self.batches.append(list(actions))
+        self.batches.append(copy.deepcopy(actions))  # snapshots: the run keeps the originals
         super().perform(actions)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    size=st.integers(0, 80),
+    script=st.lists(st.tuples(results, st.floats(0, 3)), min_size=1, max_size=20),
+    pacing=pacings,
+    seed=st.integers(0, 2**32),
+)
+def test_the_dispatcher_never_changes_a_value_it_was_given_or_gave_out(size, script, pacing, seed):
+    """Contact, Chat, Send and DispatchRow are not frozen (for speed); the core must
+    still treat them as values."""
+    rng = random.Random(seed)
+    contacts = [contact(i, rng) for i in range(size)]
+    before = copy.deepcopy(contacts)
+    replies = iter(script * (size * 20 + 1))
+
+    def reply(send, now):
+        result, latency = next(replies)
+        return latency, result
+
+    run = _RecordingRun(BROADCAST, contacts, reply, flow=FLOW, pacing=pacing, seed=seed).run()
+    assert contacts == before
+    given_out = [a for actions in run.batches for a in actions if isinstance(a, (Send, RecordRows))]
+    assert [a for a in given_out if isinstance(a, Send)] == run.sends
+    assert [row for a in given_out if isinstance(a, RecordRows) for row in a.rows] == run.rows
 
 
 @settings(max_examples=40, deadline=None)
