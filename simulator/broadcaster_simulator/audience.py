@@ -15,7 +15,7 @@ from broadcaster.core.channels import ChannelSpec
 from broadcaster.core.events import PageLoaded
 from broadcaster.core.models import Chat, Contact
 
-from .draws import field16, stream_id, threshold16, word, words
+from .draws import WordBlocks, field16, stream_id, threshold16, words
 from .model import AudienceSpec
 from .specs import chat_id_maker
 
@@ -81,6 +81,7 @@ class AudienceGenerator:
         self._missing = threshold16(spec.missing_field)
         self._second = threshold16(spec.second_chat) if len(names) > 1 else 0
         self._needs_more = bool(self._missing or self._second)
+        self._traits = WordBlocks(key, _S_TRAITS)
         # Contacts share their fields mappings (read-only by contract: the core never
         # writes to a contact), one per position in the name/city cycle.
         self._fields_full = [
@@ -92,7 +93,7 @@ class AudienceGenerator:
     # -- traits (each a pure function of the index) -----------------------------------------
 
     def window_closed(self, index: int) -> bool:
-        return bool(self._closed) and field16(word(self.key, _S_TRAITS, index), 3) < self._closed
+        return bool(self._closed) and field16(self._traits[index], 3) < self._closed
 
     def contact(self, index: int) -> Contact:
         return self.contacts((index,))[0]

@@ -8,10 +8,12 @@ failed ones, a fake server sees only the chat id. So they are not taken from a s
 that depends on the order of events (latency, degraded-period draws, backoff jitter)
 uses that ``random.Random`` directly.
 
-A hash costs about as much as building the contact it describes, so one 64-bit word is
-cut into several independent fields (:func:`field16`, :func:`field32`) instead of
-hashing once per trait; a share is compared as an integer threshold (:func:`threshold16`)
-against its field.
+One 64-bit word is cut into several independent fields (:func:`field16`, :func:`field32`)
+instead of hashing once per trait; a share is compared as an integer threshold
+(:func:`threshold16`) against its field. Hashing in Python integers costs about as much as
+building the contact it describes, so the hot paths hash many indexes at once with numpy
+(whose uint64 arithmetic wraps modulo 2**64, exactly the masks below): :func:`words` for
+a page, :class:`WordBlocks` for per-request lookups. Both give :func:`word`'s values.
 """
 
 from __future__ import annotations
@@ -19,10 +21,25 @@ from __future__ import annotations
 import random
 from typing import Iterable
 
-__all__ = ["derive_key", "field16", "field32", "stream_id", "threshold16", "threshold32", "unit", "word", "words"]
+import numpy as np
+
+__all__ = [
+    "WordBlocks",
+    "derive_key",
+    "field16",
+    "field32",
+    "stream_id",
+    "threshold16",
+    "threshold32",
+    "unit",
+    "word",
+    "words",
+]
 
 _MASK = (1 << 64) - 1
 _INV = 1.0 / (1 << 53)
+_GAMMA, _MUL1, _MUL2 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+_U64 = np.uint64
 
 
 def derive_key(rng: random.Random) -> int:
@@ -40,24 +57,56 @@ def stream_id(name: str) -> int:
 
 def word(key: int, stream: int, i: int) -> int:
     """64 uniform bits, fixed by ``(key, stream, i)`` (SplitMix64's finaliser)."""
-    z = ((key ^ stream) + (i + 1) * 0x9E3779B97F4A7C15) & _MASK
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
+    z = ((key ^ stream) + (i + 1) * _GAMMA) & _MASK
+    z = ((z ^ (z >> 30)) * _MUL1) & _MASK
+    z = ((z ^ (z >> 27)) * _MUL2) & _MASK
     return z ^ (z >> 31)
 
 
+def _mixed(key: int, stream: int, indexes: np.ndarray) -> np.ndarray:
+    """:func:`word` of each index, on uint64 arrays (wrapping is the ``& _MASK``)."""
+    z = (indexes + _U64(1)) * _U64(_GAMMA) + _U64(key ^ stream)
+    z = (z ^ (z >> _U64(30))) * _U64(_MUL1)
+    z = (z ^ (z >> _U64(27))) * _U64(_MUL2)
+    return z ^ (z >> _U64(31))
+
+
 def words(key: int, stream: int, indexes: Iterable[int]) -> list[int]:
-    """``[word(key, stream, i) for i in indexes]`` without a call per word: the audience
-    generator hashes every contact of a run, and the call costs as much as the hash."""
-    base = key ^ stream
-    out: list[int] = []
-    append = out.append
-    for i in indexes:
-        z = (base + (i + 1) * 0x9E3779B97F4A7C15) & _MASK
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
-        append(z ^ (z >> 31))
-    return out
+    """``[word(key, stream, i) for i in indexes]``, hashed all at once."""
+    if isinstance(indexes, range) and indexes.step == 1:
+        array = np.arange(indexes.start, indexes.stop, dtype=np.uint64)
+    else:
+        array = np.fromiter(indexes, dtype=np.uint64)
+    return _mixed(key, stream, array).tolist()  # type: ignore[no-any-return]
+
+
+class WordBlocks:
+    """``word(key, stream, i)`` for requests that come in roughly index order (a provider
+    model's per-contact fate): each block of 1024 consecutive indexes is hashed at once
+    when first asked for, and the last few blocks are kept (a few hundred kB at most, so
+    a run's memory stays flat; an old contact's late retry just hashes its block again)."""
+
+    SHIFT = 10
+    KEPT = 4
+
+    def __init__(self, key: int, stream: int) -> None:
+        self.key = key
+        self.stream = stream
+        #: block number -> its words; a plain dict, kept small (oldest dropped first)
+        self.blocks: dict[int, list[int]] = {}
+
+    def block(self, number: int) -> list[int]:
+        found = self.blocks.get(number)
+        if found is None:
+            first = number << self.SHIFT
+            found = words(self.key, self.stream, range(first, first + (1 << self.SHIFT)))
+            if len(self.blocks) >= self.KEPT:
+                del self.blocks[next(iter(self.blocks))]
+            self.blocks[number] = found
+        return found
+
+    def __getitem__(self, i: int) -> int:
+        return self.block(i >> self.SHIFT)[i & ((1 << self.SHIFT) - 1)]
 
 
 def unit(key: int, stream: int, i: int) -> float:

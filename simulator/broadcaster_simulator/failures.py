@@ -17,7 +17,7 @@ import random
 import statistics
 from typing import Callable
 
-from .draws import field32, stream_id, threshold32, word
+from .draws import WordBlocks, field32, stream_id, threshold32
 from .model import ErrorMode, Latency, Period, PeriodKind, ProviderBehaviour
 
 __all__ = ["Answer", "SimulatedProvider", "Verdict"]
@@ -45,6 +45,9 @@ _ERROR_VERDICT = {
 
 #: a refused connection fails fast
 _REFUSED_LATENCY = 0.002
+
+_SHIFT = WordBlocks.SHIFT
+_LOW = (1 << _SHIFT) - 1
 
 #: (verdict, seconds until the reply, retry-after hint or None)
 Answer = tuple[Verdict, float, "int | None"]
@@ -132,6 +135,7 @@ class SimulatedProvider:
         self.window_closed = window_closed
         #: one word per contact and integration: its fate (low 32 bits) and flakiness (high 32)
         self._contact_stream = stream_id(f"contact:{behaviour.integration}")
+        self._contact_words = WordBlocks(key, self._contact_stream)
         fates = behaviour.fates
         self._blocked = threshold32(fates.blocked)
         self._unregistered = threshold32(fates.blocked + fates.unregistered)
@@ -148,7 +152,7 @@ class SimulatedProvider:
         """The contact's fixed fate at this integration, if any."""
         if not self._opted_out:
             return None
-        u = field32(word(self.key, self._contact_stream, index), 0)
+        u = field32(self._contact_words[index], 0)
         if u < self._blocked:
             return Verdict.BLOCKED
         if u < self._unregistered:
@@ -158,7 +162,7 @@ class SimulatedProvider:
         return None
 
     def is_flaky(self, index: int) -> bool:
-        return bool(self._flaky) and field32(word(self.key, self._contact_stream, index), 1) < self._flaky
+        return bool(self._flaky) and field32(self._contact_words[index], 1) < self._flaky
 
     # -- the decision ---------------------------------------------------------------------------
 
@@ -189,7 +193,12 @@ class SimulatedProvider:
             wait = (1.0 - tokens) / limit
             return Verdict.THROTTLED, latency, hint if hint is not None else max(1, math.ceil(wait))
         if self._draws_word:
-            w = word(self.key, self._contact_stream, index)
+            # WordBlocks' lookup, written out: it runs once per request
+            blocks = self._contact_words
+            block = blocks.blocks.get(index >> _SHIFT)
+            if block is None:
+                block = blocks.block(index >> _SHIFT)
+            w = block[index & _LOW]
             u = w & 0xFFFFFFFF
             if u < self._opted_out:
                 if u < self._blocked:
