@@ -64,7 +64,9 @@ class Chat:
     last_inbound_at: float | None = None
 
 
-@attrs.define  # a value, not frozen for speed: see above
+# no on_setattr hooks: with them attrs builds through object.__setattr__ again (the
+# converter would otherwise run twice), and a value is never set after building anyway
+@attrs.define(on_setattr=attrs.setters.NO_OP)  # a value, not frozen for speed: see above
 class Contact:
     """Someone in the audience (a value: never changed once built)."""
 
