@@ -276,11 +276,15 @@ class ProviderRegistry:
 
     def build_batch_call(
         self, *, integration: Integration, recipients: Sequence[tuple[str, str]], message: Message
-    ) -> HttpCall:
+    ) -> HttpCall | None:
+        """The batch request, or None when no plugin can batch this message (the caller
+        then sends to each recipient with :meth:`build_call`)."""
         provider = self.info(integration.provider).provider
         answer = self._pm.hook.build_batch_call(
             provider=provider, integration=integration, recipients=recipients, message=message
         )
+        if answer is None:
+            return None
         return self._answer("build_batch_call", provider, answer, HttpCall)  # type: ignore[no-any-return]
 
     def interpret_reply(self, *, integration: Integration, call: HttpCall, reply: HttpReply) -> SendResult:

@@ -34,6 +34,7 @@ from .events import (
     PageLoaded,
     RecordRows,
     Send,
+    SendBatch,
     SendCompleted,
     TimerFired,
 )
@@ -99,6 +100,15 @@ class _Batch:
         self.where = _READY
 
 
+class _Request:
+    """One SendBatch in flight: how many of its contacts still await their result."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, left: int) -> None:
+        self.left = left
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -153,6 +163,12 @@ class Dispatcher:
         # (kept exact at every change of ``in_flight`` or of ``_active``).
         self._open: set[_Batch] = set()
         self._in_flight: dict[str, tuple[_Batch, Send, float]] = {}
+        # Integrations whose provider takes many recipients per request (SendBatch); a
+        # request, not a contact, is what counts against buckets and in-flight caps.
+        self._max_batch = {name: spec.max_batch for name, spec in channels.items() if spec.max_batch > 1}
+        self._grouped: dict[str, _Request] = {}
+        #: contacts in flight beyond one per request (in_flight - requests in flight)
+        self._grouped_extra = 0
         self._batch_seq = 0
         self._window_chats: set[tuple[str, str]] = set()
         self._broken: set[str] = set()
@@ -233,7 +249,13 @@ class Dispatcher:
 
     @property
     def in_flight(self) -> int:
+        """Contacts whose send is out (a SendBatch counts each of its contacts)."""
         return len(self._in_flight)
+
+    @property
+    def requests_in_flight(self) -> int:
+        """Requests out: what the pacing plan's in-flight caps bound."""
+        return len(self._in_flight) - self._grouped_extra
 
     # -- inputs -------------------------------------------------------------------------
 
@@ -277,9 +299,16 @@ class Dispatcher:
         if entry is None:
             raise RuntimeError(f"a result for contact {contact_id!r}, which has no send in flight")
         batch, send, sent_at = entry
-        batch.in_flight -= 1
-        if batch.where is _ACTIVE:
-            self._open.add(batch)
+        request = self._grouped.pop(contact_id, None) if self._grouped else None
+        if request is not None and request.left > 1:
+            # Part of a SendBatch whose other results are still to come: the request
+            # holds its place in the batch until the last one.
+            request.left -= 1
+            self._grouped_extra -= 1
+        else:
+            batch.in_flight -= 1
+            if batch.where is _ACTIVE:
+                self._open.add(batch)
         kind = type(result)
         if self._drain_status is not None and kind in (RateLimited, NotSent, Rerouted):
             # Refused, so never sent; after a cancel it is not sent again.
@@ -493,7 +522,8 @@ class Dispatcher:
         Return whether a batch finished and gave its slot back."""
         per_batch = self._per_batch
         in_flight = self._in_flight
-        room = self._max_in_flight - len(in_flight)
+        room = self._max_in_flight - (len(in_flight) - self._grouped_extra)
+        max_batch = self._max_batch
         buckets = self._buckets
         broken = self._broken
         actions = self._actions
@@ -545,7 +575,10 @@ class Dispatcher:
                     stats.sent += 1
                     if send.used_fallback and send.attempt == 1:
                         stats.fallbacks += 1
-                    actions.append(send)
+                    if max_batch and queue and integration in max_batch:
+                        actions.append(self._group(send, batch, max_batch[integration], now))
+                    else:
+                        actions.append(send)
                     if not queue or room <= 0 or batch.in_flight >= per_batch:
                         break
             if not queue and batch.in_flight == 0:
@@ -560,6 +593,40 @@ class Dispatcher:
         self._may_free = False
         self._blocked_until = blocked
         return freed
+
+    def _group(self, first: Send, batch: _Batch, limit: int, now: float) -> Send | SendBatch:
+        """``first`` (already taken) and the sends of its batch that can share its request
+        (same integration and message), at most ``limit`` in all. They are picked from the
+        whole batch, not just the sends next to ``first``: in a mixed audience the contacts
+        of one channel are scattered through it."""
+        queue = batch.queue
+        in_flight = self._in_flight
+        stats = self.stats
+        integration, message = first.integration, first.message
+        group = [first]
+        rest = []
+        for send in queue:
+            if (
+                len(group) < limit
+                and send.integration == integration
+                and (send.message is message or send.message == message)
+            ):
+                in_flight[send.contact_id] = (batch, send, now)
+                stats.sent += 1
+                if send.used_fallback and send.attempt == 1:
+                    stats.fallbacks += 1
+                group.append(send)
+            else:
+                rest.append(send)
+        if len(group) == 1:
+            return first
+        queue.clear()
+        queue.extend(rest)
+        request = _Request(len(group))
+        for send in group:
+            self._grouped[send.contact_id] = request
+        self._grouped_extra += len(group) - 1
+        return SendBatch(tuple(group))
 
     # -- rows ----------------------------------------------------------------------------
 

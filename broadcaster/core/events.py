@@ -23,6 +23,7 @@ __all__ = [
     "PageLoaded",
     "RecordRows",
     "Send",
+    "SendBatch",
     "SendCompleted",
     "TimerFired",
 ]
@@ -99,6 +100,28 @@ class Send:
 
 
 @attrs.frozen
+class SendBatch:
+    """Claim every contact's row, then send one message to all their chats in one request
+    (a provider whose ChannelSpec has ``max_batch`` > 1, e.g. Viber's broadcast_message).
+
+    The sends share their integration and message, and there are 2 to ``max_batch`` of
+    them. Feed each contact's result back as its own SendCompleted, as for a Send: the
+    request counts once against the bucket and the in-flight caps, each contact once in
+    the rows. A shell that cannot batch this message may perform the sends one by one.
+    """
+
+    sends: tuple[Send, ...]
+
+    @property
+    def integration(self) -> str:
+        return self.sends[0].integration
+
+    @property
+    def message(self) -> Message:
+        return self.sends[0].message
+
+
+@attrs.frozen
 class RecordRows:
     """Write these final rows (and their counters) in one transaction."""
 
@@ -112,4 +135,4 @@ class Finished:
     cancelled: bool
 
 
-Action = Union[LoadPage, Send, RecordRows, Finished]
+Action = Union[LoadPage, Send, SendBatch, RecordRows, Finished]

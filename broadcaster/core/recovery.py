@@ -12,9 +12,9 @@ from __future__ import annotations
 from .models import DispatchRow
 from .outcomes import ErrorKind, Status
 from .reasons import ErrorReason, sanitize_reason_text
-from .results import Failed
+from .results import Failed, OutcomeUnknown
 
-__all__ = ["claimed_elsewhere", "misconfigured_send", "resolve_orphaned_claim"]
+__all__ = ["claimed_elsewhere", "misconfigured_send", "missing_from_batch_reply", "resolve_orphaned_claim"]
 
 
 def resolve_orphaned_claim(
@@ -50,3 +50,9 @@ def misconfigured_send(provider: str, detail: str) -> Failed:
 def claimed_elsewhere(provider: str) -> Failed:
     """Another worker holds this contact's row: never send, and say so (outcome unknown here)."""
     return Failed(ErrorKind.UNKNOWN, ErrorReason(provider, "claim", "already_claimed"))
+
+
+def missing_from_batch_reply(provider: str) -> OutcomeUnknown:
+    """A batch request went out but the plugin's reading of the reply says nothing about
+    this recipient: it may have been messaged, so it is never resent in this run."""
+    return OutcomeUnknown(ErrorReason(provider, "batch", "no_result_for_recipient"))

@@ -332,6 +332,11 @@ def check_batches(case: ConformanceCase) -> None:
     recipients = [(f"contact-{i}", f"{case.chat_id}{i}") for i in range(size)]
     message = case.messages_for(spec)[0]
     call = registry.build_batch_call(integration=case.integration, recipients=recipients, message=message)
+    if call is None:
+        raise _fail(
+            f"build_batch_call answered None for {type(message).__name__} although max_batch is {spec.max_batch}:"
+            " a provider that declares batches must batch its plainest message"
+        )
     check_call(call, case=case, spec=spec, where="build_batch_call")
     wanted = {contact for contact, _ in recipients}
     if set(call.recipients) != wanted:

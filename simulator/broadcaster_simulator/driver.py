@@ -22,7 +22,7 @@ import attrs
 
 from broadcaster.core.channels import ChannelSpec
 from broadcaster.core.dispatcher import Dispatcher
-from broadcaster.core.events import Finished, LoadPage, RecordRows, Send, TimerFired
+from broadcaster.core.events import Finished, LoadPage, RecordRows, Send, SendBatch, TimerFired
 from broadcaster.core.lifecycle import State
 from broadcaster.core.models import Audience, Broadcast, Counters, Flow, Mode, TemplateCard, TextCard, TextMessage
 from broadcaster.core.retry import check_retry_eligible, plan_retry
@@ -140,6 +140,8 @@ def _run(world: _World, broadcast: Broadcast, ids: Sequence[str] | None, at: flo
                 answered(verdict, now)
                 seq += 1
                 push(heap, (now + latency, seq, cid, accepted if verdict is _ACCEPTED else result_of(verdict, hint)))
+            elif kind is SendBatch:
+                seq = _send_batch(action, world, now, tally, heap, seq)  # type: ignore[arg-type]
             elif kind is RecordRows:
                 count_rows(action.rows)  # type: ignore[union-attr]
             elif kind is LoadPage:
@@ -175,6 +177,29 @@ def _run(world: _World, broadcast: Broadcast, ids: Sequence[str] | None, at: flo
     tally.rerouted = stats.rerouted
     tally.exhausted_batches = stats.exhausted_batches
     tally.finished_at = now - start
+
+
+def _send_batch(
+    action: SendBatch, world: _World, now: float, tally: RunTally, heap: list[tuple[float, int, str, object]], seq: int
+) -> int:
+    """One request for many recipients: the provider answers the request as a whole (an
+    outage, its rate limit) or each recipient; every contact's result comes back at once."""
+    sends = action.sends
+    table = world.tables[action.integration]
+    verdict, latency, hint, verdicts = world.providers[action.integration].decide_batch(
+        [int(s.contact_id[1:]) for s in sends], now - world.start, text=type(action.message) is TextMessage
+    )
+    tally.answered_batch(verdict, verdicts, len(sends), now)
+    if verdict is not None:
+        result = table.request_result(verdict, hint)
+        for send in sends:
+            seq += 1
+            heapq.heappush(heap, (now + latency, seq, send.contact_id, result))
+        return seq
+    for send, each in zip(sends, verdicts, strict=True):
+        seq += 1
+        heapq.heappush(heap, (now + latency, seq, send.contact_id, table.result(each)))
+    return seq
 
 
 def _should_retry(scenario: Scenario, tally: RunTally, done: int) -> bool:

@@ -15,7 +15,7 @@ import enum
 import math
 import random
 import statistics
-from typing import Callable
+from typing import Callable, Sequence
 
 from .draws import WordBlocks, field32, stream_id, threshold32
 from .model import ErrorMode, Latency, Period, PeriodKind, ProviderBehaviour
@@ -51,6 +51,8 @@ _LOW = (1 << _SHIFT) - 1
 
 #: (verdict, seconds until the reply, retry-after hint or None)
 Answer = tuple[Verdict, float, "int | None"]
+#: (the request's own verdict or None, seconds until the reply, hint, each recipient's verdict)
+BatchAnswer = tuple["Verdict | None", float, "int | None", list[Verdict]]
 
 
 #: latencies are sampled through this many quantiles of their distribution (a table
@@ -169,15 +171,32 @@ class SimulatedProvider:
     def decide(self, index: int, t: float, *, text: bool) -> Answer:
         """Answer a request for the contact ``index`` at ``t``; ``text`` says whether it is a
         free-form message (refused outside the messaging window) rather than a template."""
+        span, answer = self._request(t)
+        if answer is not None:
+            return answer
+        latency = span.latencies[self.rng.getrandbits(_QUANTILES_BITS)]  # drawn before the recipient's draws
+        return self._recipient(index, span, text=text), latency, None
+
+    def decide_batch(self, indexes: Sequence[int], t: float, *, text: bool) -> BatchAnswer:
+        """Answer one request for many recipients (Viber's broadcast_message): what the
+        provider says of the request as a whole (a revoked token, an outage, its rate
+        limit, which counts requests), or else each recipient's own verdict."""
+        span, answer = self._request(t)
+        if answer is not None:
+            verdict, latency, hint = answer
+            return verdict, latency, hint, []
+        latency = span.latencies[self.rng.getrandbits(_QUANTILES_BITS)]
+        return None, latency, None, [self._recipient(index, span, text=text) for index in indexes]
+
+    def _request(self, t: float) -> tuple[_Span, Answer | None]:
+        """The request-level part of an answer: None when the request gets through."""
         span = self._span
         if not span.start <= t < span.end:
             span = self._span = _Span(self.behaviour, t)
-        rng = self.rng
-        latency = span.latencies[rng.getrandbits(_QUANTILES_BITS)]
         if span.auth_failed:
-            return Verdict.AUTH_FAILED, latency, None
+            return span, (Verdict.AUTH_FAILED, span.latencies[self.rng.getrandbits(_QUANTILES_BITS)], None)
         if span.outage is not None:
-            return self._fail(span.outage, latency)
+            return span, self._fail(span.outage, span.latencies[self.rng.getrandbits(_QUANTILES_BITS)])
         # Take a token from the provider's bucket (written out: it runs once per request).
         limit, burst, tokens = span.limit, span.burst, self._tokens
         if t > self._last:
@@ -187,11 +206,15 @@ class SimulatedProvider:
             tokens = burst
         if tokens >= 1.0:
             self._tokens = tokens - 1.0
-        else:
-            self._tokens = tokens
-            hint = span.hint
-            wait = (1.0 - tokens) / limit
-            return Verdict.THROTTLED, latency, hint if hint is not None else max(1, math.ceil(wait))
+            return span, None
+        self._tokens = tokens
+        hint = span.hint
+        wait = (1.0 - tokens) / limit
+        latency = span.latencies[self.rng.getrandbits(_QUANTILES_BITS)]
+        return span, (Verdict.THROTTLED, latency, hint if hint is not None else max(1, math.ceil(wait)))
+
+    def _recipient(self, index: int, span: _Span, *, text: bool) -> Verdict:
+        """One recipient's verdict, once the request got through."""
         if self._draws_word:
             # WordBlocks' lookup, written out: it runs once per request
             blocks = self._contact_words
@@ -202,24 +225,25 @@ class SimulatedProvider:
             u = w & 0xFFFFFFFF
             if u < self._opted_out:
                 if u < self._blocked:
-                    return Verdict.BLOCKED, latency, None
+                    return Verdict.BLOCKED
                 if u < self._unregistered:
-                    return Verdict.UNREGISTERED, latency, None
-                return Verdict.OPTED_OUT, latency, None
+                    return Verdict.UNREGISTERED
+                return Verdict.OPTED_OUT
             flaky = (w >> 32) < self._flaky
         else:
             flaky = False
         if text and self.window_closed(index):
-            return Verdict.WINDOW_CLOSED, latency, None
+            return Verdict.WINDOW_CLOSED
         behaviour = self.behaviour
+        rng = self.rng
         if flaky and rng.random() < behaviour.fates.flaky_failure:
-            return Verdict.SERVER_ERROR, latency, None
+            return Verdict.SERVER_ERROR
         degraded = span.degraded
         if degraded is not None and rng.random() < degraded.share:
-            return self._fail(degraded.error, latency)
+            return self._fail(degraded.error, 0.0)[0]
         if behaviour.failure_rate and rng.random() < behaviour.failure_rate:
-            return Verdict.SERVER_ERROR, latency, None
-        return Verdict.ACCEPTED, latency, None
+            return Verdict.SERVER_ERROR
+        return Verdict.ACCEPTED
 
     def _fail(self, error: ErrorMode, latency: float) -> Answer:
         if error is ErrorMode.REFUSED:

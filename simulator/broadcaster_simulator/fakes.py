@@ -159,20 +159,22 @@ class FakeProvider:
         return _Exchange(latency, wire.answer(verdict, target, retry_after=hint, message_id=message_id))
 
     def _broadcast(self, wire: ViberWire, targets: list[Target], now: float) -> _Exchange:
-        decided = [(target, *self._decide(target, now)) for target in targets]
-        first_verdict, latency = decided[0][1], decided[0][2]
-        # Request-level failures (outage, revoked token) hit the whole request.
-        if first_verdict in (Verdict.REFUSED, Verdict.TIMEOUT):
-            return _Exchange(latency, failure=first_verdict)
-        if first_verdict in (Verdict.AUTH_FAILED, Verdict.SERVER_ERROR) and all(
-            v is first_verdict for _, v, _, _ in decided
-        ):
-            return _Exchange(latency, wire.answer(first_verdict, targets[0], retry_after=None, message_id=0))
+        indexes = [chat_index(self.provider, target.chat_id) for target in targets]
+        verdict, latency, hint, verdicts = self.model.decide_batch(indexes, now, text=targets[0].text)
+        if verdict is not None:
+            # The request as a whole: an outage, a revoked token, the request rate.
+            self.answers[verdict] += len(targets)
+            if verdict in (Verdict.REFUSED, Verdict.TIMEOUT):
+                return _Exchange(latency, failure=verdict)
+            return _Exchange(latency, wire.answer(verdict, targets[0], retry_after=hint, message_id=0))
         message_id = next(self._ids)
-        for target, verdict, _, _ in decided:
-            if verdict is Verdict.ACCEPTED:
+        for target, each in zip(targets, verdicts, strict=True):
+            self.answers[each] += 1
+            if each is Verdict.ACCEPTED:
                 self.accepted.append(AcceptedMessage(target.chat_id, target.content, message_id, now))
-        return _Exchange(latency, wire.answer_broadcast([(t, v) for t, v, _, _ in decided], message_id=message_id))
+        return _Exchange(
+            latency, wire.answer_broadcast(list(zip(targets, verdicts, strict=True)), message_id=message_id)
+        )
 
     # -- httpx ----------------------------------------------------------------------------------
 

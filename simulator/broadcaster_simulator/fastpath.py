@@ -95,6 +95,15 @@ class ResultTable:
             return self.throttled(retry_after)
         return self._fixed[verdict]
 
+    def request_result(self, verdict: Verdict, retry_after: int | None = None) -> SendResult:
+        """The result for every recipient of a batch request the provider answered as a
+        whole: like :meth:`result`, except that a refused request is the integration's
+        request rate (Viber's 500 broadcasts per 10 s), not one contact's cap."""
+        if verdict is Verdict.THROTTLED:
+            found = self.throttled(retry_after)
+            return RateLimited(found.retry_after, found.reason, "integration")
+        return self.result(verdict, retry_after)
+
     def throttled(self, retry_after: int | None) -> RateLimited:
         # Only Telegram gives a retry-after hint; the Graph APIs and Viber give none.
         hint = retry_after if self.provider == "telegram" else None

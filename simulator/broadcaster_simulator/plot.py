@@ -1,4 +1,4 @@
-"""The report's picture: requests, 429s and FAILED rows per simulated minute, and the
+"""The report's picture: sends, 429 answers and FAILED rows per simulated minute, and the
 cumulative delivered curve — an SVG, byte-identical for the same report.
 
 matplotlib writes a random id salt and a creation date into SVGs by default; both are
@@ -28,7 +28,7 @@ def write_plot(report: dict[str, Any], path: str | Path) -> Path:
         try:
             head = report["scenario"]
             fig.suptitle(f"{head['name']} — {head['audience_size']:,} contacts, seed {head['seed']}")
-            top.bar(minutes, timeline["sends"], width=1.0, align="edge", color="#9ecae1", label="requests")
+            top.bar(minutes, timeline["sends"], width=1.0, align="edge", color="#9ecae1", label="sends")
             top.bar(minutes, timeline["rate_limited"], width=1.0, align="edge", color="#fd8d3c", label="429 answers")
             top.bar(minutes, timeline["failed"], width=1.0, align="edge", color="#d62728", label="FAILED rows")
             top.set_ylabel("per simulated minute")

@@ -169,7 +169,7 @@ def _timeline_lines(timeline: dict[str, Any]) -> list[str]:
                 timeline["cumulative_delivered"][min(first + step, minutes) - 1],
             ]
         )
-    return text_table(["minute", "requests", "429s", "failed", "delivered", "cumulative"], rows)
+    return text_table(["minute", "sends", "429s", "failed", "delivered", "cumulative"], rows)
 
 
 def render_text(report: dict[str, Any]) -> str:

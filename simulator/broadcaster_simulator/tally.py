@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from array import array
 from collections import Counter
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from broadcaster.core.models import DispatchRow
 from broadcaster.core.outcomes import RETRYABLE_KINDS, STATUS_OUTCOME, Outcome, Status
@@ -30,7 +30,7 @@ _THROTTLED = Verdict.THROTTLED
 
 
 class Timeline:
-    """Per simulated minute since the scenario's start: requests, 429s, FAILED and DELIVERED rows."""
+    """Per simulated minute since the scenario's start: sends (messages), 429 answers, FAILED and DELIVERED rows."""
 
     __slots__ = ("start", "sends", "throttled", "failed", "delivered", "_from", "_to", "_minute")
 
@@ -113,6 +113,24 @@ class RunTally:
         if verdict is _THROTTLED:
             timeline.throttled[m] += 1
         self._other_answers[verdict] += 1
+
+    def answered_batch(self, verdict: Verdict | None, verdicts: Sequence[Verdict], sends: int, now: float) -> None:
+        """One request for ``sends`` recipients, answered as a whole (``verdict``) or per
+        recipient (``verdicts``): one request, one answer, ``sends`` messages."""
+        timeline = self.timeline
+        m = timeline.minute(now)
+        timeline.sends[m] += sends
+        self.requests += 1
+        if verdict is not None:
+            if verdict is _THROTTLED:
+                timeline.throttled[m] += 1
+            self._other_answers[verdict] += 1
+            return
+        for each in verdicts:
+            if each is _ACCEPTED:
+                self.accepted_answers += 1
+            else:
+                self._other_answers[each] += 1
 
     def rows(self, rows: Iterable[DispatchRow]) -> None:
         timeline = self.timeline

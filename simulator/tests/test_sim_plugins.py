@@ -133,3 +133,31 @@ def test_simulated_channel_specs_match_the_plugins(registry, provider):
         simulated.rate_per_second,
         simulated.burst,
     )
+
+
+def test_plugin_reads_every_fake_broadcast_answer_as_the_driver_does(registry):
+    """Viber's broadcast_message: request-level answers (outage, revoked token, request
+    rate) reach every recipient; per-recipient fates come back through failed_list."""
+    if "viber" not in PROVIDERS:
+        pytest.skip("broadcaster-viber is not installed")
+    integration = Integration("viber", "viber", {**SETTINGS["viber"], "base_url": BASE.get("viber", "https://x.test")})
+    table = ResultTable(integration="viber", provider="viber")
+    pairs = [(f"c{i}", chat_id_for("viber", i)) for i in (1, 2, 3)]
+    for verdict in verdicts("viber"):
+        fake = fake_answering("viber", verdict)
+        call = registry.build_batch_call(integration=integration, recipients=pairs, message=TextMessage("hi"))
+        assert call is not None
+        with httpx.Client(transport=fake.transport()) as client:
+            if verdict is Verdict.THROTTLED:  # the first request takes the only token
+                client.request(call.method, call.url, headers=dict(call.headers), json=call.json)
+            before = len(fake.accepted)
+            response = client.request(call.method, call.url, headers=dict(call.headers), json=call.json)
+        reply = HttpReply(response.status_code, response.headers.items(), response.content)
+        results = registry.interpret_batch_reply(integration=integration, call=call, reply=reply)
+        request_level = verdict in (Verdict.THROTTLED, *PERIODS)
+        expected = table.request_result(verdict, 7) if request_level else table.result(verdict)
+        assert {contact: comparable(r) for contact, r in results.items()} == {
+            contact: comparable(expected) for contact, _ in pairs
+        }, verdict.value
+        accepted = {m.chat_id for m in fake.accepted[before:]}
+        assert accepted == ({chat for _, chat in pairs} if verdict is Verdict.ACCEPTED else set())

@@ -8,7 +8,16 @@ from typing import Callable, Sequence
 
 from broadcaster.core.channels import ChannelSpec, DeliveryConfirmation, MessageKind
 from broadcaster.core.dispatcher import Dispatcher
-from broadcaster.core.events import Finished, LoadPage, PageLoaded, RecordRows, Send, SendCompleted, TimerFired
+from broadcaster.core.events import (
+    Finished,
+    LoadPage,
+    PageLoaded,
+    RecordRows,
+    Send,
+    SendBatch,
+    SendCompleted,
+    TimerFired,
+)
 from broadcaster.core.models import Broadcast, Contact, DispatchRow, Flow
 from broadcaster.core.results import SendResult
 
@@ -45,6 +54,8 @@ class Run:
         self.now = now
         self.rows: list[DispatchRow] = []
         self.sends: list[Send] = []
+        #: the SendBatch actions (their sends are in ``sends`` too)
+        self.requests: list[SendBatch] = []
         self.finished: Finished | None = None
         self.pending_pages: list[LoadPage] = []
         self.pending_replies: list[tuple[float, int, Send, SendResult]] = []
@@ -65,16 +76,23 @@ class Run:
             if isinstance(action, LoadPage):
                 self.pending_pages.append(action)
             elif isinstance(action, Send):
-                self.sends.append(action)
-                answer = self.reply(action, self.now)
-                latency, result = answer if isinstance(answer, tuple) else (0.0, answer)
-                self._seq += 1
-                self.pending_replies.append((self.now + latency, self._seq, action, result))
+                self._send(action)
+            elif isinstance(action, SendBatch):
+                self.requests.append(action)
+                for send in action.sends:
+                    self._send(send)
             elif isinstance(action, RecordRows):
                 self.rows.extend(action.rows)
             elif isinstance(action, Finished):
                 self.finished = action
-        self.max_in_flight = max(self.max_in_flight, self.dispatcher.in_flight)
+        self.max_in_flight = max(self.max_in_flight, self.dispatcher.requests_in_flight)
+
+    def _send(self, send: Send) -> None:
+        self.sends.append(send)
+        answer = self.reply(send, self.now)
+        latency, result = answer if isinstance(answer, tuple) else (0.0, answer)
+        self._seq += 1
+        self.pending_replies.append((self.now + latency, self._seq, send, result))
 
     def page(self, load: LoadPage) -> PageLoaded:
         after = [c for c in self.contacts if load.after_id is None or c.id > load.after_id]

@@ -55,6 +55,17 @@ pacings = st.builds(
 )
 
 
+def scripted(script, size: int):
+    """A reply function answering from ``script``'s (result, latency) pairs, cycled."""
+    replies = iter(script * (size * 20 + 1))
+
+    def reply(send, now):
+        result, latency = next(replies)
+        return latency, result
+
+    return reply
+
+
 def contact(i: int, rng: random.Random) -> Contact:
     kind = rng.random()
     if kind < 0.1:
@@ -156,13 +167,7 @@ def test_the_dispatcher_never_changes_a_value_it_was_given_or_gave_out(size, scr
     rng = random.Random(seed)
     contacts = [contact(i, rng) for i in range(size)]
     before = copy.deepcopy(contacts)
-    replies = iter(script * (size * 20 + 1))
-
-    def reply(send, now):
-        result, latency = next(replies)
-        return latency, result
-
-    run = _RecordingRun(BROADCAST, contacts, reply, flow=FLOW, pacing=pacing, seed=seed).run()
+    run = _RecordingRun(BROADCAST, contacts, scripted(script, size), flow=FLOW, pacing=pacing, seed=seed).run()
     assert contacts == before
     given_out = [a for actions in run.batches for a in actions if isinstance(a, (Send, RecordRows))]
     assert [a for a in given_out if isinstance(a, Send)] == run.sends
@@ -182,13 +187,9 @@ def test_rows_per_record_only_groups_rows_it_changes_no_decision(size, script, p
     contacts = [contact(i, rng) for i in range(size)]
 
     def go(**options) -> _RecordingRun:
-        replies = iter(script * (size * 20 + 1))
-
-        def reply(send, now):
-            result, latency = next(replies)
-            return latency, result
-
-        return _RecordingRun(BROADCAST, contacts, reply, flow=FLOW, pacing=pacing, seed=seed, **options).run()
+        return _RecordingRun(
+            BROADCAST, contacts, scripted(script, size), flow=FLOW, pacing=pacing, seed=seed, **options
+        ).run()
 
     one, grouped = go(), go(rows_per_record=per_record)
     assert grouped.rows == one.rows and grouped.sends == one.sends

@@ -27,7 +27,7 @@ from broadcaster.core.channels import ChannelSpec, DeliveryConfirmation, Message
 from broadcaster.core.errors import ConfigError
 from broadcaster.core.http import HttpCall, HttpReply, redact
 from broadcaster.core.models import Integration, Message, TemplateMessage, TextMessage
-from broadcaster.core.results import Delivered, DeliveryUpdate, SendResult
+from broadcaster.core.results import Delivered, DeliveryUpdate, RateLimited, SendResult
 from broadcaster.pluginkit import base_url, require_setting, secrets_of
 
 from .callbacks import batch_message_id, parse_event, signature_is_valid
@@ -187,6 +187,10 @@ def interpret_batch_reply(
     secrets = _secrets(integration, call)
     body = read_body(reply, integration=integration.name, secrets=secrets)
     if not isinstance(body, dict):
+        if isinstance(body, RateLimited):
+            # The whole broadcast refused: that is the request rate (500 per 10 s), which
+            # the integration's bucket must slow down for, not one receiver's hourly cap.
+            body = RateLimited(body.retry_after, body.reason, "integration")
         return {contact_id: body for contact_id, _ in pairs}
     token = message_token(body)
     failed_list = body.get("failed_list", [])

@@ -13,7 +13,7 @@ from broadcaster.core.http import HttpCall, HttpReply
 from broadcaster.core.models import TextMessage
 from broadcaster.core.outcomes import ErrorKind
 from broadcaster.core.reasons import ErrorReason
-from broadcaster.core.results import Delivered, Failed
+from broadcaster.core.results import Delivered, Failed, RateLimited
 
 PAIRS = [("c1", "userA=="), ("c2", "userB=="), ("c3", "userC==")]
 
@@ -82,10 +82,22 @@ def test_two_contacts_sharing_a_chat_get_the_same_result() -> None:
     assert {"c1": CATALOGUE[5], "c2": CATALOGUE[5]} == read_batch(call, HttpReply.of_json(200, body))
 
 
-@pytest.mark.parametrize("status", [2, 12, 19, 20])
+@pytest.mark.parametrize("status", [2, 19, 20])
 def test_a_top_level_error_applies_to_every_recipient(status: int) -> None:
     result = read_batch(batch_call(), HttpReply.of_json(200, error_body(status)))
     assert {"c1": CATALOGUE[status], "c2": CATALOGUE[status], "c3": CATALOGUE[status]} == result
+
+
+def test_a_refused_broadcast_slows_the_integration_not_one_receiver() -> None:
+    # status 12 on send_message is mostly the receiver's 100/h cap (scope contact); on a
+    # whole broadcast it is the request rate, 500 per 10 s (scope integration)
+    assert CATALOGUE[12] == RateLimited(None, ErrorReason("viber", "12", "too_many_requests"), "contact")
+    result = read_batch(batch_call(), HttpReply.of_json(200, error_body(12)))
+    refused = RateLimited(None, ErrorReason("viber", "12", "too_many_requests"), "integration")
+    assert {"c1": refused, "c2": refused, "c3": refused} == result
+    # a receiver listed in failed_list with 12 keeps the receiver's scope
+    body = {"status": 0, "message_token": 9, "failed_list": [{"receiver": "userB==", "status": 12}]}
+    assert read_batch(batch_call(), HttpReply.of_json(200, body))["c2"] == CATALOGUE[12]
 
 
 @pytest.mark.parametrize(
