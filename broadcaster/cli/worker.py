@@ -24,7 +24,7 @@ from ..runtime.callbacks import CallbackApp, serve_callbacks
 from ..runtime.context import Runtime, WallClock
 from ..runtime.health import HealthTracker, store_sink
 from ..runtime.http import HttpExecutor
-from ..runtime.serve import run_worker
+from ..runtime.serve import DEFAULT_MAX_CONCURRENT, run_worker
 from ..runtime.webhooks import WebhookPublisher
 from .base import App, CliError, pass_app
 from .render import console, percent
@@ -198,11 +198,19 @@ class RichProgress:
     show_default=True,
     help="Seconds between looks for due broadcasts.",
 )
+@click.option(
+    "--concurrent",
+    type=click.IntRange(min=1, max=64),
+    default=DEFAULT_MAX_CONCURRENT,
+    show_default=True,
+    help="Broadcasts sent at the same time (those through one integration share its rate).",
+)
 @pass_app
-def run(app: App, once: bool, plain: bool, interval: float, idle_poll: float) -> None:
+def run(app: App, once: bool, plain: bool, interval: float, idle_poll: float, concurrent: int) -> None:
     """Run the worker: fire due broadcasts and dispatch them, with live progress.
 
-    Broadcasts left SENDING by a stopped worker are resumed first; dispatch rows older
+    Up to --concurrent broadcasts are sent at once; those through one integration
+    share its rate. Broadcasts left SENDING by a stopped worker are resumed first; dispatch rows older
     than 30 days are purged every hour. Ctrl-C stops it (a later run resumes).
 
     \b
@@ -219,7 +227,7 @@ def run(app: App, once: bool, plain: bool, interval: float, idle_poll: float) ->
             PlainProgress(interval=interval) if plain or not console().is_terminal else RichProgress()
         )
         try:
-            finished = trio.run(_work, app, store, display, once, idle_poll)
+            finished = trio.run(_work, app, store, display, once, idle_poll, concurrent)
         except KeyboardInterrupt:
             click.echo("stopped; a later `broadcaster run` resumes what was sending", err=True)
             return
@@ -228,7 +236,7 @@ def run(app: App, once: bool, plain: bool, interval: float, idle_poll: float) ->
 
 
 async def _work(
-    app: App, store: Any, display: PlainProgress | RichProgress, once: bool, idle_poll: float
+    app: App, store: Any, display: PlainProgress | RichProgress, once: bool, idle_poll: float, concurrent: int
 ) -> list[Broadcast]:
     config = app.config
     registry = app.registry
@@ -265,7 +273,7 @@ async def _work(
                     )
                     click.echo(f"delivery callbacks on {', '.join(urls)}", err=True)
                 inner.start_soon(display.run, store)
-                finished = await run_worker(runtime, once=once, idle_poll=idle_poll)
+                finished = await run_worker(runtime, once=once, idle_poll=idle_poll, max_concurrent=concurrent)
                 inner.cancel_scope.cancel()
             publisher.close()
     return finished

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from typing import Iterable, Mapping, cast
+from typing import Iterable, Mapping, MutableMapping, cast
 
 from .backoff import BackoffPolicy, RandomSource
 from .channels import ChannelSpec
@@ -42,7 +42,7 @@ from .models import Broadcast, DispatchRow, Flow, Mode
 from .outcomes import ErrorKind, Outcome, Status, outcome_of
 from .pacing import PacingPlan
 from .preflight import Planner, Skip
-from .ratelimit import TokenBucket
+from .ratelimit import TokenBucket, buckets_for
 from .reasons import ErrorReason
 from .results import Delivered, Failed, NotSent, OutcomeUnknown, RateLimited, Rerouted, SendResult
 
@@ -122,6 +122,7 @@ class Dispatcher:
         backoff: BackoffPolicy = BackoffPolicy(),
         rates: Mapping[str, float] | None = None,
         rows_per_record: int = 1,
+        shared_buckets: MutableMapping[str, TokenBucket] | None = None,
     ) -> None:
         """``channels`` maps each integration name to its provider's ChannelSpec;
         ``rates`` optionally overrides an integration's send rate (messages/s).
@@ -129,7 +130,11 @@ class Dispatcher:
         ``rows_per_record`` lets final rows pile up to that many before a RecordRows
         carries them (all that are left always precede Finished). A real run keeps 1: a
         row not yet written is a claim a crash turns into ``outcome_unknown``. A shell that
-        only counts rows (the simulator) saves an action per contact with a larger one."""
+        only counts rows (the simulator) saves an action per contact with a larger one.
+
+        ``shared_buckets`` are the token buckets of every run in the shell's process, by
+        integration (see :func:`~broadcaster.core.ratelimit.buckets_for`): concurrent
+        runs through one integration then share its rate."""
         if rows_per_record < 1:
             raise ValueError(f"rows_per_record must be at least 1, not {rows_per_record}")
         self.broadcast = broadcast
@@ -139,11 +144,7 @@ class Dispatcher:
         self.channels = channels
         self.stats = DispatchStats()
         self._planner = Planner(broadcast=broadcast, flow=flow, channels=channels)
-        rates = rates or {}
-        self._buckets = {
-            name: TokenBucket(rate=rates.get(name, spec.rate_per_second), burst=spec.burst, now=now)
-            for name, spec in channels.items()
-        }
+        self._buckets = buckets_for(channels, rates=rates or {}, now=now, shared=shared_buckets)
         self._providers = {name: spec.provider for name, spec in channels.items()}
         self._per_batch = pacing.in_flight_per_batch
         self._broadcast_id = broadcast.id

@@ -17,7 +17,11 @@ Pure: ``now`` is always passed in.
 
 from __future__ import annotations
 
-__all__ = ["TokenBucket"]
+from typing import Mapping, MutableMapping
+
+from .channels import ChannelSpec
+
+__all__ = ["TokenBucket", "buckets_for"]
 
 # Time is POSIX seconds, where a float resolves only ~2.4e-7 s (near 2e9). A wait computed
 # to the exact instant a token is due may land a hair early after rounding, and the
@@ -125,3 +129,25 @@ class TokenBucket:
         self._target = min(self.base_rate, max(self.min_rate, current * _BELOW_CEILING))
         self._reduced = max(self.min_rate, current * self.decrease)
         self._reduced_at = now
+
+
+def buckets_for(
+    channels: Mapping[str, ChannelSpec],
+    *,
+    rates: Mapping[str, float],
+    now: float,
+    shared: MutableMapping[str, TokenBucket] | None = None,
+) -> dict[str, TokenBucket]:
+    """One bucket per integration of ``channels``, at its channel's rate and burst
+    (``rates`` overrides the rate).
+
+    With ``shared`` (the buckets of every run in one process), an integration that
+    already has a bucket there keeps it, and a new one is added to it: runs sending
+    through one integration at the same time then take from one bucket, together within
+    the provider's rate, and what one run learns from a refusal slows the others too.
+    """
+    pool: MutableMapping[str, TokenBucket] = {} if shared is None else shared
+    for name, spec in channels.items():
+        if name not in pool:
+            pool[name] = TokenBucket(rate=rates.get(name, spec.rate_per_second), burst=spec.burst, now=now)
+    return {name: pool[name] for name in channels}

@@ -12,6 +12,7 @@ import trio
 from ..core.backoff import BackoffPolicy
 from ..core.models import LifecycleEvent
 from ..core.pacing import PacingPlan
+from ..core.ratelimit import TokenBucket
 from ..plugins import ProviderRegistry
 from ..store.base import Store
 from .health import HealthTracker
@@ -53,3 +54,6 @@ class Runtime:
     #: receives lifecycle events after they are stored (plugins' hook, webhooks)
     on_event: Callable[[LifecycleEvent], None] = lambda event: None
     health: HealthTracker | None = None
+    #: the token bucket of each integration, shared by every broadcast this runtime runs
+    #: (two running at once through one integration share its rate)
+    buckets: dict[str, TokenBucket] = attrs.field(factory=dict)

@@ -1,9 +1,10 @@
 """The long-running worker: fire due broadcasts, run them, resume interrupted ones, purge.
 
-Broadcasts run one at a time per worker: each has its own token buckets per integration,
-so running two at once through one integration would together exceed the provider's
-rate. (A shared, database-held bucket is what several workers on PostgreSQL will need;
-see docs/store.md.)
+Several broadcasts run at once (up to ``max_concurrent``), each in its own task with its
+own dispatcher. They share one token bucket per integration (``Runtime.buckets``), so two
+broadcasts through one integration together stay within its rate, while a broadcast on
+another channel is not held up by them. A broadcast is fired only when there is room to
+run it, so its ``startedAt`` is when it really starts sending.
 """
 
 from __future__ import annotations
@@ -16,40 +17,75 @@ from ..core.lifecycle import State
 from ..core.models import Broadcast
 from ..core.retry import ROW_TTL_SECONDS
 from .context import Runtime
-from .scheduler import fire_due
+from .scheduler import fire
 from .worker import run_broadcast
 
-__all__ = ["run_worker"]
+__all__ = ["DEFAULT_MAX_CONCURRENT", "run_worker"]
 
 log = logging.getLogger(__name__)
 
+#: broadcasts one worker runs at the same time
+DEFAULT_MAX_CONCURRENT = 4
+
 
 async def run_worker(
-    runtime: Runtime, *, once: bool = False, idle_poll: float = 1.0, purge_every: float = 3600.0
+    runtime: Runtime,
+    *,
+    once: bool = False,
+    idle_poll: float = 1.0,
+    purge_every: float = 3600.0,
+    max_concurrent: int = DEFAULT_MAX_CONCURRENT,
 ) -> list[Broadcast]:
     """Work until cancelled (or, with ``once``, until nothing is due or sending).
 
-    Returns the broadcasts it finished, in order. A broadcast left SENDING by a crashed
-    worker is resumed first.
+    Returns the broadcasts it finished, in the order they finished. Broadcasts left
+    SENDING by a stopped worker are resumed before anything new is fired, oldest first;
+    then due broadcasts are fired, earliest run-at first, as slots free up.
     """
+    if max_concurrent < 1:
+        raise ValueError(f"max_concurrent must be at least 1, not {max_concurrent}")
     finished: list[Broadcast] = []
+    running: set[str] = set()
+    changed = trio.Event()
+
+    async def run_one(broadcast_id: str) -> None:
+        nonlocal changed
+        try:
+            finished.append(await run_broadcast(runtime, broadcast_id))
+        finally:
+            running.discard(broadcast_id)
+            changed.set()
+
     next_purge = runtime.clock.now()
-    while True:
-        now = runtime.clock.now()
-        if now >= next_purge:
-            purged = runtime.store.purge_rows(now - ROW_TTL_SECONDS)
-            if purged:
-                log.info("purged %d dispatch rows older than 30 days", purged)
-            next_purge = now + purge_every
-        sending = runtime.store.list_broadcasts(state=State.SENDING)
-        if not sending:
-            fire_due(runtime)
-            sending = runtime.store.list_broadcasts(state=State.SENDING)
-        if sending:
-            # Oldest first: a resumed run goes before newer ones.
-            for broadcast in sorted(sending, key=lambda b: (b.counters.started_at or 0.0, b.id)):
-                finished.append(await run_broadcast(runtime, broadcast.id))
-            continue
-        if once:
-            return finished
-        await trio.sleep(idle_poll)
+    async with trio.open_nursery() as nursery:
+        while True:
+            now = runtime.clock.now()
+            if now >= next_purge:
+                purged = runtime.store.purge_rows(now - ROW_TTL_SECONDS)
+                if purged:
+                    log.info("purged %d dispatch rows older than 30 days", purged)
+                next_purge = now + purge_every
+            for broadcast_id in _next_to_run(runtime, running, max_concurrent - len(running)):
+                running.add(broadcast_id)
+                nursery.start_soon(run_one, broadcast_id)
+            if once and not running:
+                return finished
+            # A finished run frees a slot: look again at once rather than after idle_poll.
+            with trio.move_on_after(idle_poll):
+                await changed.wait()
+            changed = trio.Event()
+
+
+def _next_to_run(runtime: Runtime, running: set[str], room: int) -> list[str]:
+    """Broadcasts to start now, at most ``room``: SENDING ones nobody runs (a stopped
+    worker's), oldest first, then due SCHEDULED ones, fired as they are taken."""
+    if room <= 0:
+        return []
+    store = runtime.store
+    waiting = [b for b in store.list_broadcasts(state=State.SENDING) if b.id not in running]
+    picked = [b.id for b in sorted(waiting, key=lambda b: (b.counters.started_at or 0.0, b.id))][:room]
+    if len(picked) < room:
+        due = store.due_broadcasts(runtime.clock.now())
+        for broadcast in due[: room - len(picked)]:
+            picked.append(fire(runtime, broadcast).id)
+    return picked

@@ -104,6 +104,7 @@ class _Run:
             pacing=rt.pacing,
             backoff=rt.backoff,
             rates=rt.rates,
+            shared_buckets=rt.buckets,
         )
         self.dispatcher = dispatcher
         self.gather = self._gather_window()

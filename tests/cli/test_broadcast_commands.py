@@ -243,3 +243,10 @@ def test_configuration_file_and_its_errors(cli):
     assert typo.exit_code == 1 and "typo.toml: qouta: unknown setting" in typo.stderr
     missing = cli("--config", "nope.toml", "list")
     assert missing.exit_code == 1 and "nope.toml does not exist" in missing.stderr
+
+
+def test_run_concurrent_must_be_at_least_one(ready):
+    result = ready("run", "--once", "--concurrent", "0")
+    assert result.exit_code == 2
+    assert "Invalid value for '--concurrent': 0 is not in the range 1<=x<=64" in result.stderr
+    assert ready("run", "--once", "--concurrent", "2").output == "idle: 0 broadcast(s) run\n"

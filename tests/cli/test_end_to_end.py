@@ -111,7 +111,7 @@ def test_import_create_run_history_export_retry_lineage(tmp_path: Path, sandbox:
     bid = created["id"]
     assert created["counters"]["audience_size_estimate"] == 10
 
-    out = bc("run", "--once")
+    out = bc("run", "--once", "--concurrent", "2")
     assert out.splitlines()[-1] == "idle: 1 broadcast(s) run"
     shown = json.loads(bc("show", bid, "--json"))
     counters = shown["counters"]
