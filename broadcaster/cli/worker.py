@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import fcntl
 import os
-import time
 from pathlib import Path
 from typing import IO, Any
 
 import click
 import trio
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from ..config import resolve_secrets
@@ -27,7 +27,8 @@ from ..runtime.http import HttpExecutor
 from ..runtime.serve import DEFAULT_MAX_CONCURRENT, run_worker
 from ..runtime.webhooks import WebhookPublisher
 from .base import App, CliError, pass_app
-from .render import console, percent
+from .render import console as terminal_console
+from .render import percent
 from .times import format_duration
 
 __all__ = ["SecretResolvingStore", "run", "worker_lock"]
@@ -124,7 +125,7 @@ class PlainProgress:
     async def run(self, store: Any) -> None:
         while True:
             await trio.sleep(self.interval)
-            now = time.monotonic()
+            now = trio.current_time()
             for b in _sending(store):
                 done = b.counters.recorded
                 total = b.counters.audience_size_actual or 0
@@ -138,7 +139,7 @@ class PlainProgress:
 class RichProgress:
     """A live bar per running broadcast: counters, rate and time remaining."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, console: Console | None = None) -> None:
         self.progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -146,7 +147,7 @@ class RichProgress:
             TextColumn("[green]{task.fields[delivered]}✓ [red]{task.fields[failed]}✗ [yellow]{task.fields[skipped]}⤼"),
             TextColumn("{task.fields[rate]}"),
             TimeRemainingColumn(),
-            console=console(),
+            console=console or terminal_console(),
         )
         self._tasks: dict[str, TaskID] = {}
 
@@ -175,6 +176,8 @@ class RichProgress:
             while True:
                 for b in _sending(store):
                     self._update(b)
+                # drawn on this loop's beat (trio's clock), not only by rich's own thread
+                self.progress.refresh()
                 await trio.sleep(0.25)
 
 
@@ -224,7 +227,7 @@ def run(app: App, once: bool, plain: bool, interval: float, idle_poll: float, co
         store = SecretResolvingStore(app.store, secrets_file=config.secrets_file)
         store.list_integrations()  # every secret resolves, or one clear error now
         display: PlainProgress | RichProgress = (
-            PlainProgress(interval=interval) if plain or not console().is_terminal else RichProgress()
+            PlainProgress(interval=interval) if plain or not terminal_console().is_terminal else RichProgress()
         )
         try:
             finished = trio.run(_work, app, store, display, once, idle_poll, concurrent)
