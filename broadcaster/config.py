@@ -7,6 +7,7 @@ when it exists (no file at all is fine: every setting has a default). Keys (all 
     quota = 25                           # DRAFT + SCHEDULED broadcasts at once
     timezone = "Europe/Oslo"             # how times are shown and read; default: the system's
     secrets_file = "secrets.toml"        # relative to this file; tables of secrets per integration
+    max_lateness = "24h"                 # a broadcast later than this after its run-at is not fired
 
     [pacing]    # page_size, batch_size, concurrent_batches, in_flight_per_batch
     [backoff]   # base, factor, cap, jitter, budget
@@ -15,7 +16,8 @@ when it exists (no file at all is fine: every setting has a default). Keys (all 
     [[webhooks]]  # url, secret_env (the variable holding the signing secret), name, events
 
 Environment overrides: ``BROADCASTER_STORE``, ``BROADCASTER_QUOTA``, ``BROADCASTER_TIMEZONE``,
-``BROADCASTER_SECRETS_FILE``, ``BROADCASTER_CALLBACKS_HOST``, ``BROADCASTER_CALLBACKS_PORT``.
+``BROADCASTER_SECRETS_FILE``, ``BROADCASTER_MAX_LATENESS``, ``BROADCASTER_CALLBACKS_HOST``,
+``BROADCASTER_CALLBACKS_PORT``.
 
 Secrets never live in this file nor on the command line: an integration's secret setting
 is stored as a *reference* — ``${env:NAME}`` (an environment variable) or
@@ -38,6 +40,8 @@ from .core.backoff import BackoffPolicy
 from .core.errors import ConfigError
 from .core.models import Integration
 from .core.pacing import PacingPlan
+from .core.schedule import DEFAULT_MAX_LATENESS, check_max_lateness
+from .durations import parse_duration
 from .runtime.webhooks import WebhookEndpoint
 from .service import DEFAULT_QUOTA
 
@@ -63,6 +67,7 @@ _KNOWN_KEYS = {
     "quota",
     "timezone",
     "secrets_file",
+    "max_lateness",
     "pacing",
     "backoff",
     "rates",
@@ -91,6 +96,8 @@ class Config:
     rates: Mapping[str, float] = attrs.field(factory=dict)
     callbacks: CallbackSettings = CallbackSettings()
     webhooks: tuple[WebhookEndpoint, ...] = ()
+    #: seconds after its run-at past which a broadcast is overdue and not fired (core.schedule)
+    max_lateness: float = DEFAULT_MAX_LATENESS
     #: the file it came from, if any (errors name it)
     source: Path | None = None
 
@@ -148,6 +155,13 @@ def _build(data: dict[str, Any], source: Path | None, env: Mapping[str, str]) ->
             ) from None
     secrets_raw = env.get("BROADCASTER_SECRETS_FILE") or data.get("secrets_file")
     secrets_file = (base / str(secrets_raw)) if secrets_raw else None
+    lateness_raw: Any = env.get("BROADCASTER_MAX_LATENESS") or data.get("max_lateness", DEFAULT_MAX_LATENESS)
+    try:
+        max_lateness = check_max_lateness(parse_duration(lateness_raw))
+    except ValueError as exc:
+        raise ConfigError(f"{_where(source, 'max_lateness')}: {exc}") from None
+    except ConfigError as exc:
+        raise ConfigError(f"{_where(source, 'max_lateness')}: {exc.message}", hint=exc.hint) from None
     pacing = _section(source, data, "pacing", PacingPlan.from_mapping)
     backoff = _section(source, data, "backoff", BackoffPolicy.from_mapping)
     rates: dict[str, float] = {}
@@ -182,6 +196,7 @@ def _build(data: dict[str, Any], source: Path | None, env: Mapping[str, str]) ->
         rates=rates,
         callbacks=callbacks,
         webhooks=webhooks,
+        max_lateness=max_lateness,
         source=source,
     )
 

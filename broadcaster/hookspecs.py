@@ -134,7 +134,9 @@ def parse_callback(
 
 @hookspec
 def on_lifecycle_event(event: LifecycleEvent) -> None:
-    """Observe a broadcast changing phase (scheduled, started, finished, cancelled).
+    """Observe a broadcast changing phase (scheduled, started, finished, cancelled), or
+    found overdue (SCHEDULED, its run-at passed more than the worker's max lateness ago:
+    the worker will not fire it; reported once per worker start).
 
     Fires: after the change is stored. Arguments: the :class:`LifecycleEvent` (its
     ``broadcast`` is the stored state after the change). Returns nothing; an exception

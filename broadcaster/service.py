@@ -37,6 +37,7 @@ from .core.retry import (
     plan_retry,
     reached_on_attempt,
 )
+from .core.schedule import DEFAULT_MAX_LATENESS, check_run_at, overdue_by
 from .plugins import ProviderRegistry
 from .store.base import Store
 
@@ -65,6 +66,8 @@ class BroadcastSummary:
     used_fallback: int
     lineage: tuple[str, ...]
     retries: tuple[str, ...]
+    #: seconds since its run-at passed, when that is past the max lateness (it will not fire)
+    overdue_by: float | None = None
 
     @property
     def used_fallback_share(self) -> float | None:
@@ -86,8 +89,10 @@ class BroadcastService:
         quota: int = DEFAULT_QUOTA,
         new_id: Callable[[], str] = _new_id,
         on_event: Callable[[LifecycleEvent], None] = lambda event: None,
+        max_lateness: float = DEFAULT_MAX_LATENESS,
     ) -> None:
         self.store = store
+        self.max_lateness = max_lateness
         self.registry = registry
         self.clock = clock
         self.quota = quota
@@ -129,6 +134,8 @@ class BroadcastService:
     ) -> Broadcast:
         """A new broadcast: SCHEDULED at ``run_at`` (default now), or a DRAFT."""
         now = self.clock()
+        if run_at is not None and not draft:
+            check_run_at(run_at, now, max_lateness=self.max_lateness)
         if (audience_filter is None) == (contact_ids is None):
             raise ConfigError("give the audience as a filter or as a list of contact IDs, exactly one")
         if contact_ids is not None and not contact_ids:
@@ -240,6 +247,8 @@ class BroadcastService:
         state = transition(current.state, Action.SCHEDULE)
         check_quota(scheduled=self.store.count_quota() - 1, cap=self.quota)  # it already counts as a draft
         now = self.clock()
+        if run_at is not None:
+            check_run_at(run_at, now, max_lateness=self.max_lateness)
         updated = attrs.evolve(current, state=state, run_at=now if run_at is None else run_at)
         stored = self.store.update_broadcast(updated, expected_state=current.state)
         self.on_event(LifecycleEvent(LifecycleEventKind.SCHEDULED, stored, now))
@@ -269,6 +278,9 @@ class BroadcastService:
             raise ConfigError(f"{unknown[0]!r} cannot be edited", hint=f"editable: {', '.join(sorted(_EDITABLE))}")
         transition(current.state, Action.EDIT)
         check_editable(current, retries=self.store.retries_of(broadcast_id))
+        run_at = changes.get("run_at")
+        if isinstance(run_at, (int, float)) and current.state is State.SCHEDULED:
+            check_run_at(run_at, self.clock(), max_lateness=self.max_lateness)
         if current.state in TERMINAL_STATES:
             frozen = sorted(name for name in changes if not _EDITABLE[name])
             if frozen:
@@ -295,6 +307,8 @@ class BroadcastService:
         """Spawn the linked retry broadcast (SCHEDULED; run-at default now + 2 min)."""
         source = self.store.get_broadcast(broadcast_id)
         now = self.clock()
+        if run_at is not None:
+            check_run_at(run_at, now, max_lateness=self.max_lateness)
         if contact_ids is None:
             check_retry_eligible(source, failed_rows=self.retryable_count(broadcast_id), now=now)
             failed = list(self.store.failed_contact_ids(broadcast_id))
@@ -357,6 +371,7 @@ class BroadcastService:
             used_fallback=self.store.count_used_fallback(broadcast_id),
             lineage=tuple(b.id for b in self.lineage(broadcast_id)),
             retries=tuple(b.id for b in self.store.retries_of(broadcast_id)),
+            overdue_by=overdue_by(broadcast, self.clock(), max_lateness=self.max_lateness),
         )
 
     # -- retention ------------------------------------------------------------------------

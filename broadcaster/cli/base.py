@@ -128,7 +128,9 @@ class App:
 
     @property
     def service(self) -> BroadcastService:
-        return BroadcastService(store=self.store, registry=self.registry, quota=self.config.quota)
+        return BroadcastService(
+            store=self.store, registry=self.registry, quota=self.config.quota, max_lateness=self.config.max_lateness
+        )
 
     @property
     def zone(self) -> Zone:

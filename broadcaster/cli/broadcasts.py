@@ -12,6 +12,7 @@ from rich.table import Table
 
 from ..core.lifecycle import State
 from ..core.models import Audience, Broadcast, FallbackTemplate, Mode, TemplateRoute
+from ..core.schedule import overdue_by
 from .base import App, emit_json, json_option, pass_app
 from .files import read_ids
 from .render import broadcast_json, console, format_time, percent, summary_json, summary_lines
@@ -172,13 +173,14 @@ def list_broadcasts(app: App, state: str | None, limit: int, as_json: bool) -> N
         click.echo("no broadcasts")
         return
     table = Table("id", "name", "state", "run at", "audience", "delivered", "failed", "skipped", "delivery", "retry of")
+    now = time.time()
     for b in found:
         c = b.counters
         size = c.audience_size_actual if c.audience_size_actual is not None else c.audience_size_estimate
         table.add_row(
             b.id,
             b.name,
-            b.state.value,
+            b.state.value + (" (overdue)" if overdue_by(b, now, max_lateness=app.config.max_lateness) else ""),
             format_time(b.run_at, app.zone),
             "-" if size is None else str(size),
             str(c.delivered),

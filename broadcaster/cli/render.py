@@ -54,6 +54,7 @@ def summary_json(summary: BroadcastSummary) -> dict[str, Any]:
         "used_fallback_share": summary.used_fallback_share,
         "lineage": list(summary.lineage),
         "retries": list(summary.retries),
+        "overdue_by": summary.overdue_by,
     }
 
 
@@ -64,16 +65,29 @@ def _audience(broadcast: Broadcast) -> str:
     return f"filter {audience.filter!r}" if audience.filter else "everyone"
 
 
+def _state(summary: BroadcastSummary) -> str:
+    b = summary.broadcast
+    if b.cancel_requested and b.state.value == "SENDING":
+        return f"{b.state.value}  (cancel requested)"
+    if summary.overdue_by is not None:
+        return f"{b.state.value}  ({overdue_note(b.id, summary.overdue_by)})"
+    return b.state.value
+
+
+def overdue_note(broadcast_id: str, late: float) -> str:
+    return (
+        f"overdue: its run-at passed {format_duration(late)} ago, too late to fire by itself;"
+        f" `broadcaster edit {broadcast_id} --run-at now` sends it, `broadcaster cancel {broadcast_id}` drops it"
+    )
+
+
 def summary_lines(summary: BroadcastSummary, zone: Zone) -> list[tuple[str, str]]:
     b = summary.broadcast
     c = b.counters
     what = f"flow {b.flow_id}" if b.flow_id and not b.routes else f"{len(b.routes)} template route(s)"
     lines = [
         ("broadcast", f"{b.id}  {b.name}".rstrip()),
-        (
-            "state",
-            b.state.value + ("  (cancel requested)" if b.cancel_requested and b.state.value == "SENDING" else ""),
-        ),
+        ("state", _state(summary)),
         ("mode", f"{b.mode.value}: {what}"),
         ("audience", _audience(b)),
         ("run at", format_time(b.run_at, zone)),

@@ -8,15 +8,15 @@ from typing import Any
 
 import click
 
+from ..durations import parse_duration
+
 __all__ = ["WHEN_HELP", "WhenType", "Zone", "format_duration", "format_time", "local_zone", "parse_when"]
 
 Zone = dt.tzinfo
 
 WHEN_HELP = 'ISO 8601 ("2026-03-01T09:00", your zone unless it says otherwise), "now", or "in 10m" / "in 2h" / "in 1d"'
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _RELATIVE = re.compile(r"in\s+((?:\d+\s*[smhd]\s*)+)", re.IGNORECASE)
-_PART = re.compile(r"(\d+)\s*([smhd])", re.IGNORECASE)
 
 
 def local_zone() -> Zone:
@@ -32,8 +32,7 @@ def parse_when(text: str, *, now: float, zone: Zone) -> float:
         return now
     relative = _RELATIVE.fullmatch(value)
     if relative:
-        seconds = sum(int(n) * _UNITS[unit.lower()] for n, unit in _PART.findall(relative[1]))
-        return now + seconds
+        return now + parse_duration(relative[1])
     try:
         moment = dt.datetime.fromisoformat(value)
     except ValueError:

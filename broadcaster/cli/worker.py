@@ -28,7 +28,7 @@ from ..runtime.serve import DEFAULT_MAX_CONCURRENT, run_worker
 from ..runtime.webhooks import WebhookPublisher
 from .base import App, CliError, pass_app
 from .render import console as terminal_console
-from .render import percent
+from .render import overdue_note, percent
 from .times import format_duration
 
 __all__ = ["SecretResolvingStore", "run", "worker_lock"]
@@ -115,6 +115,8 @@ class PlainProgress:
         kind = event.kind.value
         if kind == "started":
             click.echo(f"{b.id} started: audience {b.counters.audience_size_actual}")
+        elif kind == "overdue":
+            click.echo(f"{b.id} {overdue_note(b.id, event.at - (b.run_at or event.at))}")
         elif kind in ("finished", "cancelled"):
             c = b.counters
             click.echo(
@@ -156,6 +158,8 @@ class RichProgress:
         if event.kind.value in ("finished", "cancelled"):
             self._update(b)
             self.progress.console.print(f"{b.id} {b.state.value}: {_counts(b)}")
+        elif event.kind.value == "overdue":
+            self.progress.console.print(f"{b.id} {overdue_note(b.id, event.at - (b.run_at or event.at))}", markup=False)
 
     def _update(self, b: Broadcast) -> None:
         c = b.counters
@@ -260,6 +264,7 @@ async def _work(
         rates=dict(config.rates),
         on_event=on_event,
         health=HealthTracker(on_status=store_sink(app.store), clock=clock.now),
+        max_lateness=config.max_lateness,
     )
     async with runtime.executor:
         async with trio.open_nursery() as outer:

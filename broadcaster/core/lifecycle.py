@@ -98,3 +98,6 @@ class LifecycleEventKind(enum.Enum):
     STARTED = "started"
     FINISHED = "finished"
     CANCELLED = "cancelled"
+    #: not a change of state: a SCHEDULED broadcast whose run-at passed longer ago than the
+    #: worker's max lateness, which it will not fire by itself (see core.schedule)
+    OVERDUE = "overdue"

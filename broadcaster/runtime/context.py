@@ -13,6 +13,7 @@ from ..core.backoff import BackoffPolicy
 from ..core.models import LifecycleEvent
 from ..core.pacing import PacingPlan
 from ..core.ratelimit import TokenBucket
+from ..core.schedule import DEFAULT_MAX_LATENESS
 from ..plugins import ProviderRegistry
 from ..store.base import Store
 from .health import HealthTracker
@@ -57,3 +58,5 @@ class Runtime:
     #: the token bucket of each integration, shared by every broadcast this runtime runs
     #: (two running at once through one integration share its rate)
     buckets: dict[str, TokenBucket] = attrs.field(factory=dict)
+    #: how late after its run-at a broadcast still fires (core.schedule)
+    max_lateness: float = DEFAULT_MAX_LATENESS

@@ -14,9 +14,10 @@ import attrs
 from ..core.lifecycle import Action, LifecycleEventKind, State, transition
 from ..core.models import Broadcast, LifecycleEvent
 from ..core.retry import inherit_source_config
+from ..core.schedule import split_due
 from .context import Runtime
 
-__all__ = ["fire", "fire_due"]
+__all__ = ["due_now", "fire", "fire_due"]
 
 
 def fire(runtime: Runtime, broadcast: Broadcast) -> Broadcast:
@@ -34,6 +35,15 @@ def fire(runtime: Runtime, broadcast: Broadcast) -> Broadcast:
     return fired
 
 
+def due_now(runtime: Runtime) -> tuple[list[Broadcast], list[Broadcast]]:
+    """SCHEDULED broadcasts whose run-at has come, as (to fire, overdue): an overdue one
+    passed its run-at longer ago than ``runtime.max_lateness`` and is not fired."""
+    now = runtime.clock.now()
+    return split_due(runtime.store.due_broadcasts(now), now, max_lateness=runtime.max_lateness)
+
+
 def fire_due(runtime: Runtime) -> list[Broadcast]:
-    """Fire every SCHEDULED broadcast whose run-at has come; return them, now SENDING."""
-    return [fire(runtime, broadcast) for broadcast in runtime.store.due_broadcasts(runtime.clock.now())]
+    """Fire every SCHEDULED broadcast whose run-at has come (and is not overdue); return
+    them, now SENDING."""
+    ready, _ = due_now(runtime)
+    return [fire(runtime, broadcast) for broadcast in ready]

@@ -4,7 +4,10 @@ Several broadcasts run at once (up to ``max_concurrent``), each in its own task 
 own dispatcher. They share one token bucket per integration (``Runtime.buckets``), so two
 broadcasts through one integration together stay within its rate, while a broadcast on
 another channel is not held up by them. A broadcast is fired only when there is room to
-run it, so its ``startedAt`` is when it really starts sending.
+run it, so its ``startedAt`` is when it really starts sending. A broadcast whose run-at
+passed longer ago than ``Runtime.max_lateness`` is not fired at all: it is reported once
+(an ``overdue`` lifecycle event, to the display, plugins and webhooks) and waits for an
+operator.
 """
 
 from __future__ import annotations
@@ -13,11 +16,11 @@ import logging
 
 import trio
 
-from ..core.lifecycle import State
-from ..core.models import Broadcast
+from ..core.lifecycle import LifecycleEventKind, State
+from ..core.models import Broadcast, LifecycleEvent
 from ..core.retry import ROW_TTL_SECONDS
 from .context import Runtime
-from .scheduler import fire
+from .scheduler import due_now, fire
 from .worker import run_broadcast
 
 __all__ = ["DEFAULT_MAX_CONCURRENT", "run_worker"]
@@ -46,6 +49,7 @@ async def run_worker(
         raise ValueError(f"max_concurrent must be at least 1, not {max_concurrent}")
     finished: list[Broadcast] = []
     running: set[str] = set()
+    reported: set[str] = set()
     changed = trio.Event()
 
     async def run_one(broadcast_id: str) -> None:
@@ -65,7 +69,7 @@ async def run_worker(
                 if purged:
                     log.info("purged %d dispatch rows older than 30 days", purged)
                 next_purge = now + purge_every
-            for broadcast_id in _next_to_run(runtime, running, max_concurrent - len(running)):
+            for broadcast_id in _next_to_run(runtime, running, max_concurrent - len(running), reported):
                 running.add(broadcast_id)
                 nursery.start_soon(run_one, broadcast_id)
             if once and not running:
@@ -76,16 +80,27 @@ async def run_worker(
             changed = trio.Event()
 
 
-def _next_to_run(runtime: Runtime, running: set[str], room: int) -> list[str]:
+def _next_to_run(runtime: Runtime, running: set[str], room: int, reported: set[str]) -> list[str]:
     """Broadcasts to start now, at most ``room``: SENDING ones nobody runs (a stopped
-    worker's), oldest first, then due SCHEDULED ones, fired as they are taken."""
+    worker's), oldest first, then due SCHEDULED ones, fired as they are taken. Overdue
+    ones are reported (once each) instead."""
+    ready, overdue = due_now(runtime)
+    now = runtime.clock.now()
+    for broadcast in overdue:
+        if broadcast.id not in reported:
+            reported.add(broadcast.id)
+            log.warning(
+                "broadcast %s is overdue: its run-at passed %.0f s ago, more than the %.0f s allowed; not firing it",
+                broadcast.id,
+                now - (broadcast.run_at or now),
+                runtime.max_lateness,
+            )
+            runtime.on_event(LifecycleEvent(LifecycleEventKind.OVERDUE, broadcast, now))
     if room <= 0:
         return []
     store = runtime.store
     waiting = [b for b in store.list_broadcasts(state=State.SENDING) if b.id not in running]
     picked = [b.id for b in sorted(waiting, key=lambda b: (b.counters.started_at or 0.0, b.id))][:room]
-    if len(picked) < room:
-        due = store.due_broadcasts(runtime.clock.now())
-        for broadcast in due[: room - len(picked)]:
-            picked.append(fire(runtime, broadcast).id)
+    for broadcast in ready[: room - len(picked)]:
+        picked.append(fire(runtime, broadcast).id)
     return picked

@@ -66,7 +66,13 @@ class Cli:
 @pytest.fixture
 def cli(tmp_path, monkeypatch) -> Cli:
     monkeypatch.chdir(tmp_path)
-    for name in ("BROADCASTER_CONFIG", "BROADCASTER_STORE", "BROADCASTER_QUOTA", "BROADCASTER_SECRETS_FILE"):
+    for name in (
+        "BROADCASTER_CONFIG",
+        "BROADCASTER_STORE",
+        "BROADCASTER_QUOTA",
+        "BROADCASTER_SECRETS_FILE",
+        "BROADCASTER_MAX_LATENESS",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("BROADCASTER_TIMEZONE", "UTC")
     monkeypatch.setenv("TG_TOKEN", "123:secret-token")

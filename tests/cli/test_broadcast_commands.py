@@ -8,8 +8,10 @@ import fcntl
 import json
 import time
 
+import attrs
 import pytest
 
+from broadcaster.core.lifecycle import State
 from broadcaster.core.models import DispatchRow
 from broadcaster.core.outcomes import ErrorKind, Status
 from broadcaster.core.reasons import ErrorReason
@@ -250,3 +252,42 @@ def test_run_concurrent_must_be_at_least_one(ready):
     assert result.exit_code == 2
     assert "Invalid value for '--concurrent': 0 is not in the range 1<=x<=64" in result.stderr
     assert ready("run", "--once", "--concurrent", "2").output == "idle: 0 broadcast(s) run\n"
+
+
+def test_a_run_at_too_far_in_the_past_is_refused_and_changes_nothing(ready):
+    before = ready.dump()
+    result = ready("create", "--flow", "welcome", "--filter", "", "--run-at", "2020-01-01T09:00")
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith("error: that run-at is ")
+    assert "days in the past, more than the 24.0 hours a broadcast may start late: it would never fire" in (
+        result.stderr
+    )
+    assert ready.dump() == before
+
+
+def test_an_overdue_broadcast_is_marked_in_list_and_show_and_can_be_sent_anyway(ready):
+    b = create(ready, "--filter", "")
+    store = ready.store()
+    try:
+        current = store.get_broadcast(b["id"])
+        store.update_broadcast(attrs.evolve(current, run_at=time.time() - 3 * 86_400), expected_state=State.SCHEDULED)
+    finally:
+        store.close()
+    assert f"{b['id']}" in ready("list").output and "SCHEDULED (overdue)" in ready("list").output
+    shown = ready("show", b["id"]).output
+    assert "SCHEDULED  (overdue: its run-at passed 72h00m" in shown
+    assert f"`broadcaster edit {b['id']} --run-at now` sends it, `broadcaster cancel {b['id']}` drops it" in shown
+    assert json.loads(ready("show", b["id"], "--json").output)["overdue_by"] == pytest.approx(3 * 86_400, abs=5)
+    # sent anyway: the run-at moves to now and it is on time again
+    assert ready("edit", b["id"], "--run-at", "now").exit_code == 0
+    assert json.loads(ready("show", b["id"], "--json").output)["overdue_by"] is None
+    assert "(overdue)" not in ready("list").output
+
+
+def test_max_lateness_comes_from_the_configuration(cli, monkeypatch):
+    cli.write("broadcaster.toml", 'max_lateness = "90m"\n')
+    assert cli("list").exit_code == 0
+    monkeypatch.setenv("BROADCASTER_MAX_LATENESS", "soon")
+    bad = cli("list")
+    assert bad.exit_code == 1
+    assert bad.stderr.startswith("error: broadcaster.toml: max_lateness: cannot read 'soon' as a duration")

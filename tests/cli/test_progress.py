@@ -80,3 +80,17 @@ async def test_plain_progress_prints_rate_and_eta_then_the_outcome(autojump_cloc
     assert lines[2] == "b1 SENDING 310/1000 (300 delivered, 10 failed, 0 skipped) 42.0/s, ETA 16s"
     assert lines[3] == "b1 COMPLETED: 950 delivered, 30 failed, 20 skipped (delivery 95.0%, drop 5.0%) in 2m00s"
     assert len(lines) == 4  # nothing is SENDING any more
+
+
+def test_both_displays_say_what_to_do_with_an_overdue_broadcast(capsys):
+    stale = Broadcast(id="b9", audience=Audience(filter=""), state=State.SCHEDULED, run_at=EPOCH - 3 * 86_400)
+    event = LifecycleEvent(LifecycleEventKind.OVERDUE, stale, EPOCH)
+    PlainProgress().event(event)
+    expected = (
+        "b9 overdue: its run-at passed 72h00m00s ago, too late to fire by itself;"
+        " `broadcaster edit b9 --run-at now` sends it, `broadcaster cancel b9` drops it"
+    )
+    assert capsys.readouterr().out == expected + "\n"
+    terminal = Console(file=io.StringIO(), width=300, color_system=None, record=True)
+    RichProgress(console=terminal).event(event)
+    assert terminal.export_text() == expected + "\n"

@@ -162,3 +162,46 @@ async def test_max_concurrent_below_one_is_refused():
     runtime, _ = make_runtime(store, FakeTelegram())
     with pytest.raises(ValueError, match="max_concurrent must be at least 1, not 0"):
         await run_worker(runtime, once=True, max_concurrent=0)
+
+
+async def test_an_overdue_broadcast_is_reported_once_and_not_fired_until_moved(autojump_clock):
+    store = setup_store(10)
+    fake = FakeTelegram()
+    runtime, events = make_runtime(store, fake)
+    # the worker was down: one broadcast is 2 days late, one only an hour late
+    schedule(store, "stale", audience=Audience(contact_ids=("c000001",)))
+    store.update_broadcast(
+        attrs.evolve(store.get_broadcast("stale"), run_at=EPOCH - 2 * 86_400), expected_state=State.SCHEDULED
+    )
+    schedule(store, "late", audience=Audience(contact_ids=("c000002",)))
+    store.update_broadcast(
+        attrs.evolve(store.get_broadcast("late"), run_at=EPOCH - 3600), expected_state=State.SCHEDULED
+    )
+    with trio.fail_after(600):
+        # each worker reports it once, however many times it looks (the first loops until
+        # "late" is done); a worker started later reports it again
+        done = await run_worker(runtime, once=True)
+        done += await run_worker(runtime, once=True)
+    assert [b.id for b in done] == ["late"]
+    assert store.get_broadcast("stale").state is State.SCHEDULED
+    overdue = [e for e in events if e.kind.value == "overdue"]
+    assert [e.broadcast.id for e in overdue] == ["stale", "stale"]
+    assert overdue[0].at - overdue[0].broadcast.run_at == pytest.approx(2 * 86_400, abs=1)
+    assert fake.accepted == {"2": 1}
+
+    # the operator sends it anyway: its run-at moves to now, and it fires
+    store.update_broadcast(
+        attrs.evolve(store.get_broadcast("stale"), run_at=runtime.clock.now()), expected_state=State.SCHEDULED
+    )
+    with trio.fail_after(600):
+        (sent,) = await run_worker(runtime, once=True)
+    assert sent.id == "stale" and sent.state is State.COMPLETED and fake.accepted["1"] == 1
+
+
+async def test_max_lateness_is_the_runtimes(autojump_clock):
+    store = setup_store(3)
+    runtime, _ = make_runtime(store, FakeTelegram(), max_lateness=60.0)
+    schedule(store, "b1")
+    store.update_broadcast(attrs.evolve(store.get_broadcast("b1"), run_at=EPOCH - 61), expected_state=State.SCHEDULED)
+    with trio.fail_after(60):
+        assert await run_worker(runtime, once=True) == []
