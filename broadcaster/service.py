@@ -28,6 +28,7 @@ from .core.models import (
     TemplateRoute,
 )
 from .core.outcomes import Outcome
+from .core.progress import stalled_for
 from .core.retry import (
     ROW_TTL_SECONDS,
     check_editable,
@@ -68,6 +69,8 @@ class BroadcastSummary:
     retries: tuple[str, ...]
     #: seconds since its run-at passed, when that is past the max lateness (it will not fire)
     overdue_by: float | None = None
+    #: seconds a SENDING broadcast has gone without a new row, when that looks stalled
+    stalled_for: float | None = None
 
     @property
     def used_fallback_share(self) -> float | None:
@@ -372,7 +375,14 @@ class BroadcastService:
             lineage=tuple(b.id for b in self.lineage(broadcast_id)),
             retries=tuple(b.id for b in self.store.retries_of(broadcast_id)),
             overdue_by=overdue_by(broadcast, self.clock(), max_lateness=self.max_lateness),
+            stalled_for=self.stalled_for(broadcast),
         )
+
+    def stalled_for(self, broadcast: Broadcast) -> float | None:
+        """Seconds a SENDING broadcast has gone without a new row, if it looks stalled."""
+        if broadcast.state is not State.SENDING:
+            return None
+        return stalled_for(broadcast, self.store.last_recorded_at(broadcast.id), self.clock())
 
     # -- retention ------------------------------------------------------------------------
 

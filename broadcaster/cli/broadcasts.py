@@ -180,7 +180,7 @@ def list_broadcasts(app: App, state: str | None, limit: int, as_json: bool) -> N
         table.add_row(
             b.id,
             b.name,
-            b.state.value + (" (overdue)" if overdue_by(b, now, max_lateness=app.config.max_lateness) else ""),
+            b.state.value + _marker(app, b, now),
             format_time(b.run_at, app.zone),
             "-" if size is None else str(size),
             str(c.delivered),
@@ -190,6 +190,15 @@ def list_broadcasts(app: App, state: str | None, limit: int, as_json: bool) -> N
             b.retry_of or "",
         )
     console().print(table)
+
+
+def _marker(app: App, b: Broadcast, now: float) -> str:
+    """What the state alone does not say: a SCHEDULED one that will not fire, a SENDING one not moving."""
+    if overdue_by(b, now, max_lateness=app.config.max_lateness) is not None:
+        return " (overdue)"
+    if app.service.stalled_for(b) is not None:
+        return " (stalled)"
+    return ""
 
 
 @click.command()

@@ -55,6 +55,7 @@ def summary_json(summary: BroadcastSummary) -> dict[str, Any]:
         "lineage": list(summary.lineage),
         "retries": list(summary.retries),
         "overdue_by": summary.overdue_by,
+        "stalled_for": summary.stalled_for,
     }
 
 
@@ -69,9 +70,18 @@ def _state(summary: BroadcastSummary) -> str:
     b = summary.broadcast
     if b.cancel_requested and b.state.value == "SENDING":
         return f"{b.state.value}  (cancel requested)"
+    if summary.stalled_for is not None:
+        return f"{b.state.value}  ({stalled_note(summary.stalled_for)})"
     if summary.overdue_by is not None:
         return f"{b.state.value}  ({overdue_note(b.id, summary.overdue_by)})"
     return b.state.value
+
+
+def stalled_note(quiet: float) -> str:
+    return (
+        f"stalled: no new row for {format_duration(quiet)}; is `broadcaster run` running?"
+        " A stopped worker's broadcast resumes where it stopped when one starts"
+    )
 
 
 def overdue_note(broadcast_id: str, late: float) -> str:

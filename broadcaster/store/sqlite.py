@@ -626,6 +626,15 @@ class SQLiteStore:
         )
         return int(found[0][0])
 
+    def last_recorded_at(self, broadcast_id: str) -> float | None:
+        """When the broadcast's latest final row was written (None before the first)."""
+        found = self._query(
+            "SELECT recorded_at FROM dispatch_rows WHERE broadcast_id = ? AND rec_seq IS NOT NULL"
+            " ORDER BY rec_seq DESC LIMIT 1",
+            (broadcast_id,),
+        )
+        return float(found[0][0]) if found and found[0][0] is not None else None
+
     def count_existing_contacts(self, contact_ids: Sequence[str]) -> int:
         """How many distinct ids of ``contact_ids`` name a stored contact (an explicit audience's estimate)."""
         unique = list(dict.fromkeys(contact_ids))

@@ -291,3 +291,30 @@ def test_max_lateness_comes_from_the_configuration(cli, monkeypatch):
     bad = cli("list")
     assert bad.exit_code == 1
     assert bad.stderr.startswith("error: broadcaster.toml: max_lateness: cannot read 'soon' as a duration")
+
+
+def test_a_sending_broadcast_with_no_new_row_for_long_is_marked_stalled(ready):
+    b = create(ready, "--filter", "")
+    store = ready.store()
+    try:
+        current = store.get_broadcast(b["id"])
+        started = time.time() - 2 * 3600
+        store.update_broadcast(
+            attrs.evolve(current, state=State.SENDING, counters=attrs.evolve(current.counters, started_at=started)),
+            expected_state=State.SCHEDULED,
+        )
+        store.snapshot_audience(b["id"])
+        store.record([DispatchRow(b["id"], "c1", Status.DELIVERED, "Ada", "tg", recorded_at=started + 60)])
+    finally:
+        store.close()
+    assert "SENDING (stalled)" in ready("list").output
+    shown = ready("show", b["id"]).output
+    assert "SENDING  (stalled: no new row for 1h59m" in shown and "is `broadcaster run` running?" in shown
+    assert json.loads(ready("show", b["id"], "--json").output)["stalled_for"] == pytest.approx(7140, abs=5)
+    store = ready.store()
+    try:
+        store.record([DispatchRow(b["id"], "c2", Status.DELIVERED, "Bo", "tg", recorded_at=time.time())])
+    finally:
+        store.close()
+    assert "(stalled)" not in ready("list").output
+    assert json.loads(ready("show", b["id"], "--json").output)["stalled_for"] is None

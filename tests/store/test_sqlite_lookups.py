@@ -64,3 +64,16 @@ def test_used_chats_are_the_chats_claimed_sends_went_to():
     assert store.used_chats("b", []) == frozenset()
     many = [("tg", str(i)) for i in range(1000)]
     assert store.used_chats("b", many) == frozenset({("tg", "1"), ("tg", "2")})
+
+
+def test_last_recorded_at_is_the_latest_final_row_of_that_broadcast():
+    store = make_store()
+    assert store.last_recorded_at("b") is None
+    store.claim("b", [("c1", "tg", "1")], 5.0)
+    assert store.last_recorded_at("b") is None  # a claim is not a final row
+    store.record([DispatchRow("b", "c2", Status.DELIVERED, recorded_at=20.0)])
+    store.record([DispatchRow("b", "c1", Status.DELIVERED, recorded_at=15.0)])  # written later, older time
+    assert store.last_recorded_at("b") == 15.0  # the last written, as a run writes them in time order
+    store.create_broadcast(Broadcast(id="other", audience=Audience(filter=""), state=State.SENDING))
+    store.record([DispatchRow("other", "c3", Status.DELIVERED, recorded_at=99.0)])
+    assert store.last_recorded_at("b") == 15.0 and store.last_recorded_at("other") == 99.0
