@@ -44,7 +44,7 @@ _FIELD_VALUE_TYPES = (str, int, float, bool, type(None))
 def _structure_field_value(value: Any, _: Any) -> FieldValue:
     if not isinstance(value, _FIELD_VALUE_TYPES):
         raise TypeError(f"a contact field value must be text, a number, a boolean or null, not {type(value).__name__}")
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 def _structure_reason(value: Any, _: Any) -> ErrorReason:

@@ -1,4 +1,4 @@
-"""The repository stays ruff-clean and broadcaster/core mypy-clean (strict)."""
+"""The repository stays ruff-clean, and every shipped package mypy-clean (strict)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,6 @@ def test_ruff_format_is_clean():
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="mypy cache paths")
-def test_mypy_strict_on_the_core_is_clean():
+def test_mypy_strict_on_every_package_is_clean():
     result = run("mypy", "--no-error-summary")
     assert result.returncode == 0, result.stdout + result.stderr

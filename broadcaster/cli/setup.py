@@ -183,7 +183,7 @@ def list_integrations(app: App, as_json: bool) -> None:
     Example:
       broadcaster integrations list --json
     """
-    rows = []
+    rows: list[dict[str, Any]] = []
     for integration in app.store.list_integrations():
         health = app.store.get_integration_health(integration.name)
         rows.append(
@@ -324,7 +324,7 @@ def list_flows(app: App, as_json: bool) -> None:
     table = Table("id", "name", "published", "first card", "required fields")
     for flow in found:
         card = flow.first_card
-        first = f"text: {card.text}" if hasattr(card, "text") else f"template: {card.template}"  # type: ignore[union-attr]
+        first = f"text: {card.text}" if hasattr(card, "text") else f"template: {card.template}"
         table.add_row(flow.id, flow.name, "yes" if flow.published else "no", first, ",".join(flow.required_fields))
     console().print(table)
 

@@ -61,7 +61,7 @@ def format_duration(seconds: float | None) -> str:
     return f"{seconds:.1f}s" if seconds < 10 else f"{secs}s"
 
 
-class WhenType(click.ParamType):
+class WhenType(click.ParamType):  # type: ignore[type-arg]  # generic in newer click only; we support 8.1+
     """A click parameter holding the text; commands call :func:`parse_when` with their clock."""
 
     name = "WHEN"

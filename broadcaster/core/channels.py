@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from typing import Iterable
 
 import attrs
 
@@ -23,6 +24,16 @@ class DeliveryConfirmation(enum.Enum):
     NONE = "none"
 
 
+# Typed converters, not ``converter=frozenset`` / ``tuple``: mypy's attrs plugin cannot
+# resolve their type variable and would reject every plugin's (correct) ChannelSpec.
+def _kinds(items: Iterable[MessageKind]) -> frozenset[MessageKind]:
+    return frozenset(items)
+
+
+def _names(items: Iterable[str]) -> tuple[str, ...]:
+    return tuple(items)
+
+
 @attrs.frozen
 class ChannelSpec:
     """A provider's capabilities, as its plugin declares them.
@@ -35,16 +46,16 @@ class ChannelSpec:
     """
 
     provider: str
-    kinds: frozenset[MessageKind] = attrs.field(default=frozenset({MessageKind.TEXT}), converter=frozenset)
+    kinds: frozenset[MessageKind] = attrs.field(default=frozenset({MessageKind.TEXT}), converter=_kinds)
     window_seconds: float | None = None
     confirmation: DeliveryConfirmation = DeliveryConfirmation.SYNC
     rate_per_second: float = 30.0
     burst: int = 30
     max_batch: int = 1
     #: names of Integration.settings the plugin needs (e.g. "token")
-    required_settings: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    required_settings: tuple[str, ...] = attrs.field(default=(), converter=_names)
     #: names of settings whose values are secrets (never shown)
-    secret_settings: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    secret_settings: tuple[str, ...] = attrs.field(default=(), converter=_names)
     description: str = ""
 
     @property

@@ -24,6 +24,11 @@ def _frozen_headers(value: Mapping[str, str] | Iterable[tuple[str, str]] | None)
     return tuple((str(k), str(v)) for k, v in items)
 
 
+def _strings(items: Iterable[str]) -> tuple[str, ...]:
+    # not ``converter=tuple``: mypy's attrs plugin cannot resolve its type variable
+    return tuple(items)
+
+
 @attrs.frozen(repr=False)
 class HttpCall:
     """A request a plugin wants sent. ``json`` is the body (or None for no body).
@@ -36,9 +41,9 @@ class HttpCall:
     url: str
     headers: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=_frozen_headers)
     json: Any = None
-    secrets: tuple[str, ...] = attrs.field(default=(), converter=tuple, repr=False)
+    secrets: tuple[str, ...] = attrs.field(default=(), converter=_strings, repr=False)
     #: how many contacts this call addresses (Viber's broadcast endpoint sends to many)
-    recipients: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    recipients: tuple[str, ...] = attrs.field(default=(), converter=_strings)
 
     def header(self, name: str) -> str | None:
         lowered = name.lower()

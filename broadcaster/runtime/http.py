@@ -26,7 +26,7 @@ import logging
 import socket
 import ssl
 from types import TracebackType
-from typing import Final
+from typing import AsyncGenerator, Final, cast
 
 import attrs
 import httpx
@@ -170,7 +170,9 @@ async def _read_capped(response: httpx.Response, limit: int) -> bytes:
     size = 0
     # closed explicitly: leaving the loop early (an oversized reply) must not leave the
     # stream's generator for the garbage collector to finish
-    async with contextlib.aclosing(response.aiter_bytes()) as stream:
+    # (aiter_bytes is an async generator, typed as a plain iterator)
+    body = cast(AsyncGenerator[bytes, None], response.aiter_bytes())
+    async with contextlib.aclosing(body) as stream:
         async for chunk in stream:
             chunks.append(chunk)
             size += len(chunk)

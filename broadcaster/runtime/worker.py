@@ -26,6 +26,7 @@ import trio
 
 from ..core.dispatcher import Dispatcher
 from ..core.errors import ConfigError, PluginError
+from ..core.events import Action as DispatchAction
 from ..core.events import (
     CancelRequested,
     Finished,
@@ -160,7 +161,7 @@ class _Run:
 
     # -- actions --------------------------------------------------------------------------
 
-    async def _perform(self, actions: list) -> Finished | None:
+    async def _perform(self, actions: list[DispatchAction]) -> Finished | None:
         """Perform actions; those they produce (a loaded page's sends) are performed too."""
         finished: Finished | None = None
         queue = list(actions)
@@ -189,14 +190,14 @@ class _Run:
 
     def _start_sends(self, actions: list[Send | SendBatch]) -> None:
         now = self.rt.clock.now()
-        groups = [a.sends if type(a) is SendBatch else (a,) for a in actions]  # type: ignore[union-attr]
+        groups: list[tuple[Send, ...]] = [a.sends if isinstance(a, SendBatch) else (a,) for a in actions]
         claimed = set(
             self.store.claim(
                 self.broadcast.id, [(s.contact_id, s.integration, s.chat_id) for g in groups for s in g], now
             )
         )
         for group in groups:
-            going = []
+            going: list[Send] = []
             for send in group:
                 if send.attempt == 1 and send.contact_id not in claimed:
                     # Someone else holds this contact's row (a second worker): never send twice.
@@ -261,13 +262,13 @@ class _Run:
             return reply
         return registry.interpret_reply(integration=integration, call=call, reply=reply)
 
-    def _feed(self, contact_id: str, result: SendResult) -> list:
+    def _feed(self, contact_id: str, result: SendResult) -> list[DispatchAction]:
         return self.dispatcher.handle(SendCompleted(contact_id, result), now=self.rt.clock.now())
 
     # -- outside world ------------------------------------------------------------------
 
-    def _poll(self, now: float) -> list:
-        actions: list = []
+    def _poll(self, now: float) -> list[DispatchAction]:
+        actions: list[DispatchAction] = []
         current = self.store.get_broadcast(self.broadcast.id)
         if current.cancel_requested and not self.cancel_seen:
             self.cancel_seen = True

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import math
-from typing import Mapping
+from typing import Iterable, Mapping
 
 import attrs
 
@@ -113,6 +113,11 @@ class Fates:
     flaky_failure: float = 0.5
 
 
+def _periods(items: Iterable[Period]) -> tuple[Period, ...]:
+    # not ``converter=tuple``: mypy's attrs plugin cannot resolve its type variable
+    return tuple(items)
+
+
 @attrs.frozen
 class ProviderBehaviour:
     """How one simulated integration answers."""
@@ -128,7 +133,7 @@ class ProviderBehaviour:
     #: a baseline share of transient 5xx answers
     failure_rate: float = 0.0
     fates: Fates = Fates()
-    timeline: tuple[Period, ...] = attrs.field(default=(), converter=tuple)
+    timeline: tuple[Period, ...] = attrs.field(default=(), converter=_periods)
     #: our dispatcher's pace for this integration (None: the channel's default)
     send_rate: float | None = None
 

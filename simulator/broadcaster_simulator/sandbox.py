@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import trio
+
 from .fakes import FakeProvider
 from .scenario import ScenarioError, load_scenario
 
@@ -33,7 +35,9 @@ def build_fake(provider: str, *, scenario_path: Path | None = None, seed: int | 
     )
 
 
-async def serve_async(fake: FakeProvider, *, port: int, host: str = "127.0.0.1", task_status=None) -> None:
+async def serve_async(
+    fake: FakeProvider, *, port: int, host: str = "127.0.0.1", task_status: trio.TaskStatus[list[str]] | None = None
+) -> None:
     """Serve until cancelled (hypercorn's trio worker)."""
     from hypercorn.config import Config
     from hypercorn.trio import serve as hypercorn_serve

@@ -111,7 +111,8 @@ def read_error(value: Any) -> GraphError | None:
         return None
     message = value.get("message")
     if not isinstance(message, str) or not message.strip():
-        message = value.get("title") if isinstance(value.get("title"), str) else ""
+        title = value.get("title")
+        message = title if isinstance(title, str) else ""
     return GraphError(
         code=code,
         subcode=_int(value.get("error_subcode")),
