@@ -8,7 +8,9 @@ How a run flows: pages of the audience are requested one at a time, each contact
 through pre-flight (a skip row, or a send plan), sendable contacts are cut into batches;
 up to ``concurrent_batches`` batches hold a slot, each with at most
 ``in_flight_per_batch`` sends outstanding, and every send first takes a token from its
-integration's bucket. A rate-limited reply puts the contact back at the head of its
+integration's bucket. For a provider that takes many recipients per request
+(``ChannelSpec.max_batch`` > 1) the sends of a batch that share a message go out as one
+SendBatch: one token and one in-flight place for the request, one result per contact. A rate-limited reply puts the contact back at the head of its
 batch, which leaves its slot and waits out an exponential backoff (never less than the
 provider's hint); each batch has a budget of such rounds, after which its unfinished
 tail is FAILED ``<provider>:rate_limit_exhausted``. A contact is sent at most once
