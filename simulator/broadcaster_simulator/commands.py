@@ -6,10 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import attrs
 import click
 
 from broadcaster.core.errors import BroadcasterError
 
+from .model import Scenario
+from .scenario import MAX_AUDIENCE
 from .specs import PROVIDERS
 
 __all__ = ["rehearse", "sandbox", "simulate"]
@@ -19,6 +22,20 @@ class _Refused(click.ClickException):
     """A bad scenario or option: one line, exit code 2 (like a usage error)."""
 
     exit_code = 2
+
+
+_SIZE = click.option(
+    "--size",
+    type=click.IntRange(min=0, max=MAX_AUDIENCE),
+    default=None,
+    help="Override the audience size (the same shares, fates and timeline; e.g. your real audience's).",
+)
+
+
+def _resized(scenario: Scenario, size: int | None) -> Scenario:
+    if size is None:
+        return scenario
+    return attrs.evolve(scenario, audience=attrs.evolve(scenario.audience, size=size))
 
 
 @click.command()
@@ -33,7 +50,10 @@ class _Refused(click.ClickException):
     help="Where to write the picture (.svg or .png). Default: <scenario name>.svg in the current directory.",
 )
 @click.option("--no-plot", is_flag=True, help="Do not write the picture.")
-def simulate(scenario: Path, seed: int | None, as_json: bool, plot_path: Path | None, no_plot: bool) -> None:
+@_SIZE
+def simulate(
+    scenario: Path, seed: int | None, as_json: bool, plot_path: Path | None, no_plot: bool, size: int | None
+) -> None:
     """Rehearse the broadcast in SCENARIO (a TOML file) against simulated providers.
 
     Prints the report (the same bytes for the same scenario and seed) and writes a
@@ -49,7 +69,7 @@ def simulate(scenario: Path, seed: int | None, as_json: bool, plot_path: Path | 
     if plot_path is not None and plot_path.suffix.lower() not in (".svg", ".png"):
         raise click.UsageError(f"--plot must name a .svg or .png file, got {str(plot_path)!r}")
     try:
-        loaded = load_scenario(scenario)
+        loaded = _resized(load_scenario(scenario), size)
         result = run_simulation(loaded, seed=seed)
     except BroadcasterError as exc:
         raise _Refused(str(exc)) from None
@@ -76,7 +96,8 @@ def simulate(scenario: Path, seed: int | None, as_json: bool, plot_path: Path | 
     " an earlier rehearsal's store is never touched. The global --store and the config's store are not used.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of text.")
-def rehearse(scenario: Path, seed: int | None, store_path: Path | None, as_json: bool) -> None:
+@_SIZE
+def rehearse(scenario: Path, seed: int | None, store_path: Path | None, as_json: bool, size: int | None) -> None:
     """Run the broadcast in SCENARIO (a TOML file) through the real engine.
 
     Unlike `simulate`, everything real takes part: the scenario's audience is written
@@ -98,7 +119,7 @@ def rehearse(scenario: Path, seed: int | None, store_path: Path | None, as_json:
 
     target = store_path or DEFAULT_STORE
     try:
-        loaded = load_scenario(scenario)
+        loaded = _resized(load_scenario(scenario), size)
         result = run_rehearsal(loaded, store_path=target, seed=seed)
     except BroadcasterError as exc:
         raise _Refused(str(exc)) from None

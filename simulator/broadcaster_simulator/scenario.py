@@ -35,12 +35,13 @@ from .model import (
 )
 from .specs import PROVIDERS, SIM_SPECS
 
-__all__ = ["ScenarioError", "load_scenario", "parse_duration", "parse_scenario"]
+__all__ = ["MAX_AUDIENCE", "ScenarioError", "load_scenario", "parse_duration", "parse_scenario"]
 
 _DEFAULT_START = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86_400.0}
-_MAX_AUDIENCE = 100_000_000
+#: the largest audience a scenario may ask for
+MAX_AUDIENCE = 100_000_000
 
 
 class ScenarioError(ConfigError):
@@ -229,7 +230,7 @@ def _latency(table: _Table, key: str, default: Latency | None) -> Latency | None
 
 
 def _audience(table: _Table, integrations: Mapping[str, ProviderBehaviour]) -> AudienceSpec:
-    size = table.integer("size", low=0, high=_MAX_AUDIENCE)
+    size = table.integer("size", low=0, high=MAX_AUDIENCE)
     channels_table = table.table("channels", required=True)
     channels: dict[str, float] = {}
     for name in channels_table.data:

@@ -71,3 +71,16 @@ def test_sandbox_refuses_a_scenario_without_that_provider():
     result = run("sandbox", "viber", "--scenario", str(EXAMPLES / "retry-chain.toml"))
     assert result.exit_code == 2
     assert "retry-chain.toml: providers: has no integration on provider 'viber'" in result.stderr
+
+
+def test_size_overrides_the_audience_of_simulate_and_rehearse(tmp_path):
+    example = str(EXAMPLES / "outage-mid-run.toml")
+    report = json.loads(run("simulate", example, "--json", "--no-plot", "--size", "2500").stdout)
+    first = report["attempts"][0]
+    assert report["scenario"]["audience_size"] == 2500 and first["targeted"] == 2500
+    assert first["delivered"] + first["failed"] + first["skipped"] == 2500
+    small = run("rehearse", example, "--json", "--size", "300", "--store", str(tmp_path / "r.db"))
+    assert small.exit_code == 0, small.stderr
+    assert json.loads(small.stdout)["attempts"][0]["targeted"] == 300
+    bad = run("simulate", example, "--size", "-1", "--no-plot")
+    assert bad.exit_code == 2 and "Invalid value for '--size'" in bad.stderr
