@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 import tomllib
 from pathlib import Path
 from typing import Any, Mapping
@@ -19,6 +18,7 @@ from broadcaster.core.backoff import BackoffPolicy
 from broadcaster.core.errors import ConfigError
 from broadcaster.core.models import FallbackTemplate, Mode, TemplateRoute
 from broadcaster.core.pacing import PacingPlan
+from broadcaster.durations import parse_duration
 
 from .model import (
     AudienceSpec,
@@ -38,8 +38,6 @@ from .specs import PROVIDERS, SIM_SPECS
 __all__ = ["MAX_AUDIENCE", "ScenarioError", "load_scenario", "parse_duration", "parse_scenario"]
 
 _DEFAULT_START = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86_400.0}
 #: the largest audience a scenario may ask for
 MAX_AUDIENCE = 100_000_000
 
@@ -54,22 +52,6 @@ class ScenarioError(ConfigError):
         super().__init__(f"{where}: {problem}", hint=hint)
         self.source = source
         self.path = path
-
-
-def parse_duration(value: object) -> float:
-    """Seconds from a number or a string like ``"1h30m"``; raise ValueError otherwise."""
-    if isinstance(value, bool):
-        raise ValueError("not a duration")
-    if isinstance(value, (int, float)):
-        if value < 0 or not math.isfinite(value):
-            raise ValueError("a duration must be a finite number >= 0")
-        return float(value)
-    if isinstance(value, str):
-        text = value.replace(" ", "")
-        parts = _DURATION.findall(text)
-        if parts and "".join(number + unit for number, unit in parts) == text:
-            return sum(float(number) * _UNITS[unit] for number, unit in parts)
-    raise ValueError("not a duration")
 
 
 def _type_name(value: object) -> str:
