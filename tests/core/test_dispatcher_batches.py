@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from broadcaster.core.backoff import BackoffPolicy
 from broadcaster.core.channels import ChannelSpec, DeliveryConfirmation, MessageKind
-from broadcaster.core.events import Send, SendBatch
+from broadcaster.core.events import CancelRequested, Send, SendBatch
 from broadcaster.core.models import (
     Audience,
     Broadcast,
@@ -211,3 +211,20 @@ def test_batched_runs_keep_every_invariant(size, script, max_batch, pacing, seed
     assert run.max_in_flight <= pacing.max_in_flight
     assert run.dispatcher.in_flight == run.dispatcher.requests_in_flight == 0
     assert all(type(a) in (Send, SendBatch) for a in run.requests + run.sends)
+
+
+def test_a_cancel_lets_requests_in_flight_finish_and_skips_the_rest():
+    pacing = PacingPlan(page_size=100, batch_size=20, concurrent_batches=2, in_flight_per_batch=1)
+    run = Run(
+        BROADCAST, vb_contacts(300), lambda s, n: (1.0, accept(s, n)), flow=FLOW, channels=CHANNELS, pacing=pacing
+    )
+    while len(run.requests) < 3:
+        run.step()
+    sent_before = len(run.sends)
+    assert run.dispatcher.requests_in_flight == 2 and run.dispatcher.in_flight == 8  # two requests of 4
+    run.perform(run.dispatcher.handle(CancelRequested(), now=run.now))
+    run.run()
+    assert run.finished is not None and run.finished.cancelled is True
+    counts = Counter(row.status for row in run.rows)
+    assert counts == {Status.ACCEPTED: sent_before, Status.CANCELLED: 300 - sent_before}
+    assert len(run.sends) == sent_before and len(run.by_contact()) == 300
