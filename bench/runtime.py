@@ -106,7 +106,7 @@ def seed(db_path: Path, size: int, base_url: str) -> None:
                 flow_id="f1",
                 audience=Audience(filter=""),
                 state=State.SCHEDULED,
-                run_at=0.0,
+                run_at=time.time(),  # due now (a run-at days ago would be overdue, never fired)
             )
         )
 
