@@ -125,6 +125,7 @@ class Dispatcher:
         rates: Mapping[str, float] | None = None,
         rows_per_record: int = 1,
         shared_buckets: MutableMapping[str, TokenBucket] | None = None,
+        warmup: float = 0.0,
     ) -> None:
         """``channels`` maps each integration name to its provider's ChannelSpec;
         ``rates`` optionally overrides an integration's send rate (messages/s).
@@ -136,7 +137,9 @@ class Dispatcher:
 
         ``shared_buckets`` are the token buckets of every run in the shell's process, by
         integration (see :func:`~broadcaster.core.ratelimit.buckets_for`): concurrent
-        runs through one integration then share its rate."""
+        runs through one integration then share its rate. ``warmup`` is how long a new
+        bucket takes to reach its rate (see :mod:`~broadcaster.core.ratelimit`): a shell
+        whose connections start cold (the runtime) wants some; the simulator none."""
         if rows_per_record < 1:
             raise ValueError(f"rows_per_record must be at least 1, not {rows_per_record}")
         self.broadcast = broadcast
@@ -146,7 +149,7 @@ class Dispatcher:
         self.channels = channels
         self.stats = DispatchStats()
         self._planner = Planner(broadcast=broadcast, flow=flow, channels=channels)
-        self._buckets = buckets_for(channels, rates=rates or {}, now=now, shared=shared_buckets)
+        self._buckets = buckets_for(channels, rates=rates or {}, now=now, shared=shared_buckets, warmup=warmup)
         self._providers = {name: spec.provider for name, spec in channels.items()}
         self._per_batch = pacing.in_flight_per_batch
         self._broadcast_id = broadcast.id
@@ -173,7 +176,14 @@ class Dispatcher:
         #: contacts in flight beyond one per request (in_flight - requests in flight)
         self._grouped_extra = 0
         self._batch_seq = 0
-        self._window_chats: set[tuple[str, str]] = set()
+        # The chats of sends planned in this run, at least every one not yet issued. An
+        # issued send's chat is claimed in the store before the next page is read, and the
+        # page then lists it in used_chats; until it is issued only this set knows it,
+        # however many pages later its duplicate comes (a slow, rate-limited run reads pages
+        # ahead of its sends). Pruned to the queued sends' chats now and then (_prune_chats),
+        # not on every send: this is the per-contact path.
+        self._planned_chats: set[tuple[str, str]] = set()
+        self._prune_at = 16 * pacing.page_size
         self._broken: set[str] = set()
         self._blocked_until: float | None = None
         # Set whenever an active batch may have finished (empty queue, nothing in flight)
@@ -275,9 +285,9 @@ class Dispatcher:
                 self._skip_row(contact.id, contact.name, self._drain_status, None, now)
             return
         used = page.used_chats
-        window = self._window_chats
-        # The window of chats only needs to span what can still collide: this page.
-        window.clear()
+        if len(self._planned_chats) >= self._prune_at:
+            self._prune_chats()
+        window = self._planned_chats
         sends: list[Send] = []
         decide = self._planner.decide
         for contact in contacts:
@@ -464,6 +474,13 @@ class Dispatcher:
             while batch.queue:
                 send = batch.queue.popleft()
                 self._skip_row(send.contact_id, send.contact_name, status, send.integration, now)
+
+    def _prune_chats(self) -> None:
+        """Keep only the chats of sends still queued (issued ones are the store's to know)."""
+        batches = [*self._active, *self._ready, *(entry[2] for entry in self._delayed)]
+        self._planned_chats = {(send.integration, send.chat_id) for batch in batches for send in batch.queue}
+        # amortised: the next prune waits until as many keys again have been planned
+        self._prune_at = max(2 * len(self._planned_chats), 16 * self.pacing.page_size)
 
     # -- the engine ----------------------------------------------------------------------
 

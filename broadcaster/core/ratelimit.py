@@ -12,6 +12,14 @@ whole integration, the bucket learns:
   there probes slowly (over ``4 * recovery``) back up to the configured rate.
 
 So a configured rate far above the real limit costs a few refusals, not a steady storm.
+
+A bucket may also *warm up*: start with one token, not a full burst, and ramp its rate
+from 5 % to the full rate over ``warmup`` seconds. A real run starts cold — no
+connection to the provider is open yet — so the first requests wait for connections
+and then arrive together, a burst the provider answers with 429s; each costs its
+``retry_after`` pause (Telegram: at least 1 s) and a rate cut that takes seconds to win
+back. Measured (bench/runtime.py, 10 000 contacts at 1 000/s): 5 refusals in the first
+0.1 s and 0.76 of the limit without a warm-up; none and 0.96 with half a second of it.
 Pure: ``now`` is always passed in.
 """
 
@@ -35,6 +43,8 @@ _GAP = 1.0
 _BELOW_CEILING = 0.9
 #: then probe back up to the configured rate over this many recovery periods
 _PROBE_PERIODS = 4
+#: a warming bucket starts at this share of its rate
+_WARMUP_FLOOR = 0.05
 
 
 class TokenBucket:
@@ -50,6 +60,8 @@ class TokenBucket:
         "_paused_until",
         "_target",
         "decrease",
+        "warmup",
+        "_warm_until",
     )
 
     def __init__(
@@ -61,6 +73,7 @@ class TokenBucket:
         min_rate: float = 0.5,
         recovery: float = 10.0,
         decrease: float = 0.7,
+        warmup: float = 0.0,
     ) -> None:
         """``decrease`` is the factor a refusal cuts the rate by. Not a congestion-control
         halving: a provider's limit is known and a stray 429 (arrival jitter) is more common
@@ -69,12 +82,16 @@ class TokenBucket:
             raise ValueError(f"a token bucket needs rate > 0 and burst >= 1, got rate={rate} burst={burst}")
         if not 0 < decrease < 1:
             raise ValueError(f"decrease must be between 0 and 1 (exclusive), got {decrease!r}")
+        if not warmup >= 0:
+            raise ValueError(f"warmup must be >= 0 seconds, got {warmup!r}")
+        self.warmup = warmup
+        self._warm_until = now + warmup
         self.decrease = decrease
         self.base_rate = rate
         self.burst = float(burst)
         self.min_rate = min(min_rate, rate)
         self.recovery = recovery
-        self._tokens = float(burst)
+        self._tokens = 1.0 if warmup > 0 else float(burst)
         self._last = now
         self._reduced: float | None = None
         self._reduced_at = now
@@ -83,8 +100,14 @@ class TokenBucket:
 
     def rate(self, now: float) -> float:
         reduced = self._reduced
-        if reduced is None:
-            return self.base_rate
+        learned = self.base_rate if reduced is None else self._recovering(now, reduced)
+        if now < self._warm_until:
+            warm = (now - self._warm_until) / self.warmup + 1.0
+            return min(learned, self.base_rate * max(_WARMUP_FLOOR, warm))
+        return learned
+
+    def _recovering(self, now: float, reduced: float) -> float:
+        """The rate while it climbs back after a refusal (and forgets it once recovered)."""
         elapsed = now - self._reduced_at
         if elapsed < self.recovery:
             return reduced + (self._target - reduced) * elapsed / self.recovery
@@ -137,9 +160,10 @@ def buckets_for(
     rates: Mapping[str, float],
     now: float,
     shared: MutableMapping[str, TokenBucket] | None = None,
+    warmup: float = 0.0,
 ) -> dict[str, TokenBucket]:
     """One bucket per integration of ``channels``, at its channel's rate and burst
-    (``rates`` overrides the rate).
+    (``rates`` overrides the rate), warming up over ``warmup`` seconds.
 
     With ``shared`` (the buckets of every run in one process), an integration that
     already has a bucket there keeps it, and a new one is added to it: runs sending
@@ -149,5 +173,7 @@ def buckets_for(
     pool: MutableMapping[str, TokenBucket] = {} if shared is None else shared
     for name, spec in channels.items():
         if name not in pool:
-            pool[name] = TokenBucket(rate=rates.get(name, spec.rate_per_second), burst=spec.burst, now=now)
+            pool[name] = TokenBucket(
+                rate=rates.get(name, spec.rate_per_second), burst=spec.burst, now=now, warmup=warmup
+            )
     return {name: pool[name] for name in channels}

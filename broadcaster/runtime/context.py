@@ -58,5 +58,8 @@ class Runtime:
     #: the token bucket of each integration, shared by every broadcast this runtime runs
     #: (two running at once through one integration share its rate)
     buckets: dict[str, TokenBucket] = attrs.field(factory=dict)
+    #: how long a new integration bucket ramps up to its rate while connections open
+    #: (core.ratelimit: without it a cold start provoked 429s that cost seconds)
+    warmup: float = 0.5
     #: how late after its run-at a broadcast still fires (core.schedule)
     max_lateness: float = DEFAULT_MAX_LATENESS

@@ -106,6 +106,7 @@ class _Run:
             backoff=rt.backoff,
             rates=rt.rates,
             shared_buckets=rt.buckets,
+            warmup=rt.warmup,
         )
         self.dispatcher = dispatcher
         self.gather = self._gather_window()

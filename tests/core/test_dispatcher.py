@@ -262,6 +262,19 @@ def test_two_contacts_sharing_a_chat_get_one_message():
     assert (rows["a"].status, rows["b"].status) == (Status.DELIVERED, Status.DEDUP_HIT)
 
 
+def test_a_duplicate_pages_later_is_a_dedup_hit_while_its_original_still_waits_to_be_sent():
+    # A slow integration: pages are read ahead of the sends, so c000012's page arrives while
+    # c000001 (same chat) is still queued — the store has not seen its claim yet.
+    slow = ChannelSpec("telegram", rate_per_second=1.0, burst=1)
+    contacts = tg_contacts(20)
+    contacts[12] = Contact("c000012", "dup of 1", chats=(Chat("tg", "1"),))
+    pacing = PacingPlan(page_size=5, batch_size=5, concurrent_batches=2, in_flight_per_batch=1)
+    run = Run(BROADCAST, contacts, deliver, flow=FLOW, channels={"tg": slow}, pacing=pacing).run()
+    rows = run.by_contact()
+    assert (rows["c000001"].status, rows["c000012"].status) == (Status.DELIVERED, Status.DEDUP_HIT)
+    assert [s.contact_id for s in run.sends if s.chat_id == "1"] == ["c000001"]
+
+
 def test_chats_the_store_reports_as_used_are_dedup_hits():
     run = Run(BROADCAST, tg_contacts(3), deliver, flow=FLOW)
     load = run.pending_pages.pop(0)

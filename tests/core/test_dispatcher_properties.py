@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from broadcaster.core.backoff import BackoffPolicy
+from broadcaster.core.channels import ChannelSpec
 from broadcaster.core.dispatcher import Dispatcher
 from broadcaster.core.events import (
     CancelRequested,
@@ -304,3 +305,44 @@ class DispatcherMachine(RuleBasedStateMachine):
 
 TestDispatcherMachine = DispatcherMachine.TestCase
 TestDispatcherMachine.settings = settings(max_examples=60, stateful_step_count=60, deadline=None)
+
+
+class _ClaimingRun(Run):
+    """A Run whose pages carry used_chats as the worker's store does: the chats of every
+    send issued so far (claimed before the next page is read)."""
+
+    def page(self, load: LoadPage) -> PageLoaded:
+        loaded = super().page(load)
+        used = frozenset((s.integration, s.chat_id) for s in self.sends)
+        return PageLoaded(loaded.contacts, loaded.exhausted, used)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    chats=st.lists(st.integers(0, 12), min_size=0, max_size=60),
+    # small pages, so duplicates land pages apart while the pages are read ahead of the sends
+    pacing=st.builds(
+        PacingPlan,
+        page_size=st.integers(5, 12),
+        batch_size=st.integers(1, 5),
+        concurrent_batches=st.integers(1, 4),
+        in_flight_per_batch=st.integers(1, 4),
+    ),
+    rate=st.sampled_from([0.5, 3.0, 1000.0]),
+    seed=st.integers(0, 2**32),
+)
+def test_one_message_per_chat_however_far_apart_its_duplicates_are(chats, pacing, rate, seed):
+    """Contacts sharing a chat, anywhere in the audience, at any pace: the chat gets one
+    message (a contact refused and sent again is still one contact)."""
+    contacts = [Contact(f"c{i:04d}", chats=(Chat("tg", str(chat)),)) for i, chat in enumerate(chats)]
+    channels = {"tg": ChannelSpec("telegram", rate_per_second=rate, burst=2)}
+    run = _ClaimingRun(
+        BROADCAST, contacts, lambda send, now: (0.3, Delivered("m")), flow=FLOW, channels=channels,
+        pacing=pacing, seed=seed,
+    ).run()  # fmt: skip
+    senders: dict[str, set[str]] = {}
+    for send in run.sends:
+        senders.setdefault(send.chat_id, set()).add(send.contact_id)
+    assert all(len(ids) == 1 for ids in senders.values())
+    assert len(run.rows) == len(contacts)
+    assert Counter(r.status for r in run.rows)[Status.DEDUP_HIT] == len(contacts) - len(set(chats))

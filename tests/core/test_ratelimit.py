@@ -177,3 +177,40 @@ def test_the_default_decrease_is_gentle_and_recovers_within_ten_seconds() -> Non
 def test_decrease_must_be_a_fraction() -> None:
     with pytest.raises(ValueError, match="decrease must be between 0 and 1"):
         TokenBucket(rate=1.0, burst=1, now=0.0, decrease=1.0)
+
+
+def test_a_warming_bucket_starts_with_one_token_and_ramps_to_its_rate() -> None:
+    t0 = 1_800_000_000.0
+    bucket = TokenBucket(rate=1000.0, burst=50, now=t0, warmup=0.5)
+    assert bucket.try_take(t0) and not bucket.try_take(t0)  # one token, not a burst of 50
+    assert bucket.rate(t0) == pytest.approx(50.0)  # 5 % at first
+    assert bucket.rate(t0 + 0.25) == pytest.approx(500.0)
+    assert bucket.rate(t0 + 0.5) == 1000.0 and bucket.rate(t0 + 60) == 1000.0
+    # taking tokens as fast as allowed, the first half second carries about half the rate's worth
+    sent, t = 0, t0
+    while t < t0 + 0.5:
+        if bucket.try_take(t):
+            sent += 1
+        t = bucket.next_available(t)
+    assert 240 <= sent <= 270
+
+
+def test_a_refusal_while_warming_is_remembered_after_it() -> None:
+    t0 = 1_000.0
+    bucket = TokenBucket(rate=100.0, burst=10, now=t0, warmup=1.0)
+    assert bucket.rate(t0 + 0.5) == pytest.approx(50.0)  # half way up the ramp
+    bucket.throttled(t0 + 0.5)
+    assert bucket.rate(t0 + 0.5) == pytest.approx(35.0)  # cut from the rate it was refused at
+    assert bucket.rate(t0 + 1.0) == pytest.approx(35.5)  # after the ramp: recovering, not back to 100
+
+
+def test_without_warmup_a_bucket_is_as_before() -> None:
+    bucket = TokenBucket(rate=10.0, burst=5, now=0.0)
+    assert [bucket.try_take(0.0) for _ in range(6)] == [True] * 5 + [False]
+    assert bucket.rate(0.0) == 10.0
+
+
+@pytest.mark.parametrize("warmup", [-1.0, float("nan")])
+def test_warmup_must_not_be_negative(warmup: float) -> None:
+    with pytest.raises(ValueError, match="warmup must be >= 0 seconds"):
+        TokenBucket(rate=1.0, burst=1, now=0.0, warmup=warmup)
