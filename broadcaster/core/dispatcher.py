@@ -138,8 +138,8 @@ class Dispatcher:
         ``shared_buckets`` are the token buckets of every run in the shell's process, by
         integration (see :func:`~broadcaster.core.ratelimit.buckets_for`): concurrent
         runs through one integration then share its rate. ``warmup`` is how long a new
-        bucket takes to reach its rate (see :mod:`~broadcaster.core.ratelimit`): a shell
-        whose connections start cold (the runtime) wants some; the simulator none."""
+        bucket takes to reach its rate (see :mod:`~broadcaster.core.ratelimit`; the runtime
+        and the simulator use ``DEFAULT_WARMUP``)."""
         if rows_per_record < 1:
             raise ValueError(f"rows_per_record must be at least 1, not {rows_per_record}")
         self.broadcast = broadcast

@@ -29,7 +29,7 @@ from typing import Mapping, MutableMapping
 
 from .channels import ChannelSpec
 
-__all__ = ["TokenBucket", "buckets_for"]
+__all__ = ["DEFAULT_WARMUP", "TokenBucket", "buckets_for"]
 
 # Time is POSIX seconds, where a float resolves only ~2.4e-7 s (near 2e9). A wait computed
 # to the exact instant a token is due may land a hair early after rounding, and the
@@ -45,6 +45,9 @@ _BELOW_CEILING = 0.9
 _PROBE_PERIODS = 4
 #: a warming bucket starts at this share of its rate
 _WARMUP_FLOOR = 0.05
+#: how long a run's new buckets warm up (the runtime's default; the simulator uses it too,
+#: so a simulated run makes the decisions a real one makes)
+DEFAULT_WARMUP = 0.5
 
 
 class TokenBucket:

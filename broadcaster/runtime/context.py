@@ -12,7 +12,7 @@ import trio
 from ..core.backoff import BackoffPolicy
 from ..core.models import LifecycleEvent
 from ..core.pacing import PacingPlan
-from ..core.ratelimit import TokenBucket
+from ..core.ratelimit import DEFAULT_WARMUP, TokenBucket
 from ..core.schedule import DEFAULT_MAX_LATENESS
 from ..plugins import ProviderRegistry
 from ..store.base import Store
@@ -60,6 +60,6 @@ class Runtime:
     buckets: dict[str, TokenBucket] = attrs.field(factory=dict)
     #: how long a new integration bucket ramps up to its rate while connections open
     #: (core.ratelimit: without it a cold start provoked 429s that cost seconds)
-    warmup: float = 0.5
+    warmup: float = DEFAULT_WARMUP
     #: how late after its run-at a broadcast still fires (core.schedule)
     max_lateness: float = DEFAULT_MAX_LATENESS

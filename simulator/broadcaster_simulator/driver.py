@@ -25,6 +25,7 @@ from broadcaster.core.dispatcher import Dispatcher
 from broadcaster.core.events import Finished, LoadPage, RecordRows, Send, SendBatch, TimerFired
 from broadcaster.core.lifecycle import State
 from broadcaster.core.models import Audience, Broadcast, Counters, Flow, Mode, TemplateCard, TextCard, TextMessage
+from broadcaster.core.ratelimit import DEFAULT_WARMUP
 from broadcaster.core.retry import check_retry_eligible, plan_retry
 
 from .audience import AudienceGenerator, contact_id
@@ -111,6 +112,8 @@ def _run(world: _World, broadcast: Broadcast, ids: Sequence[str] | None, at: flo
         rates=world.rates,
         # the tally reads each row's own times, so rows can wait to be counted in bulk
         rows_per_record=_ROWS_PER_RECORD,
+        # as the runtime's buckets do (its connections start cold; decisions should match)
+        warmup=DEFAULT_WARMUP,
     )
     handle = dispatcher.handle
     complete = dispatcher.complete
