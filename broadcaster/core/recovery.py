@@ -14,7 +14,14 @@ from .outcomes import ErrorKind, Status
 from .reasons import ErrorReason, sanitize_reason_text
 from .results import Failed, OutcomeUnknown
 
-__all__ = ["claimed_elsewhere", "misconfigured_send", "missing_from_batch_reply", "resolve_orphaned_claim"]
+__all__ = [
+    "claimed_elsewhere",
+    "misconfigured_send",
+    "missing_from_batch_reply",
+    "plugin_failed_after_send",
+    "plugin_failed_before_send",
+    "resolve_orphaned_claim",
+]
 
 
 def resolve_orphaned_claim(
@@ -56,3 +63,16 @@ def missing_from_batch_reply(provider: str) -> OutcomeUnknown:
     """A batch request went out but the plugin's reading of the reply says nothing about
     this recipient: it may have been messaged, so it is never resent in this run."""
     return OutcomeUnknown(ErrorReason(provider, "batch", "no_result_for_recipient"))
+
+
+def plugin_failed_before_send(provider: str, hook: str) -> Failed:
+    """The plugin raised while building the request (a bug in it): nothing left, so
+    nothing was sent; the contact fails as an integration problem, retryable once the
+    plugin is fixed, and the run goes on."""
+    return Failed(ErrorKind.INTEGRATION, ErrorReason(provider, "plugin", f"{hook}_failed"))
+
+
+def plugin_failed_after_send(provider: str, hook: str) -> OutcomeUnknown:
+    """The plugin raised while reading the reply: the request went out and may have been
+    taken, so the contact is never resent in this run."""
+    return OutcomeUnknown(ErrorReason(provider, "plugin", f"{hook}_failed"))

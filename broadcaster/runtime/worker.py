@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import Mapping
 
 import attrs
 import trio
@@ -42,7 +43,14 @@ from ..core.events import (
 from ..core.http import HttpReply, redact
 from ..core.lifecycle import Action, LifecycleEventKind, State, transition
 from ..core.models import Broadcast, Flow, Integration, LifecycleEvent, Mode
-from ..core.recovery import claimed_elsewhere, misconfigured_send, missing_from_batch_reply, resolve_orphaned_claim
+from ..core.recovery import (
+    claimed_elsewhere,
+    misconfigured_send,
+    missing_from_batch_reply,
+    plugin_failed_after_send,
+    plugin_failed_before_send,
+    resolve_orphaned_claim,
+)
 from ..core.results import SendResult
 from .context import Runtime
 
@@ -237,14 +245,25 @@ class _Run:
             for send in sends:
                 self._report(send, failed)
             return
+        except Exception:
+            self._log_plugin_fault(integration, "build_batch_call")
+            for send in sends:
+                self._report(send, plugin_failed_before_send(provider, "build_batch_call"))
+            return
         if call is None:
             # The plugin cannot batch this message: the same sends, one request each.
             for send in sends:
                 self.nursery.start_soon(self._send, send)
             return
         reply = await self.rt.executor.perform(integration.name, call, provider=provider)
+        results: Mapping[str, SendResult]
         if isinstance(reply, HttpReply):
-            results = registry.interpret_batch_reply(integration=integration, call=call, reply=reply)
+            try:
+                results = registry.interpret_batch_reply(integration=integration, call=call, reply=reply)
+            except Exception:
+                self._log_plugin_fault(integration, "interpret_batch_reply")
+                unknown = plugin_failed_after_send(provider, "interpret_batch_reply")
+                results = {send.contact_id: unknown for send in sends}
         else:
             results = {send.contact_id: reply for send in sends}
         for send in sends:
@@ -258,10 +277,28 @@ class _Run:
             call = registry.build_call(integration=integration, chat_id=send.chat_id, message=send.message)
         except (ConfigError, PluginError) as exc:
             return misconfigured_send(provider, redact(str(exc), integration.settings.values()))
+        except Exception:
+            self._log_plugin_fault(integration, "build_call")
+            return plugin_failed_before_send(provider, "build_call")
         reply = await self.rt.executor.perform(send.integration, call, provider=provider)
         if not isinstance(reply, HttpReply):
             return reply
-        return registry.interpret_reply(integration=integration, call=call, reply=reply)
+        try:
+            return registry.interpret_reply(integration=integration, call=call, reply=reply)
+        except Exception:
+            self._log_plugin_fault(integration, "interpret_reply")
+            return plugin_failed_after_send(provider, "interpret_reply")
+
+    def _log_plugin_fault(self, integration: Integration, hook: str) -> None:
+        # A plugin bug must not stop this run nor the others: its contacts fail visibly,
+        # the traceback goes to the log (never the settings, which may hold secrets).
+        log.exception(
+            "plugin for provider %r raised in %s (integration %r, broadcast %s)",
+            integration.provider,
+            hook,
+            integration.name,
+            self.broadcast.id,
+        )
 
     def _feed(self, contact_id: str, result: SendResult) -> list[DispatchAction]:
         return self.dispatcher.handle(SendCompleted(contact_id, result), now=self.rt.clock.now())
