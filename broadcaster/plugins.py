@@ -297,7 +297,11 @@ class ProviderRegistry:
     ) -> Mapping[str, SendResult]:
         provider = self.info(integration.provider).provider
         answer = self._pm.hook.interpret_batch_reply(provider=provider, integration=integration, call=call, reply=reply)
-        return self._answer("interpret_batch_reply", provider, answer, Mapping)  # type: ignore[no-any-return]
+        results: Mapping[str, SendResult] = self._answer("interpret_batch_reply", provider, answer, Mapping)
+        wrong = next((value for value in results.values() if not isinstance(value, _SEND_RESULT_TYPES)), None)
+        if wrong is not None:
+            raise PluginError(f"interpret_batch_reply for provider {provider!r} answered a {type(wrong).__name__}")
+        return results
 
     def verify_callback(self, *, integration: Integration, headers: Mapping[str, str], body: bytes) -> bool:
         provider = self.info(integration.provider).provider

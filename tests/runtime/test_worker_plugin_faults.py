@@ -72,6 +72,8 @@ class _Buggy:
     def interpret_batch_reply(self, provider, integration, call, reply):
         if provider != "buggy":
             return None
+        if "bad-type" in call.json["to"]:
+            return dict.fromkeys(call.recipients, "ok")  # values that are not SendResults
         raise RuntimeError("batch reader bug")
 
 
@@ -133,4 +135,15 @@ async def test_a_batch_reader_raising_leaves_its_recipients_outcome_unknown(auto
     rows = store.history("b1", limit=10).rows
     assert Counter((r.status, str(r.error_reason)) for r in rows) == {
         (Status.OUTCOME_UNKNOWN, "buggy:plugin:interpret_batch_reply_failed"): 3
+    }
+
+
+async def test_a_batch_reader_answering_wrong_values_counts_as_raising(autojump_clock):
+    runtime, store = run_with(_Buggy(max_batch=10), ["bad-type", "b2"])
+    with trio.fail_after(60):
+        (fired,) = fire_due(runtime)
+        done = await run_broadcast(runtime, fired.id)
+    assert done.state is State.COMPLETED
+    assert {str(r.error_reason) for r in store.history("b1", limit=10).rows} == {
+        "buggy:plugin:interpret_batch_reply_failed"
     }
