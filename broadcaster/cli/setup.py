@@ -25,6 +25,7 @@ __all__ = ["flows", "integrations", "plugins", "templates"]
 def _capabilities(spec: ChannelSpec) -> dict[str, Any]:
     data: dict[str, Any] = unstructure(spec)
     data["kinds"] = sorted(kind.value for kind in spec.kinds)
+    data["window_closed_errors"] = sorted(spec.window_closed_errors)
     return data
 
 

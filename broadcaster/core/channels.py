@@ -34,6 +34,10 @@ def _names(items: Iterable[str]) -> tuple[str, ...]:
     return tuple(items)
 
 
+def _codes(items: Iterable[str]) -> frozenset[str]:
+    return frozenset(items)
+
+
 @attrs.frozen
 class ChannelSpec:
     """A provider's capabilities, as its plugin declares them.
@@ -42,7 +46,10 @@ class ChannelSpec:
     (WhatsApp 24 h) outside which free-form messages are refused; None means no window.
     ``rate_per_second`` / ``burst`` are the default send pacing for one integration.
     ``max_batch`` > 1 means the provider can address many recipients in one request
-    (Viber's broadcast endpoint, 300).
+    (Viber's broadcast endpoint, 300). ``window_closed_errors`` are the ``code:reason``
+    parts of this provider's errors that mean "the messaging window is closed" (WhatsApp
+    ``131047:re_engagement_message_required``): a retry then treats that contact's window
+    as closed whatever its stored last-inbound time says.
     """
 
     provider: str
@@ -52,6 +59,7 @@ class ChannelSpec:
     rate_per_second: float = 30.0
     burst: int = 30
     max_batch: int = 1
+    window_closed_errors: frozenset[str] = attrs.field(default=frozenset(), converter=_codes)
     #: names of Integration.settings the plugin needs (e.g. "token")
     required_settings: tuple[str, ...] = attrs.field(default=(), converter=_names)
     #: names of settings whose values are secrets (never shown)

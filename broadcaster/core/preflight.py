@@ -79,8 +79,18 @@ class Planner:
     run's set-up (with the route named) rather than each contact.
     """
 
-    def __init__(self, *, broadcast: Broadcast, flow: Flow | None, channels: Mapping[str, ChannelSpec]) -> None:
+    def __init__(
+        self,
+        *,
+        broadcast: Broadcast,
+        flow: Flow | None,
+        channels: Mapping[str, ChannelSpec],
+        closed_windows: Mapping[tuple[str, str], float] | None = None,
+    ) -> None:
+        """``closed_windows``: (contact id, integration) -> when the provider last said that
+        contact's messaging window there was closed (see retry.closed_windows)."""
         self.broadcast = broadcast
+        self.closed_windows = closed_windows or {}
         self.flow = flow
         self.channels = channels
         self.routes: tuple[tuple[TemplateRoute, Filter | None], ...] = tuple(
@@ -140,6 +150,14 @@ class Planner:
             return Skip(Status.NO_MATCHING_TEMPLATE_ROUTE, on_route_integration)
         return Skip(Status.CHANNEL_MISMATCH, self._first_integration(contact))
 
+    def _closed_by_provider(self, contact_id: str, chat: Chat) -> bool:
+        """The provider refused this chat for a closed window, and the contact has not
+        written since (their stored last-inbound time was stale, or is older)."""
+        refused_at = self.closed_windows.get((contact_id, chat.integration))
+        if refused_at is None:
+            return False
+        return chat.last_inbound_at is None or chat.last_inbound_at <= refused_at
+
     # -- flow mode -----------------------------------------------------------------------
 
     def _candidate_chats(self, contact: Contact) -> Sequence[Chat]:
@@ -176,7 +194,9 @@ class Planner:
             return Skip(Status.CHANNEL_MISMATCH, chats[0].integration)
         text = self._text_message if self._text_message is not None else TextMessage(card.text)
         for chat in chats:
-            if self.channels[chat.integration].window_open(chat.last_inbound_at, now):
+            if self.channels[chat.integration].window_open(chat.last_inbound_at, now) and not (
+                self.closed_windows and self._closed_by_provider(contact.id, chat)
+            ):
                 return (chat.integration, chat.chat_id, text, False)
         # Every window is closed. Without fallbacks the primary goes out anyway and the
         # provider answers (WhatsApp 131047) — that is the seed's "configure a fallback" signal.

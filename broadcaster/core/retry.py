@@ -11,6 +11,10 @@
 * Editing — a broadcast can be edited while DRAFT or SCHEDULED; a finished source also
   while none of its retries has started (the retry snapshots the source at fire time).
 * Quota — a retry counts against the combined scheduled quota like any other broadcast.
+* Closed windows — "add a fallback template and retry" must work even when a contact's
+  stored last-inbound time said the window was open: the provider's refusal on the
+  source is the better evidence (:func:`closed_windows`), so the retry sends those
+  contacts the fallback.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 import attrs
 
+from .channels import ChannelSpec
 from .errors import EditRefused, NotFound, NothingToRetry, QuotaExceeded, RetryNotTerminal, RowsAgedOut
 from .lifecycle import TERMINAL_STATES, State
 from .models import Audience, Broadcast, Counters
@@ -30,6 +35,8 @@ __all__ = [
     "check_editable",
     "check_quota",
     "check_retry_eligible",
+    "closed_windows",
+    "window_closed_reasons",
     "inherit_source_config",
     "lineage",
     "plan_retry",
@@ -185,3 +192,22 @@ def check_quota(*, scheduled: int, cap: int) -> None:
             f"the combined scheduled quota is full ({scheduled} of {cap} DRAFT or SCHEDULED broadcasts)",
             hint="cancel a draft to free a slot first",
         )
+
+
+def window_closed_reasons(channels: Mapping[str, ChannelSpec]) -> frozenset[str]:
+    """The full ``provider:code:reason`` strings that mean "messaging window closed" for
+    these integrations' providers (what a shell asks its store for)."""
+    return frozenset(f"{spec.provider}:{error}" for spec in channels.values() for error in spec.window_closed_errors)
+
+
+def closed_windows(failures: Iterable[tuple[str, str | None, float]]) -> dict[tuple[str, str], float]:
+    """(contact id, integration) -> when the provider refused it for a closed window, from
+    the source's FAILED rows with such a reason, given as (contact id, integration,
+    recorded at). The retry's pre-flight treats those windows as closed unless the
+    contact wrote after that moment."""
+    closed: dict[tuple[str, str], float] = {}
+    for contact_id, integration, at in failures:
+        if integration is not None:
+            key = (contact_id, integration)
+            closed[key] = max(at, closed.get(key, at))
+    return closed

@@ -52,6 +52,7 @@ from ..core.recovery import (
     resolve_orphaned_claim,
 )
 from ..core.results import SendResult
+from ..core.retry import closed_windows, window_closed_reasons
 from .context import Runtime
 
 __all__ = ["run_broadcast"]
@@ -115,6 +116,7 @@ class _Run:
             rates=rt.rates,
             shared_buckets=rt.buckets,
             warmup=rt.warmup,
+            closed_windows=self._closed_windows(),
         )
         self.dispatcher = dispatcher
         self.gather = self._gather_window()
@@ -157,6 +159,14 @@ class _Run:
                     # a wake-up at the deadline must count as reaching it.
                     pending += dispatcher.handle(TimerFired(), now=max(now, deadline))
         return self._finish(finished)
+
+    def _closed_windows(self) -> dict[tuple[str, str], float]:
+        """For a retry: the windows its source's provider refused as closed (core.retry)."""
+        source = self.broadcast.retry_of
+        reasons = window_closed_reasons(self.channels)
+        if source is None or not reasons:
+            return {}
+        return closed_windows(self.store.failed_with_reasons(source, reasons))
 
     def _gather_window(self) -> float:
         """How long to keep gathering replies once one arrived: a few milliseconds, but

@@ -507,6 +507,20 @@ class SQLiteStore:
             Claim(broadcast_id, contact_id, integration, claimed_at) for contact_id, integration, claimed_at in rows
         ]
 
+    def failed_with_reasons(self, broadcast_id: str, reasons: Iterable[str]) -> list[tuple[str, str | None, float]]:
+        """(contact id, integration, recorded at) of the broadcast's FAILED rows whose
+        error reason is one of ``reasons`` (full ``provider:code:reason`` strings)."""
+        wanted = sorted(set(reasons))
+        if not wanted:
+            return []
+        marks = ", ".join("?" * len(wanted))
+        rows = self._query(
+            "SELECT contact_id, integration, recorded_at FROM dispatch_rows"
+            f" WHERE broadcast_id = ? AND outcome = 'FAILED' AND error_reason IN ({marks})",
+            (broadcast_id, *wanted),
+        )
+        return [(contact_id, integration, float(at or 0.0)) for contact_id, integration, at in rows]
+
     def failed_contact_ids(self, broadcast_id: str) -> Iterator[str]:
         after = ""
         while True:

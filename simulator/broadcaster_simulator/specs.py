@@ -37,6 +37,7 @@ SIM_SPECS: dict[str, ChannelSpec] = {
         confirmation=DeliveryConfirmation.CALLBACK,
         rate_per_second=80.0,
         burst=80,
+        window_closed_errors={"131047:re_engagement_message_required"},
         description="simulated WhatsApp Cloud API",
     ),
     "instagram": ChannelSpec(
@@ -46,6 +47,7 @@ SIM_SPECS: dict[str, ChannelSpec] = {
         confirmation=DeliveryConfirmation.NONE,
         rate_per_second=300.0,
         burst=300,
+        window_closed_errors={"10:outside_allowed_window"},
         description="simulated Instagram Messaging",
     ),
     "viber": ChannelSpec(

@@ -126,13 +126,16 @@ def test_whatsapp_plugin_template_is_accepted_even_with_a_closed_window(registry
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_simulated_channel_specs_match_the_plugins(registry, provider):
     real, simulated = registry.spec(provider), SIM_SPECS[provider]
-    assert (real.kinds, real.window_seconds, real.confirmation, real.rate_per_second, real.burst) == (
-        simulated.kinds,
-        simulated.window_seconds,
-        simulated.confirmation,
-        simulated.rate_per_second,
-        simulated.burst,
+    fields = (
+        "kinds",
+        "window_seconds",
+        "confirmation",
+        "rate_per_second",
+        "burst",
+        "max_batch",
+        "window_closed_errors",
     )
+    assert {f: getattr(real, f) for f in fields} == {f: getattr(simulated, f) for f in fields}
 
 
 def test_plugin_reads_every_fake_broadcast_answer_as_the_driver_does(registry):

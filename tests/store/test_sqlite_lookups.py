@@ -77,3 +77,24 @@ def test_last_recorded_at_is_the_latest_final_row_of_that_broadcast():
     store.create_broadcast(Broadcast(id="other", audience=Audience(filter=""), state=State.SENDING))
     store.record([DispatchRow("other", "c3", Status.DELIVERED, recorded_at=99.0)])
     assert store.last_recorded_at("b") == 15.0 and store.last_recorded_at("other") == 99.0
+
+
+def test_failed_with_reasons_finds_the_rows_failed_for_those_reasons_only():
+    from broadcaster.core.outcomes import ErrorKind
+    from broadcaster.core.reasons import ErrorReason
+
+    store = make_store()
+    closed = ErrorReason("whatsapp", "131047", "re_engagement_message_required")
+    blocked = ErrorReason("telegram", "403", "blocked_by_user")
+    store.record(
+        [
+            DispatchRow("b", "c1", Status.PROVIDER_ERROR, integration="wa", error_reason=closed,
+                        error_kind=ErrorKind.PERMANENT_CONTACT, recorded_at=5.0),
+            DispatchRow("b", "c2", Status.PROVIDER_ERROR, integration="tg", error_reason=blocked,
+                        error_kind=ErrorKind.PERMANENT_CONTACT, recorded_at=6.0),
+            DispatchRow("b", "c3", Status.DELIVERED, integration="wa", recorded_at=7.0),
+        ]
+    )  # fmt: skip
+    assert store.failed_with_reasons("b", [str(closed)]) == [("c1", "wa", 5.0)]
+    assert sorted(store.failed_with_reasons("b", [str(closed), str(blocked)])) == [("c1", "wa", 5.0), ("c2", "tg", 6.0)]
+    assert store.failed_with_reasons("b", []) == [] and store.failed_with_reasons("other", [str(closed)]) == []

@@ -61,6 +61,8 @@ CHANNEL = ChannelSpec(
     # Send API: 300 calls/s per Instagram professional account for text.
     rate_per_second=300.0,
     burst=300,
+    # the provider's own word that the window is closed (a retry then tries the contact's other chats)
+    window_closed_errors=frozenset({"10:outside_allowed_window"}),
     required_settings=("access_token",),
     secret_settings=("access_token", "app_secret"),
     description="Instagram Messaging via the Meta Graph API Send API (text only, 24 h window).",

@@ -47,6 +47,8 @@ SPEC = ChannelSpec(
     # Cloud API default throughput per business number (upgrades to 1000/s are automatic)
     rate_per_second=80.0,
     burst=80,
+    # the provider's own word that the window is closed (a retry then sends the fallback)
+    window_closed_errors=frozenset({"131047:re_engagement_message_required"}),
     required_settings=("token", "phone_number_id"),
     secret_settings=SECRET_SETTINGS,
     description="WhatsApp Business Cloud API; text within 24 h, templates any time, status webhooks",
