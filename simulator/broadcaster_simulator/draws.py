@@ -19,9 +19,10 @@ a page, :class:`WordBlocks` for per-request lookups. Both give :func:`word`'s va
 from __future__ import annotations
 
 import random
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "WordBlocks",
@@ -39,7 +40,6 @@ __all__ = [
 _MASK = (1 << 64) - 1
 _INV = 1.0 / (1 << 53)
 _GAMMA, _MUL1, _MUL2 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
-_U64 = np.uint64
 
 
 def derive_key(rng: random.Random) -> int:
@@ -65,14 +65,21 @@ def word(key: int, stream: int, i: int) -> int:
 
 def _mixed(key: int, stream: int, indexes: np.ndarray) -> np.ndarray:
     """:func:`word` of each index, on uint64 arrays (wrapping is the ``& _MASK``)."""
-    z = (indexes + _U64(1)) * _U64(_GAMMA) + _U64(key ^ stream)
-    z = (z ^ (z >> _U64(30))) * _U64(_MUL1)
-    z = (z ^ (z >> _U64(27))) * _U64(_MUL2)
-    return z ^ (z >> _U64(31))
+    import numpy as np
+
+    u64 = np.uint64
+    z = (indexes + u64(1)) * u64(_GAMMA) + u64(key ^ stream)
+    z = (z ^ (z >> u64(30))) * u64(_MUL1)
+    z = (z ^ (z >> u64(27))) * u64(_MUL2)
+    return z ^ (z >> u64(31))
 
 
 def words(key: int, stream: int, indexes: Iterable[int]) -> list[int]:
     """``[word(key, stream, i) for i in indexes]``, hashed all at once."""
+    # imported here, not at the top: every `broadcaster` command imports this module
+    # (through the simulator's command registration) and numpy costs ~0.1 s to load
+    import numpy as np
+
     if isinstance(indexes, range) and indexes.step == 1:
         array = np.arange(indexes.start, indexes.stop, dtype=np.uint64)
     else:

@@ -220,3 +220,14 @@ def test_contacts_list_with_filter_and_pages(ready):
     assert [c["id"] for c in rest["contacts"]] == ["c4"]
     bad = ready("contacts", "list", "--filter", "city = ")
     assert bad.exit_code == 2 and bad.stderr.startswith("error: ") and "column" in bad.stderr
+
+
+def test_the_command_line_starts_without_loading_the_heavy_simulator_libraries():
+    # every `broadcaster` command registers the simulator's commands; numpy and matplotlib
+    # (~0.1 s and more to import) must wait until a simulation actually runs
+    import subprocess
+    import sys
+
+    probe = "import sys, broadcaster.cli; print(sorted(m for m in ('numpy', 'matplotlib') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
