@@ -171,6 +171,10 @@ class CallbackApp:
         except ConfigError as exc:
             log.error("%s: cannot verify callbacks: %s", name, exc)
             return _json(500, error="the integration is not configured to verify callbacks")
+        except Exception:
+            # a bug in the plugin: nothing is applied, the provider retries later
+            log.exception("%s: the plugin failed to verify a callback", name)
+            return _json(500, error="the callback could not be verified")
         if not authentic:
             log.warning("%s: callback with a missing or wrong signature refused (%d bytes)", name, len(body))
             return _json(403, error="signature missing or wrong")

@@ -27,7 +27,8 @@ SECRET = "fake-app-secret"
 FAKE = Integration("fake-main", "fakeprov", {"secret": SECRET, "verify_token": "let-me-in"})
 UNSIGNED = Integration("nosig-main", "nosig", {})
 BROKEN = Integration("fake-nosecret", "fakeprov", {})
-INTEGRATIONS = {i.name: i for i in (FAKE, UNSIGNED, BROKEN)}
+BUGGY = Integration("fake-buggy", "fakeprov", {"secret": "explode"})
+INTEGRATIONS = {i.name: i for i in (FAKE, UNSIGNED, BROKEN, BUGGY)}
 
 
 def sign(body: bytes, secret: str = SECRET) -> dict[str, str]:
@@ -50,6 +51,8 @@ class FakeProvider:
         secret = integration.settings.get("secret")
         if not secret:
             raise ConfigError(f"integration {integration.name!r} has no 'secret' setting")
+        if secret == "explode":
+            raise RuntimeError("a bug in the plugin's verifier")
         given = headers.get("x-fake-signature", "")
         return hmac.compare_digest(given.encode(), sign(body, secret)["X-Fake-Signature"].encode())
 
@@ -212,6 +215,16 @@ async def test_misconfigured_integration_is_500_so_the_provider_retries(
     response = await post(client, "/callbacks/fake-nosecret", b"{}", {})
     assert response.status_code == 500
     assert "has no 'secret' setting" in caplog.text
+
+
+async def test_a_verifier_that_raises_is_500_with_nothing_applied(
+    client: httpx.AsyncClient, rows: FakeRows, caplog: pytest.LogCaptureFixture, autojump_clock: trio.abc.Clock
+) -> None:
+    body = body_of({"id": "m1", "status": "delivered", "at": 10})
+    response = await post(client, "/callbacks/fake-buggy", body, sign(body))
+    assert (response.status_code, response.json()) == (500, {"error": "the callback could not be verified"})
+    assert rows.calls == []
+    assert "the plugin failed to verify a callback" in caplog.text and "RuntimeError" in caplog.text
 
 
 async def test_store_failure_is_500_so_the_provider_retries(
