@@ -166,14 +166,14 @@ def list_broadcasts(app: App, state: str | None, limit: int, as_json: bool) -> N
       broadcaster list --state SCHEDULED
     """
     found = app.store.list_broadcasts(state=None if state is None else State(state.upper()), limit=limit)
+    now = time.time()
     if as_json:
-        emit_json([broadcast_json(b) for b in found])
+        emit_json([{**broadcast_json(b), "attention": _marker(app, b, now).strip(" ()") or None} for b in found])
         return
     if not found:
         click.echo("no broadcasts")
         return
     table = Table("id", "name", "state", "run at", "audience", "delivered", "failed", "skipped", "delivery", "retry of")
-    now = time.time()
     for b in found:
         c = b.counters
         size = c.audience_size_actual if c.audience_size_actual is not None else c.audience_size_estimate

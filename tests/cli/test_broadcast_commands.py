@@ -274,6 +274,7 @@ def test_an_overdue_broadcast_is_marked_in_list_and_show_and_can_be_sent_anyway(
     finally:
         store.close()
     assert f"{b['id']}" in ready("list").output and "SCHEDULED (overdue)" in ready("list").output
+    assert [x["attention"] for x in json.loads(ready("list", "--json").output)] == ["overdue"]
     shown = ready("show", b["id"]).output
     assert "SCHEDULED  (overdue: its run-at passed 72h00m" in shown
     assert f"`broadcaster edit {b['id']} --run-at now` sends it, `broadcaster cancel {b['id']}` drops it" in shown
@@ -308,6 +309,7 @@ def test_a_sending_broadcast_with_no_new_row_for_long_is_marked_stalled(ready):
     finally:
         store.close()
     assert "SENDING (stalled)" in ready("list").output
+    assert [x["attention"] for x in json.loads(ready("list", "--json").output)] == ["stalled"]
     shown = ready("show", b["id"]).output
     assert "SENDING  (stalled: no new row for 1h59m" in shown and "is `broadcaster run` running?" in shown
     assert json.loads(ready("show", b["id"], "--json").output)["stalled_for"] == pytest.approx(7140, abs=5)
@@ -317,4 +319,5 @@ def test_a_sending_broadcast_with_no_new_row_for_long_is_marked_stalled(ready):
     finally:
         store.close()
     assert "(stalled)" not in ready("list").output
+    assert [x["attention"] for x in json.loads(ready("list", "--json").output)] == [None]
     assert json.loads(ready("show", b["id"], "--json").output)["stalled_for"] is None
