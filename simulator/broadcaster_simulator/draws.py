@@ -32,13 +32,11 @@ __all__ = [
     "stream_id",
     "threshold16",
     "threshold32",
-    "unit",
     "word",
     "words",
 ]
 
 _MASK = (1 << 64) - 1
-_INV = 1.0 / (1 << 53)
 _GAMMA, _MUL1, _MUL2 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
 
 
@@ -114,11 +112,6 @@ class WordBlocks:
 
     def __getitem__(self, i: int) -> int:
         return self.block(i >> self.SHIFT)[i & ((1 << self.SHIFT) - 1)]
-
-
-def unit(key: int, stream: int, i: int) -> float:
-    """A uniform float in [0, 1), fixed by ``(key, stream, i)``."""
-    return (word(key, stream, i) >> 11) * _INV
 
 
 def field16(w: int, n: int) -> int:

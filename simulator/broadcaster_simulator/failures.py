@@ -17,7 +17,7 @@ import random
 import statistics
 from typing import Callable, Sequence
 
-from .draws import WordBlocks, field32, stream_id, threshold32
+from .draws import WordBlocks, stream_id, threshold32
 from .model import ErrorMode, Latency, Period, PeriodKind, ProviderBehaviour
 
 __all__ = ["Answer", "SimulatedProvider", "Verdict"]
@@ -147,24 +147,6 @@ class SimulatedProvider:
         self._tokens = float(behaviour.burst)
         self._last = 0.0
         self._span = _Span(behaviour, 0.0)
-
-    # -- the parts of a decision --------------------------------------------------------------
-
-    def fate(self, index: int) -> Verdict | None:
-        """The contact's fixed fate at this integration, if any."""
-        if not self._opted_out:
-            return None
-        u = field32(self._contact_words[index], 0)
-        if u < self._blocked:
-            return Verdict.BLOCKED
-        if u < self._unregistered:
-            return Verdict.UNREGISTERED
-        if u < self._opted_out:
-            return Verdict.OPTED_OUT
-        return None
-
-    def is_flaky(self, index: int) -> bool:
-        return bool(self._flaky) and field32(self._contact_words[index], 1) < self._flaky
 
     # -- the decision ---------------------------------------------------------------------------
 
