@@ -11,6 +11,7 @@ reaches the user as a traceback.
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any, Callable, TypeVar
@@ -23,7 +24,8 @@ from ..core.errors import BroadcasterError, FilterSyntaxError
 from ..plugins import ProviderRegistry, make_plugin_manager
 from ..serde import converter
 from ..service import BroadcastService
-from ..store import SQLiteStore, open_store
+from ..store import SQLiteStore, open_store, sqlite_target
+from ..store.faults import describe_sqlite_error
 from .times import Zone, local_zone
 
 __all__ = [
@@ -32,6 +34,7 @@ __all__ = [
     "CliError",
     "EXIT_FAILURE",
     "EXIT_USAGE",
+    "FiniteRange",
     "emit_json",
     "json_option",
     "pass_app",
@@ -82,6 +85,30 @@ class BroadcasterGroup(click.Group):
             _fail(_one_line(str(exc)), EXIT_FAILURE)
         sys.exit(result if isinstance(result, int) else 0)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BaseException as exc:
+            app = ctx.find_object(App)
+            if app is not None:
+                app.failed = True
+            fault = _store_fault(exc)
+            if fault is not None and app is not None:
+                raise describe_sqlite_error(fault, app.store_target) from None
+            raise
+
+
+def _store_fault(exc: BaseException) -> sqlite3.Error | None:
+    """The SQLite error behind ``exc``, also inside a task group's exception group."""
+    if isinstance(exc, sqlite3.Error):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _store_fault(inner)
+            if found is not None:
+                return found
+    return None
+
 
 def _fail(line: str, code: int) -> None:
     click.echo(f"error: {line}", err=True)
@@ -101,6 +128,9 @@ class App:
     _config: Config | None = None
     _store: SQLiteStore | None = None
     _registry: ProviderRegistry | None = None
+    #: set when the command fails: a store file it created is then removed again
+    failed: bool = False
+    _created: Path | None = None
 
     @property
     def config(self) -> Config:
@@ -117,8 +147,17 @@ class App:
         if self._store is None:
             context = click.get_current_context(silent=True)
             creating = context is None or context.command.name in _CREATING_COMMANDS
-            self._store = open_store(self.config.store, create=creating)
+            target = self.store_target
+            fresh = target != ":memory:" and not Path(target).exists()
+            # a store named with --store must exist for a reading command ("no such store")
+            self._store = open_store(self.config.store, create=creating, must_exist=bool(self.store_override))
+            if fresh and self._store.path != ":memory:":
+                self._created = Path(target)
         return self._store
+
+    @property
+    def store_target(self) -> str:
+        return sqlite_target(self.config.store)
 
     @property
     def registry(self) -> ProviderRegistry:
@@ -140,9 +179,24 @@ class App:
         if self._store is not None:
             self._store.close()
             self._store = None
+        if self.failed and self._created is not None:
+            # a refused command leaves no new, empty store behind
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(f"{self._created}{suffix}").unlink(missing_ok=True)
+            self._created = None
 
 
 pass_app = click.make_pass_decorator(App)
+
+
+class FiniteRange(click.FloatRange):
+    """click's FloatRange, which lets ``nan`` through every bound, without it."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if number != number:
+            self.fail(f"{value!r} is not a number", param, ctx)
+        return number
 
 
 def json_option(func: F) -> F:

@@ -155,7 +155,7 @@ def create(
 
 @click.command("list")
 @click.option("--state", type=click.Choice([s.value for s in State], case_sensitive=False), default=None)
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1, max=10_000), default=50, show_default=True)
 @json_option
 @pass_app
 def list_broadcasts(app: App, state: str | None, limit: int, as_json: bool) -> None:

@@ -196,6 +196,11 @@ def import_contacts(app: App, file: Path, fmt: str | None, skip_bad: bool, as_js
     """
     kind = _format_of(file, fmt)
     good, bad = parse_contacts(read_text(file), kind)
+    if len(bad) == 1 and not skip_bad:
+        raise CliError(
+            f"{file}:{bad[0].line}: {bad[0].why}; nothing imported",
+            hint=f"fix it, or pass --skip-bad to import the {len(good)} good row(s)",
+        )
     for row in bad[:_MAX_ERRORS_SHOWN]:
         click.echo(f"{file}:{row.line}: {row.why}", err=True)
     if len(bad) > _MAX_ERRORS_SHOWN:
@@ -214,7 +219,7 @@ def import_contacts(app: App, file: Path, fmt: str | None, skip_bad: bool, as_js
 
 @contacts.command("list")
 @click.option("--filter", "audience_filter", default="", metavar="EXPR", help="Only contacts matching this filter.")
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1, max=10_000), default=50, show_default=True)
 @click.option("--after", "after_id", default=None, help="Continue after this contact ID (pages in id order).")
 @json_option
 @pass_app

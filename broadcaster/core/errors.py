@@ -19,6 +19,7 @@ Hierarchy::
     ├── EditRefused                       the broadcast can no longer be edited
     ├── QuotaExceeded                     the combined scheduled quota is full
     ├── NotFound                          an unknown broadcast, contact, flow, ...
+    ├── StoreError                        the store cannot be opened, read or written
     └── PluginError                       a plugin misbehaves or is misconfigured
         └── PluginConflictError           two plugins claim one provider name
 """
@@ -41,6 +42,7 @@ __all__ = [
     "RetryNotTerminal",
     "RetryRefused",
     "RowsAgedOut",
+    "StoreError",
 ]
 
 
@@ -133,3 +135,9 @@ class PluginError(BroadcasterError):
 
 class PluginConflictError(PluginError):
     code = "PLUGIN_CONFLICT"
+
+
+class StoreError(BroadcasterError):
+    """The store is missing, not a broadcaster store, unreadable or read-only."""
+
+    code = "STORE_UNAVAILABLE"

@@ -35,6 +35,10 @@ from .errors import FilterSyntaxError
 from .models import Contact
 
 __all__ = [
+    "MAX_CONDITIONS",
+    "MAX_DEPTH",
+    "MAX_FILTER_LENGTH",
+    "MAX_IN_VALUES",
     "And",
     "BUILTIN_FIELDS",
     "Compare",
@@ -55,6 +59,19 @@ __all__ = [
 
 #: contact attributes addressable by name; they shadow ``contact.fields`` entries
 BUILTIN_FIELDS: Final = frozenset({"id", "name", "opted_out"})
+
+# Limits (docs/filter-language.md "Limits"): a filter is written by a person or built by a
+# program listing contacts, never nested hundreds deep; the bounds keep the parser's and
+# SQLite's stacks safe. IN lists are the exception, they are how programs target contacts:
+# they go to SQL as one bound JSON array, so their length costs no depth.
+#: characters in a filter's text
+MAX_FILTER_LENGTH: Final = 2_000_000
+#: nesting of brackets and NOTs
+MAX_DEPTH: Final = 32
+#: comparisons (each IN list counts as one)
+MAX_CONDITIONS: Final = 1_000
+#: values of one IN / NOT IN list
+MAX_IN_VALUES: Final = 100_000
 
 _INT64_MIN: Final = -(2**63)
 _INT64_MAX: Final = 2**63 - 1
@@ -452,6 +469,8 @@ class _Parser:
         self.text = text
         self.tokens = _tokenize(text)
         self.pos = 0
+        self.depth = 0
+        self.conditions = 0
 
     @property
     def current(self) -> _Token:
@@ -498,17 +517,37 @@ class _Parser:
         return operands[0] if len(operands) == 1 else And(tuple(operands))
 
     def not_expr(self) -> Filter:
+        if self.at_keyword("NOT") or self.at(_Kind.LPAREN):
+            self.enter()
+            try:
+                return self.nested()
+            finally:
+                self.depth -= 1
+        self.conditions += 1
+        if self.conditions > MAX_CONDITIONS:
+            raise self.error(
+                f"the filter has more than {MAX_CONDITIONS} conditions",
+                hint="list many values with IN (...) instead, or split the audience",
+            )
+        return self.condition()
+
+    def enter(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error(
+                f"the filter nests brackets and NOTs more than {MAX_DEPTH} deep", hint="write it flatter"
+            )
+
+    def nested(self) -> Filter:
         if self.at_keyword("NOT"):
             self.advance()
             return Not(self.not_expr())
-        if self.at(_Kind.LPAREN):
-            self.advance()
-            node = self.or_expr()
-            if not self.at(_Kind.RPAREN):
-                raise self.error(f"expected ')' or AND/OR, found {self.describe(self.current)}")
-            self.advance()
-            return node
-        return self.condition()
+        self.advance()
+        node = self.or_expr()
+        if not self.at(_Kind.RPAREN):
+            raise self.error(f"expected ')' or AND/OR, found {self.describe(self.current)}")
+        self.advance()
+        return node
 
     def condition(self) -> Filter:
         token = self.current
@@ -563,6 +602,10 @@ class _Parser:
         values = [self.value(after=f"{keyword} (")]
         while self.at(_Kind.COMMA):
             self.advance()
+            if len(values) == MAX_IN_VALUES:
+                raise self.error(
+                    f"the {keyword} list has more than {MAX_IN_VALUES} values", hint="split the audience"
+                )
             values.append(self.value(after="','"))
         if not self.at(_Kind.RPAREN):
             raise self.error(f"expected ',' or ')' in the {keyword} list, found {self.describe(self.current)}")
@@ -577,4 +620,11 @@ def parse_filter(text: str) -> Filter:
     """
     if not isinstance(text, str):
         raise FilterSyntaxError(f"a filter must be text, not {type(text).__name__}", text=str(text), column=1)
+    if len(text) > MAX_FILTER_LENGTH:
+        raise FilterSyntaxError(
+            f"the filter is {len(text)} characters long, more than {MAX_FILTER_LENGTH}",
+            text=text[:100],
+            column=MAX_FILTER_LENGTH + 1,
+            hint="target many contacts with --ids FILE, or split the audience",
+        )
     return _Parser(text).parse()

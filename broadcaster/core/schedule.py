@@ -16,7 +16,7 @@ from .errors import ConfigError
 from .lifecycle import State
 from .models import Broadcast
 
-__all__ = ["DEFAULT_MAX_LATENESS", "check_max_lateness", "check_run_at", "overdue_by", "split_due"]
+__all__ = ["DEFAULT_MAX_LATENESS", "MAX_RUN_AHEAD", "check_max_lateness", "check_run_at", "overdue_by", "split_due"]
 
 #: how late after its run-at a broadcast still fires (a day: a worker restarted the next
 #: morning still sends yesterday evening's broadcast; one restored from last week does not)
@@ -33,9 +33,20 @@ def check_max_lateness(seconds: float) -> float:
     return seconds
 
 
+#: how far ahead a run-at may be (ten years): further is a typo, and a time far enough
+#: ahead no longer fits a calendar date where it is shown
+MAX_RUN_AHEAD = 3650 * 86400.0
+
+
 def check_run_at(run_at: float, now: float, *, max_lateness: float = DEFAULT_MAX_LATENESS) -> float:
     """``run_at`` if a broadcast set to it would still fire, else ConfigError: a run-at
-    further in the past than ``max_lateness`` would be overdue the moment it is set."""
+    further in the past than ``max_lateness`` would be overdue the moment it is set, one
+    more than :data:`MAX_RUN_AHEAD` ahead is refused."""
+    if not run_at - now <= MAX_RUN_AHEAD:
+        raise ConfigError(
+            "that run-at is more than ten years ahead",
+            hint='give a time within the next ten years, e.g. "in 10m" or 2027-03-01T09:00',
+        )
     late = now - run_at
     if late > max_lateness:
         raise ConfigError(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .base import CSV_COLUMNS, Claim, ConcurrentUpdate, HealthStatus, HistoryPage, IntegrationHealth, Store
-from .sqlite import SQLiteStore, open_store
+from .sqlite import SQLiteStore, open_store, sqlite_target
 
 __all__ = [
     "CSV_COLUMNS",
@@ -15,4 +15,5 @@ __all__ = [
     "SQLiteStore",
     "Store",
     "open_store",
+    "sqlite_target",
 ]

@@ -15,10 +15,12 @@ evaluator uses.
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from typing import Any, Final
+from typing import Any, Final, Sequence
 
 from broadcaster.core.filters import (
+    BUILTIN_FIELDS,
     And,
     Compare,
     Filter,
@@ -76,14 +78,49 @@ class _Builder:
             sql = self.is_empty(node.field)
             return f"(NOT {sql})" if node.negated else sql
         if isinstance(node, In):
-            op, joiner = (Op.NE, " AND ") if node.negated else (Op.EQ, " OR ")
-            return "(" + joiner.join(self.compare(node.field, op, value) for value in node.values) + ")"
+            return self.in_list(node)
         if isinstance(node, Not):
             return f"(NOT {self.build(node.operand)})"
         if isinstance(node, (And, Or)):
             joiner = " AND " if isinstance(node, And) else " OR "
-            return "(" + joiner.join(self.build(operand) for operand in node.operands) + ")"
+            return _balanced([self.build(operand) for operand in node.operands], joiner)
         raise TypeError(f"not a filter node: {node!r}")
+
+    def in_list(self, node: In) -> str:
+        """``IN`` as the OR of ``=`` (``NOT IN``: the AND of ``!=``), its texts and whole
+        numbers each tested at once against one bound JSON array (``json_each``): a list
+        of 100 000 values is one parameter, not 100 000 terms of an expression tree."""
+        op, joiner = (Op.NE, " AND ") if node.negated else (Op.EQ, " OR ")
+        texts = [v for v in node.values if isinstance(v, str)]
+        whole = [v for v in node.values if isinstance(v, int) and not isinstance(v, bool)]
+        decimals = list(dict.fromkeys(v for v in node.values if isinstance(v, float)))
+        rest = dict.fromkeys(v for v in node.values if isinstance(v, (bool, Timestamp)))
+        parts = [self.compare(node.field, op, value) for value in rest]
+        keyword = "NOT IN" if node.negated else "IN"
+        if decimals and node.field in BUILTIN_FIELDS:
+            parts.append(_FALSE)
+        elif decimals:
+            # bound one by one (a JSON text would leave their rounding to SQLite's parser)
+            path = _path(node.field)
+            guard = f"json_type(c.fields, {self.bind(path)}) IN ('integer', 'real')"
+            value = f"json_extract(c.fields, {self.bind(path)})"
+            members = ", ".join(self.bind(v) for v in decimals)
+            parts.append(f"COALESCE({guard} AND {value} {keyword} ({members}), 0)")
+        for values, kind in ((texts, "= 'text'"), (whole, "IN ('integer', 'real')")):
+            if not values:
+                continue
+            array = json.dumps(list(dict.fromkeys(values)))
+            if node.field in ("id", "name") and values is texts:
+                parts.append(f"(c.{node.field} {keyword} (SELECT value FROM json_each({self.bind(array)})))")
+            elif node.field in BUILTIN_FIELDS:
+                parts.append(_FALSE)  # no value of these types is ever equal (or unequal) there
+            else:
+                path = _path(node.field)
+                guard = f"json_type(c.fields, {self.bind(path)}) {kind}"
+                value = f"json_extract(c.fields, {self.bind(path)})"
+                members = f"(SELECT value FROM json_each({self.bind(array)}))"
+                parts.append(f"COALESCE({guard} AND {value} {keyword} {members}, 0)")
+        return _balanced(parts, joiner)
 
     def is_empty(self, field: str) -> str:
         if field in ("id", "name"):
@@ -123,6 +160,15 @@ class _Builder:
             guard, value = f"{kind} IN ('integer', 'real')", f"json_extract(c.fields, {self.bind(path)})"
             bound = self.bind(literal)
         return f"COALESCE({guard} AND {value} {sql_op} {bound}, 0)"
+
+
+def _balanced(parts: Sequence[str], joiner: str) -> str:
+    """``parts`` joined as a balanced tree: SQLite's expression depth grows with the log of
+    their number, not with it (a flat chain of 1 000 terms is "Expression tree is too large")."""
+    if len(parts) <= 8:
+        return "(" + joiner.join(parts) + ")"
+    middle = len(parts) // 2
+    return "(" + _balanced(parts[:middle], joiner) + joiner + _balanced(parts[middle:], joiner) + ")"
 
 
 def filter_to_sql(audience_filter: Filter | str) -> tuple[str, list[Any]]:

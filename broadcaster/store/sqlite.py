@@ -29,10 +29,11 @@ from broadcaster.serde import converter
 
 from .base import CSV_COLUMNS, Claim, ConcurrentUpdate, HealthStatus, HistoryPage, IntegrationHealth
 from .csv_export import csv_cells
+from .faults import check_sqlite_file, describe_sqlite_error
 from .filter_sql import filter_to_sql, register_functions
 from .schema import migrate
 
-__all__ = ["SQLiteStore", "open_store"]
+__all__ = ["SQLiteStore", "open_store", "sqlite_target"]
 
 _INT64 = (-(2**63), 2**63 - 1)
 _COUNTER_COLUMN = {Outcome.DELIVERED: "delivered", Outcome.FAILED: "failed", Outcome.SKIPPED: "skipped"}
@@ -47,19 +48,23 @@ _BROADCAST_COLUMNS = (
 )
 
 
-def open_store(url_or_path: str | Path, *, create: bool = True) -> SQLiteStore:
+def open_store(url_or_path: str | Path, *, create: bool = True, must_exist: bool = False) -> SQLiteStore:
     """Open a store: ``sqlite:///path``, a plain path, or ``:memory:``.
 
     With ``create=False`` a missing file opens as an empty, in-memory store: a command
-    that only reads sees "nothing here" and never leaves an empty database behind.
+    that only reads sees "nothing here" and never leaves an empty database behind —
+    unless ``must_exist`` (the path was named on purpose): then it is "no such store".
+    Faults are one-line :class:`~broadcaster.core.errors.StoreError` (:mod:`.faults`).
     """
-    target = _sqlite_target(url_or_path)
-    if not create and target != ":memory:" and not Path(target).exists():
-        target = ":memory:"
-    return SQLiteStore(target)
+    target = check_sqlite_file(sqlite_target(url_or_path), create=create, must_exist=must_exist)
+    try:
+        return SQLiteStore(target)
+    except sqlite3.Error as exc:
+        raise describe_sqlite_error(exc, target) from None
 
 
-def _sqlite_target(url_or_path: str | Path) -> str:
+def sqlite_target(url_or_path: str | Path) -> str:
+    """The file (or ``:memory:``) a store URL or path names; ConfigError for another scheme."""
     target = str(url_or_path)
     if target.startswith("sqlite://"):
         target = target[len("sqlite://") :]
