@@ -21,7 +21,9 @@ __all__ = ["history"]
 @click.option("--status", type=click.Choice([o.value for o in Outcome], case_sensitive=False), default=None)
 @click.option("--search", default=None, help="Only contacts whose name contains this text.")
 @click.option("--limit", type=click.IntRange(min=1, max=10_000), default=50, show_default=True, help="Rows per page.")
-@click.option("--cursor", type=click.IntRange(min=1, max=2**63 - 1), default=None, help="Continue from a previous page's cursor.")
+@click.option(
+    "--cursor", type=click.IntRange(min=1, max=2**63 - 1), default=None, help="Continue from a previous page's cursor."
+)
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the whole (filtered) history as CSV to this file ('-' for stdout).")  # fmt: skip
 @click.option("--follow", "follow_live", is_flag=True, help="Keep printing new rows while the broadcast is SENDING.")

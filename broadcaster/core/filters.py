@@ -534,9 +534,7 @@ class _Parser:
     def enter(self) -> None:
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise self.error(
-                f"the filter nests brackets and NOTs more than {MAX_DEPTH} deep", hint="write it flatter"
-            )
+            raise self.error(f"the filter nests brackets and NOTs more than {MAX_DEPTH} deep", hint="write it flatter")
 
     def nested(self) -> Filter:
         if self.at_keyword("NOT"):
@@ -603,9 +601,7 @@ class _Parser:
         while self.at(_Kind.COMMA):
             self.advance()
             if len(values) == MAX_IN_VALUES:
-                raise self.error(
-                    f"the {keyword} list has more than {MAX_IN_VALUES} values", hint="split the audience"
-                )
+                raise self.error(f"the {keyword} list has more than {MAX_IN_VALUES} values", hint="split the audience")
             values.append(self.value(after="','"))
         if not self.at(_Kind.RPAREN):
             raise self.error(f"expected ',' or ')' in the {keyword} list, found {self.describe(self.current)}")
