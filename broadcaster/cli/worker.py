@@ -3,12 +3,19 @@
 One worker per SQLite store: ``run`` holds an exclusive ``flock`` on ``<db>.lock`` while
 it works (two would race their token buckets past the provider's rate). On a terminal the
 progress is a live rich display; elsewhere, plain lines every few seconds.
+
+SIGINT (Ctrl-C) or SIGTERM stops it gracefully (runtime.stopping): no new sends, the
+requests in flight are recorded, the broadcasts stay SENDING for the next ``run``; the
+exit code is 128 + the signal's number, after one line saying what is left. A second
+signal stops at once.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import signal
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -25,6 +32,7 @@ from ..runtime.context import Runtime, WallClock
 from ..runtime.health import HealthTracker, store_sink
 from ..runtime.http import HttpExecutor
 from ..runtime.serve import DEFAULT_MAX_CONCURRENT, run_worker
+from ..runtime.stopping import StopWatch, contacts_left, exit_code, is_interrupt
 from ..runtime.webhooks import WebhookPublisher
 from .base import App, CliError, pass_app
 from .render import console as terminal_console
@@ -218,7 +226,12 @@ def run(app: App, once: bool, plain: bool, interval: float, idle_poll: float, co
 
     Up to --concurrent broadcasts are sent at once; those through one integration
     share its rate. Broadcasts left SENDING by a stopped worker are resumed first; dispatch rows older
-    than 30 days are purged every hour. Ctrl-C stops it (a later run resumes).
+    than 30 days are purged every hour.
+
+    Ctrl-C or SIGTERM stops it gracefully: nothing new is sent, the requests in flight
+    finish and are recorded, and a later run resumes the rest; a second Ctrl-C stops at
+    once (sends then in flight are marked outcome unknown). It exits 130 (SIGINT) or 143
+    (SIGTERM).
 
     \b
     Examples:
@@ -233,17 +246,48 @@ def run(app: App, once: bool, plain: bool, interval: float, idle_poll: float, co
         display: PlainProgress | RichProgress = (
             PlainProgress(interval=interval) if plain or not terminal_console().is_terminal else RichProgress()
         )
+        watch = StopWatch()
         try:
-            finished = trio.run(_work, app, store, display, once, idle_poll, concurrent)
-        except KeyboardInterrupt:
-            click.echo("stopped; a later `broadcaster run` resumes what was sending", err=True)
-            return
+            finished = trio.run(_work, app, store, display, once, idle_poll, concurrent, watch)
+        except BaseException as exc:
+            if not is_interrupt(exc):
+                raise
+            # Ctrl-C while starting or closing, outside the watched part
+            watch.signum = watch.signum or signal.SIGINT
+            watch.forced = True
+    if watch.signum is not None:
+        click.echo(_stopped_line(store, watch), err=True)
+        click.get_current_context().exit(exit_code(watch.signum))
     if once:
         click.echo(f"idle: {len(finished)} broadcast(s) run")
 
 
+def _stopped_line(store: Any, watch: StopWatch) -> str:
+    sending = _sending(store)
+    left = sum(contacts_left(b) for b in sending)
+    how = "at once" if watch.forced else "gracefully"
+    unknown = "; sends that were in flight become outcome unknown" if watch.forced else ""
+    if not sending:
+        return f"stopped {how} on {watch.name}: nothing left sending{unknown}"
+    return (
+        f"stopped {how} on {watch.name}: {len(sending)} broadcast(s) still SENDING"
+        f" ({', '.join(b.id for b in sending)}), {left} contact(s) left{unknown};"
+        " `broadcaster run` resumes them"
+    )
+
+
+def _stopping(signum: int) -> None:
+    click.echo("stopping: nothing new is sent, waiting for the requests in flight (again to stop at once)", err=True)
+
+
 async def _work(
-    app: App, store: Any, display: PlainProgress | RichProgress, once: bool, idle_poll: float, concurrent: int
+    app: App,
+    store: Any,
+    display: PlainProgress | RichProgress,
+    once: bool,
+    idle_poll: float,
+    concurrent: int,
+    watch: StopWatch,
 ) -> list[Broadcast]:
     config = app.config
     registry = app.registry
@@ -266,7 +310,9 @@ async def _work(
         health=HealthTracker(on_status=store_sink(app.store), clock=clock.now),
         max_lateness=config.max_lateness,
     )
-    async with runtime.executor:
+    finished: list[Broadcast] = []
+    async with runtime.executor, trio.open_nursery() as guard:
+        await guard.start(partial(watch.watch, runtime.stop, guard.cancel_scope, on_first=_stopping))
         async with trio.open_nursery() as outer:
             outer.start_soon(publisher.run)
             async with trio.open_nursery() as inner:
@@ -284,6 +330,7 @@ async def _work(
                 finished = await run_worker(runtime, once=once, idle_poll=idle_poll, max_concurrent=concurrent)
                 inner.cancel_scope.cancel()
             publisher.close()
+        guard.cancel_scope.cancel()
     return finished
 
 

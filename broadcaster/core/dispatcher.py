@@ -16,6 +16,12 @@ provider's hint); each batch has a budget of such rounds, after which its unfini
 tail is FAILED ``<provider>:rate_limit_exhausted``. A contact is sent at most once
 (apart from those retries, which the provider refused), and every contact ends with
 exactly one row.
+
+A refused send (rate limited, not sent, rerouted) provably never went out, so its claim
+is released (ReleaseClaims) while the contact waits: a crash then leaves it to be sent by
+the next run, not outcome unknown. A stop (StopRequested: the worker is shutting down,
+the broadcast is not over) sends nothing new, lets the sends in flight finish and write
+their rows, and ends with Stopped; the contacts it did not reach have no row at all.
 """
 
 from __future__ import annotations
@@ -35,9 +41,12 @@ from .events import (
     LoadPage,
     PageLoaded,
     RecordRows,
+    ReleaseClaims,
     Send,
     SendBatch,
     SendCompleted,
+    Stopped,
+    StopRequested,
     TimerFired,
 )
 from .models import Broadcast, DispatchRow, Flow, Mode
@@ -193,6 +202,7 @@ class Dispatcher:
         self._may_free = False
         self._drain_status: Status | None = None
         self._cancelled = False
+        self._stopping = False
         if flow is not None and broadcast.mode is Mode.FLOW and not flow.published:
             self._drain_status = Status.FLOW_UNPUBLISHED
         self._pump(now)
@@ -211,12 +221,16 @@ class Dispatcher:
             self._on_page(event, now)  # type: ignore[arg-type]
         elif kind is TimerFired:
             pass
+        elif self._stopping:
+            pass  # a cancel or unpublish while stopping is the next run's to apply (it reads the store)
         elif kind is CancelRequested:
             self._cancelled = True
             self._drain(Status.CANCELLED, now)
         elif kind is FlowUnpublished:
             if self.broadcast.mode is Mode.FLOW:
                 self._drain(Status.FLOW_UNPUBLISHED, now)
+        elif kind is StopRequested:
+            self._stop()
         else:
             raise TypeError(f"not a dispatcher input: {event!r}")
         self._pump(now)
@@ -260,7 +274,12 @@ class Dispatcher:
 
     @property
     def finished(self) -> bool:
+        """Finished or Stopped was emitted: no input is accepted any more."""
         return self._finished
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
 
     @property
     def in_flight(self) -> int:
@@ -278,6 +297,8 @@ class Dispatcher:
         if not self._loading:
             raise RuntimeError("PageLoaded arrived without a LoadPage outstanding")
         self._loading = False
+        if self._stopping:
+            return  # nobody on it is claimed: the next run reads the page again
         self._exhausted = page.exhausted
         contacts = page.contacts
         if contacts:
@@ -325,10 +346,17 @@ class Dispatcher:
             if batch.where is _ACTIVE:
                 self._open.add(batch)
         kind = type(result)
-        if self._drain_status is not None and kind in (RateLimited, NotSent, Rerouted):
-            # Refused, so never sent; after a cancel it is not sent again.
-            self._skip_row(send.contact_id, send.contact_name, self._drain_status, send.integration, now)
-        elif kind is Delivered:
+        if kind is RateLimited or kind is NotSent or kind is Rerouted:
+            if self._drain_status is not None:
+                # Refused, so never sent; after a cancel it is not sent again.
+                self._skip_row(send.contact_id, send.contact_name, self._drain_status, send.integration, now)
+                return
+            # Refused, so never sent: no claim while it waits (a crash must not make it
+            # outcome unknown); its next send claims it again.
+            self._actions.append(ReleaseClaims((send.contact_id,)))
+            if self._stopping:
+                return  # not sent again in this run; the next run sends it
+        if kind is Delivered:
             # The common case, written out (no keyword plumbing through _row): it runs once per contact.
             self.stats.delivered += 1
             delivered = cast(Delivered, result)
@@ -477,6 +505,19 @@ class Dispatcher:
                 send = batch.queue.popleft()
                 self._skip_row(send.contact_id, send.contact_name, status, send.integration, now)
 
+    def _stop(self) -> None:
+        """Send nothing new: drop every queued send (none holds a claim: a refused one
+        was released) and read no more pages. Sends in flight finish (_pump ends with
+        Stopped when the last is back)."""
+        self._stopping = True
+        for batch in [*self._active, *self._ready, *(entry[2] for entry in self._delayed)]:
+            batch.where = _IDLE
+            batch.queue.clear()
+        self._active.clear()
+        self._open.clear()
+        self._ready.clear()
+        self._delayed.clear()
+
     def _prune_chats(self) -> None:
         """Keep only the chats of sends still queued (issued ones are the store's to know)."""
         batches = [*self._active, *self._ready, *(entry[2] for entry in self._delayed)]
@@ -488,6 +529,12 @@ class Dispatcher:
 
     def _pump(self, now: float) -> None:
         if self._finished:
+            return
+        if self._stopping:
+            if not self._in_flight and not self._loading:
+                self._flush_rows()
+                self._finished = True
+                self._actions.append(Stopped())
             return
         delayed = self._delayed
         while delayed and delayed[0][0] <= now:

@@ -22,9 +22,12 @@ __all__ = [
     "LoadPage",
     "PageLoaded",
     "RecordRows",
+    "ReleaseClaims",
     "Send",
     "SendBatch",
     "SendCompleted",
+    "StopRequested",
+    "Stopped",
     "TimerFired",
 ]
 
@@ -68,7 +71,13 @@ class FlowUnpublished:
     """The broadcast's flow was unpublished while it was sending."""
 
 
-Input = Union[PageLoaded, SendCompleted, TimerFired, CancelRequested, FlowUnpublished]
+@attrs.frozen
+class StopRequested:
+    """The worker is asked to stop (SIGINT, SIGTERM) but the broadcast goes on later:
+    send nothing new, let the sends in flight finish, then answer Stopped."""
+
+
+Input = Union[PageLoaded, SendCompleted, TimerFired, CancelRequested, FlowUnpublished, StopRequested]
 
 # -- actions --------------------------------------------------------------------------
 
@@ -135,4 +144,20 @@ class Finished:
     cancelled: bool
 
 
-Action = Union[LoadPage, Send, SendBatch, RecordRows, Finished]
+@attrs.frozen
+class ReleaseClaims:
+    """Delete these contacts' pending rows (their claims): the provider refused their send
+    (rate limit, not sent, rerouted), so it provably never went out. A contact waiting
+    out a backoff then holds no claim that a crash would turn into outcome unknown; its
+    next send claims it again. Performed before any Send that follows it."""
+
+    contact_ids: tuple[str, ...]
+
+
+@attrs.frozen
+class Stopped:
+    """After StopRequested: nothing is in flight and every send that went out has its row.
+    The broadcast stays SENDING; contacts without a row are sent by a later run."""
+
+
+Action = Union[LoadPage, Send, SendBatch, RecordRows, ReleaseClaims, Finished, Stopped]

@@ -63,3 +63,6 @@ class Runtime:
     warmup: float = DEFAULT_WARMUP
     #: how late after its run-at a broadcast still fires (core.schedule)
     max_lateness: float = DEFAULT_MAX_LATENESS
+    #: set to stop gracefully: nothing new is fired or sent, sends in flight finish and
+    #: are recorded, running broadcasts stay SENDING for a later run (runtime.stopping)
+    stop: trio.Event = attrs.field(factory=trio.Event)

@@ -8,6 +8,9 @@ run it, so its ``startedAt`` is when it really starts sending. A broadcast whose
 passed longer ago than ``Runtime.max_lateness`` is not fired at all: it is reported once
 (an ``overdue`` lifecycle event, to the display, plugins and webhooks) and waits for an
 operator.
+
+A graceful stop (``Runtime.stop`` set) fires and resumes nothing more; each running
+broadcast records its sends in flight and stays SENDING; then ``run_worker`` returns.
 """
 
 from __future__ import annotations
@@ -39,9 +42,10 @@ async def run_worker(
     purge_every: float = 3600.0,
     max_concurrent: int = DEFAULT_MAX_CONCURRENT,
 ) -> list[Broadcast]:
-    """Work until cancelled (or, with ``once``, until nothing is due or sending).
+    """Work until ``runtime.stop`` is set and the running broadcasts have stopped (or,
+    with ``once``, until nothing is due or sending).
 
-    Returns the broadcasts it finished, in the order they finished. Broadcasts left
+    Returns the broadcasts it finished (COMPLETED or CANCELLED), in the order they finished. Broadcasts left
     SENDING by a stopped worker are resumed before anything new is fired, oldest first;
     then due broadcasts are fired, earliest run-at first, as slots free up.
     """
@@ -55,14 +59,29 @@ async def run_worker(
     async def run_one(broadcast_id: str) -> None:
         nonlocal changed
         try:
-            finished.append(await run_broadcast(runtime, broadcast_id))
+            broadcast = await run_broadcast(runtime, broadcast_id)
+            if broadcast.state is not State.SENDING:  # not merely stopped
+                finished.append(broadcast)
         finally:
             running.discard(broadcast_id)
             changed.set()
 
+    async def wake_on_stop() -> None:
+        await runtime.stop.wait()
+        changed.set()
+
     next_purge = runtime.clock.now()
     async with trio.open_nursery() as nursery:
+        nursery.start_soon(wake_on_stop)
         while True:
+            if runtime.stop.is_set():
+                # Nothing new: wait for the running broadcasts to record their sends in flight.
+                if not running:
+                    nursery.cancel_scope.cancel()
+                    return finished
+                await changed.wait()
+                changed = trio.Event()
+                continue
             now = runtime.clock.now()
             if now >= next_purge:
                 purged = runtime.store.purge_rows(now - ROW_TTL_SECONDS)
@@ -73,6 +92,7 @@ async def run_worker(
                 running.add(broadcast_id)
                 nursery.start_soon(run_one, broadcast_id)
             if once and not running:
+                nursery.cancel_scope.cancel()
                 return finished
             # A finished run frees a slot: look again at once rather than after idle_poll.
             with trio.move_on_after(idle_poll):

@@ -13,7 +13,11 @@ ledger honest:
    SendBatch, every recipient's before the one request), and the final row and counters
    are written in one transaction when the reply is read;
 5. a cancel or an unpublished flow, requested from anywhere (another process, the CLI),
-   is noticed by polling the store and fed to the dispatcher.
+   is noticed by polling the store and fed to the dispatcher;
+6. a graceful stop (``Runtime.stop`` set, by a signal) is fed to the dispatcher, which
+   sends nothing new and answers Stopped once the sends in flight have their rows; the
+   broadcast stays SENDING for a later run. A refused send's claim is released
+   (ReleaseClaims) as soon as it is refused.
 """
 
 from __future__ import annotations
@@ -35,9 +39,12 @@ from ..core.events import (
     LoadPage,
     PageLoaded,
     RecordRows,
+    ReleaseClaims,
     Send,
     SendBatch,
     SendCompleted,
+    Stopped,
+    StopRequested,
     TimerFired,
 )
 from ..core.http import HttpReply, redact
@@ -54,6 +61,7 @@ from ..core.recovery import (
 from ..core.results import SendResult
 from ..core.retry import closed_windows, window_closed_reasons
 from .context import Runtime
+from .stopping import contacts_left
 
 __all__ = ["run_broadcast"]
 
@@ -66,7 +74,9 @@ _MAX_GATHER = 0.005
 
 
 async def run_broadcast(runtime: Runtime, broadcast_id: str) -> Broadcast:
-    """Run a SENDING broadcast to its end (COMPLETED or CANCELLED) and return it."""
+    """Run a SENDING broadcast to its end (COMPLETED or CANCELLED) and return it — or,
+    when ``runtime.stop`` is set, until its sends in flight are recorded: then it is
+    returned still SENDING."""
     run = _Run(runtime, broadcast_id)
     return await run.go()
 
@@ -97,9 +107,12 @@ class _Run:
                 self.channels[name] = runtime.registry.spec(integration.provider)
             except PluginError:
                 log.warning("integration %r uses provider %r, which no plugin provides", name, integration.provider)
-        self.results_in, self.results_out = trio.open_memory_channel[tuple[str, SendResult]](math.inf)
+        # (contact id, result) of each send; None when the runtime is asked to stop
+        self.results_in, self.results_out = trio.open_memory_channel[tuple[str, SendResult] | None](math.inf)
         self.cancel_seen = self.broadcast.cancel_requested
         self.unpublish_seen = False
+        #: plugin faults by (provider, hook): the first is logged in full, the rest counted
+        self.plugin_faults: dict[tuple[str, str], int] = {}
 
     async def go(self) -> Broadcast:
         rt = self.rt
@@ -122,6 +135,7 @@ class _Run:
         self.gather = self._gather_window()
         async with trio.open_nursery() as nursery:
             self.nursery = nursery
+            nursery.start_soon(self._watch_stop)
             pending = dispatcher.actions()
             if self.cancel_seen:
                 pending += dispatcher.handle(CancelRequested(), now=now)
@@ -135,21 +149,19 @@ class _Run:
                 wake = next_poll if deadline is None else min(deadline, next_poll)
                 wake_trio = rt.clock.to_trio(wake)
                 with trio.move_on_at(wake_trio):
-                    contact_id, result = await self.results_out.receive()
-                    pending += self._feed(contact_id, result)
+                    pending += self._feed(await self.results_out.receive())
                     # Gather the replies of the next few milliseconds too, so rows and claims
                     # are written a handful per transaction instead of one by one.
                     with trio.move_on_at(min(wake_trio, trio.current_time() + self.gather)):
                         while True:
-                            contact_id, result = await self.results_out.receive()
-                            pending += self._feed(contact_id, result)
+                            pending += self._feed(await self.results_out.receive())
                 # Take every reply that is already here, so rows are written in bulk.
                 while True:
                     try:
-                        contact_id, result = self.results_out.receive_nowait()
+                        item = self.results_out.receive_nowait()
                     except trio.WouldBlock:
                         break
-                    pending += self._feed(contact_id, result)
+                    pending += self._feed(item)
                 now = rt.clock.now()
                 if now >= next_poll:
                     pending += self._poll(now)
@@ -158,7 +170,17 @@ class _Run:
                     # Converting between trio's clock and POSIX time loses a few ulps:
                     # a wake-up at the deadline must count as reaching it.
                     pending += dispatcher.handle(TimerFired(), now=max(now, deadline))
+            nursery.cancel_scope.cancel()  # only the stop watcher is left
+        self._report_plugin_faults()
+        if isinstance(finished, Stopped):
+            stopped = self.store.get_broadcast(self.broadcast.id)
+            log.info("broadcast %s stopped with %d contact(s) left", stopped.id, contacts_left(stopped))
+            return stopped
         return self._finish(finished)
+
+    async def _watch_stop(self) -> None:
+        await self.rt.stop.wait()
+        self.results_in.send_nowait(None)
 
     def _closed_windows(self) -> dict[tuple[str, str], float]:
         """For a retry: the windows its source's provider refused as closed (core.retry)."""
@@ -180,16 +202,20 @@ class _Run:
 
     # -- actions --------------------------------------------------------------------------
 
-    async def _perform(self, actions: list[DispatchAction]) -> Finished | None:
+    async def _perform(self, actions: list[DispatchAction]) -> Finished | Stopped | None:
         """Perform actions; those they produce (a loaded page's sends) are performed too."""
-        finished: Finished | None = None
+        finished: Finished | Stopped | None = None
         queue = list(actions)
         while queue:
             sends = [a for a in queue if type(a) is Send or type(a) is SendBatch]
             rows = [row for a in queue if type(a) is RecordRows for row in a.rows]
+            released = [c for a in queue if type(a) is ReleaseClaims for c in a.contact_ids]
             loads = [a for a in queue if type(a) is LoadPage]
-            done = [a for a in queue if type(a) is Finished]
+            done = [a for a in queue if type(a) is Finished or type(a) is Stopped]
             queue = []
+            if released:
+                # before the sends: a released contact's retry may be among them
+                self.store.release(self.broadcast.id, released)
             if rows:
                 self.store.record(rows)
             if sends:
@@ -218,7 +244,8 @@ class _Run:
         for group in groups:
             going: list[Send] = []
             for send in group:
-                if send.attempt == 1 and send.contact_id not in claimed:
+                # (a retry is claimed again too: its claim was released when it was refused)
+                if send.contact_id not in claimed:
                     # Someone else holds this contact's row (a second worker): never send twice.
                     log.warning(
                         "contact %s of broadcast %s is already claimed; not sending",
@@ -301,16 +328,37 @@ class _Run:
 
     def _log_plugin_fault(self, integration: Integration, hook: str) -> None:
         # A plugin bug must not stop this run nor the others: its contacts fail visibly,
-        # the traceback goes to the log (never the settings, which may hold secrets).
+        # the traceback goes to the log (never the settings, which may hold secrets) —
+        # once per provider and hook in a run: the same bug raises for every contact.
+        key = (integration.provider, hook)
+        seen = self.plugin_faults.get(key, 0)
+        self.plugin_faults[key] = seen + 1
+        if seen:
+            return
         log.exception(
-            "plugin for provider %r raised in %s (integration %r, broadcast %s)",
+            "plugin for provider %r raised in %s (integration %r, broadcast %s);"
+            " further faults of this hook in this run are counted, not logged",
             integration.provider,
             hook,
             integration.name,
             self.broadcast.id,
         )
 
-    def _feed(self, contact_id: str, result: SendResult) -> list[DispatchAction]:
+    def _report_plugin_faults(self) -> None:
+        for (provider, hook), count in sorted(self.plugin_faults.items()):
+            if count > 1:
+                log.error(
+                    "plugin for provider %r raised in %s %d times in broadcast %s (the first traceback is logged above)",
+                    provider,
+                    hook,
+                    count,
+                    self.broadcast.id,
+                )
+
+    def _feed(self, item: tuple[str, SendResult] | None) -> list[DispatchAction]:
+        if item is None:
+            return self.dispatcher.handle(StopRequested(), now=self.rt.clock.now())
+        contact_id, result = item
         return self.dispatcher.handle(SendCompleted(contact_id, result), now=self.rt.clock.now())
 
     # -- outside world ------------------------------------------------------------------

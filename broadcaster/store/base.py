@@ -150,6 +150,11 @@ class Store(Protocol):
         """Insert pending rows for (contact_id, integration[, chat_id]); returns the contact ids newly claimed."""
         ...
 
+    def release(self, broadcast_id: str, contact_ids: Sequence[str]) -> None:
+        """Delete these contacts' pending rows (never a final one): their send was refused,
+        so a later claim (this run's retry, or the next run) sends them."""
+        ...
+
     def used_chats(self, broadcast_id: str, chats: Iterable[tuple[str, str]]) -> frozenset[tuple[str, str]]:
         """Which of these (integration, chat_id) pairs a claimed send of the broadcast already went to."""
         ...

@@ -436,6 +436,13 @@ class SQLiteStore:
                     claimed.append(contact_id)
         return claimed
 
+    def release(self, broadcast_id: str, contact_ids: Sequence[str]) -> None:
+        with self._tx() as conn:
+            conn.executemany(
+                "DELETE FROM dispatch_rows WHERE broadcast_id = ? AND contact_id = ? AND status IS NULL",
+                [(broadcast_id, contact_id) for contact_id in contact_ids],
+            )
+
     def used_chats(self, broadcast_id: str, chats: Iterable[tuple[str, str]]) -> frozenset[tuple[str, str]]:
         """Which of these (integration, chat_id) pairs a claimed send of the broadcast went to."""
         by_integration: dict[str, list[str]] = {}

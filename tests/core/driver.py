@@ -1,5 +1,9 @@
 """A tiny synchronous driver for the dispatcher, for tests: pages from a list, replies
-from a function, virtual time advanced to each deadline."""
+from a function, virtual time advanced to each deadline.
+
+It keeps the store's claims as a shell would (a Send claims, ReleaseClaims and a row
+end the claim) and checks after every step that exactly the contacts in flight hold
+one: a contact waiting out a backoff, or left by a stop, is never claimed."""
 
 from __future__ import annotations
 
@@ -13,9 +17,11 @@ from broadcaster.core.events import (
     LoadPage,
     PageLoaded,
     RecordRows,
+    ReleaseClaims,
     Send,
     SendBatch,
     SendCompleted,
+    Stopped,
     TimerFired,
 )
 from broadcaster.core.models import Broadcast, Contact, DispatchRow, Flow
@@ -57,10 +63,15 @@ class Run:
         #: the SendBatch actions (their sends are in ``sends`` too)
         self.requests: list[SendBatch] = []
         self.finished: Finished | None = None
+        self.stopped: Stopped | None = None
+        #: contacts holding a claim (pending row) now, and every ReleaseClaims id in order
+        self.claims: set[str] = set()
+        self.released: list[str] = []
         self.pending_pages: list[LoadPage] = []
         self.pending_replies: list[tuple[float, int, Send, SendResult]] = []
         self.max_in_flight = 0
         self._seq = 0
+        self._rows_per_record = options.get("rows_per_record", 1)
         self.dispatcher = Dispatcher(
             broadcast=broadcast,
             flow=flow,
@@ -83,11 +94,26 @@ class Run:
                     self._send(send)
             elif isinstance(action, RecordRows):
                 self.rows.extend(action.rows)
+                self.claims.difference_update(row.contact_id for row in action.rows)
+            elif isinstance(action, ReleaseClaims):
+                for contact_id in action.contact_ids:
+                    assert contact_id in self.claims, f"released {contact_id}, which holds no claim"
+                    self.claims.discard(contact_id)
+                    self.released.append(contact_id)
             elif isinstance(action, Finished):
                 self.finished = action
+            elif isinstance(action, Stopped):
+                self.stopped = action
         self.max_in_flight = max(self.max_in_flight, self.dispatcher.requests_in_flight)
+        # (rows held back by rows_per_record > 1 keep their claims a little longer)
+        exact = self._rows_per_record == 1
+        assert len(self.claims) == self.dispatcher.in_flight or (
+            not exact and len(self.claims) > self.dispatcher.in_flight
+        ), (sorted(self.claims), self.dispatcher.in_flight)
 
     def _send(self, send: Send) -> None:
+        assert send.contact_id not in self.claims, f"{send.contact_id} sent while it already holds a claim"
+        self.claims.add(send.contact_id)
         self.sends.append(send)
         answer = self.reply(send, self.now)
         latency, result = answer if isinstance(answer, tuple) else (0.0, answer)

@@ -48,14 +48,14 @@ PROVIDER_LIMIT = 600.0
 WORKER_RATE = 700.0
 
 
-def prepare(db_path: Path, base_url: str) -> None:
+def prepare(db_path: Path, base_url: str, *, contacts: int = CONTACTS) -> None:
     with open_store(db_path) as store:
         store.put_integration(Integration("tg", "telegram", {"token": TOKEN, "base_url": base_url}))
         store.put_flow(Flow("f1", "crash", first_card=TextCard(TEXT)))
         store.upsert_contacts(
             [
                 Contact(f"c{i:05d}", f"Person {i}", chats=(Chat("tg", chat_id_for("telegram", i)),))
-                for i in range(CONTACTS)
+                for i in range(contacts)
             ]
         )
         store.create_broadcast(

@@ -117,13 +117,35 @@ async def test_a_plugin_raising_fails_its_contacts_and_the_run_completes(autojum
         ErrorKind.INTEGRATION,
     )
     assert {str(rows[c].error_reason) for c in ("c2", "c3")} == {"buggy:plugin:interpret_reply_failed"}
-    faults = [r for r in caplog.records if "raised in" in r.getMessage()]
+    faults = [r for r in caplog.records if r.exc_info is not None]
+    # the first fault of each hook is logged with its traceback; the second is counted
     assert Counter(r.getMessage().split(" raised in ")[1].split(" ")[0] for r in faults) == {
         "build_call": 1,
-        "interpret_reply": 2,
+        "interpret_reply": 1,
     }
-    assert all(r.exc_info is not None for r in faults)  # the traceback is logged
+    summaries = [r.getMessage() for r in caplog.records if r.exc_info is None and "raised in" in r.getMessage()]
+    assert summaries == [
+        "plugin for provider 'buggy' raised in interpret_reply 2 times in broadcast b1"
+        " (the first traceback is logged above)"
+    ]
     assert SECRET not in caplog.text
+
+
+async def test_a_hook_raising_for_every_contact_logs_one_traceback_and_a_count(autojump_clock, caplog):
+    plugin = _Buggy(max_batch=1)
+    plugin.interpret_reply = hookimpl(lambda provider, integration, call, reply: 1 / 0)  # type: ignore[method-assign]
+    runtime, store = run_with(plugin, [f"r{i}" for i in range(60)])
+    with caplog.at_level(logging.ERROR, logger="broadcaster.runtime.worker"), trio.fail_after(60):
+        (fired,) = fire_due(runtime)
+        done = await run_broadcast(runtime, fired.id)
+    assert done.state is State.COMPLETED
+    errors = [r for r in caplog.records if r.name == "broadcaster.runtime.worker"]
+    assert len([r for r in errors if r.exc_info is not None]) == 1
+    assert [r.getMessage() for r in errors if r.exc_info is None] == [
+        "plugin for provider 'buggy' raised in interpret_reply 60 times in broadcast b1"
+        " (the first traceback is logged above)"
+    ]
+    assert caplog.text.count("Traceback") <= 1 and caplog.text.count("ZeroDivisionError") == 1
 
 
 async def test_a_batch_reader_raising_leaves_its_recipients_outcome_unknown(autojump_clock):
