@@ -163,6 +163,9 @@ class App:
     def registry(self) -> ProviderRegistry:
         if self._registry is None:
             self._registry = ProviderRegistry(make_plugin_manager())
+            for item in self._registry.broken:
+                # reported, not fatal: commands that do not use this plugin carry on
+                click.echo(f"warning: {item.message()}; its providers are unavailable", err=True)
         return self._registry
 
     @property

@@ -33,45 +33,75 @@ def _capabilities(spec: ChannelSpec) -> dict[str, Any]:
 @json_option
 @pass_app
 def plugins(app: App, as_json: bool) -> None:
-    """List the installed provider plugins and what each provider can do.
+    """List the installed provider plugins, what each provider can do, and broken ones.
 
     \b
     Example:
       broadcaster plugins
-      broadcaster plugins --json | jq '.[].provider'
+      broadcaster plugins --json | jq '.[] | select(.status == "ok") | .provider'
     """
     infos = list(app.registry)
+    broken = app.registry.broken
     if as_json:
         emit_json(
             [
                 {
+                    "status": "ok",
                     "provider": info.provider,
                     "plugin": info.plugin_name,
+                    "entry_point": info.plugin_name if info.distribution else None,
                     "distribution": info.distribution,
                     "version": info.version,
+                    "methods": list(info.methods),
                     "capabilities": _capabilities(info.spec),
                 }
                 for info in infos
             ]
+            + [
+                {
+                    "status": "broken",
+                    "provider": None,
+                    "plugin": item.origin.name,
+                    "entry_point": item.origin.name if item.origin.distribution else None,
+                    "distribution": item.origin.distribution,
+                    "version": item.origin.version,
+                    "error": item.error,
+                }
+                for item in broken
+            ]
         )
         return
-    if not infos:
+    if not infos and not broken:
         click.echo("no provider plugins installed (pip install broadcaster-telegram, ...)")
         return
-    table = Table("provider", "distribution", "kinds", "window", "confirmation", "rate/s", "batch", "needs")
-    for info in infos:
-        spec = info.spec
-        table.add_row(
-            info.provider,
-            f"{info.distribution or info.plugin_name} {info.version or ''}".strip(),
-            ",".join(sorted(kind.value for kind in spec.kinds)),
-            "-" if spec.window_seconds is None else f"{spec.window_seconds / 3600:g}h",
-            spec.confirmation.value,
-            f"{spec.rate_per_second:g}",
-            str(spec.max_batch),
-            ",".join(spec.required_settings) or "-",
+    if infos:
+        table = Table(
+            "provider", "entry point", "distribution", "kinds", "window", "confirmation", "rate/s", "batch", "needs"
         )
-    console().print(table)
+        for info in infos:
+            spec = info.spec
+            table.add_row(
+                info.provider,
+                info.plugin_name,
+                f"{info.distribution or '-'} {info.version or ''}".strip(),
+                ",".join(sorted(kind.value for kind in spec.kinds)),
+                "-" if spec.window_seconds is None else f"{spec.window_seconds / 3600:g}h",
+                spec.confirmation.value,
+                f"{spec.rate_per_second:g}",
+                str(spec.max_batch),
+                ",".join(spec.required_settings) or "-",
+            )
+        console().print(table)
+        methods = Table("provider", "methods implemented")
+        for info in infos:
+            methods.add_row(info.provider, ", ".join(info.methods))
+        console().print(methods)
+    if broken:
+        failing = Table("broken entry point", "distribution", "error")
+        for item in broken:
+            origin = item.origin
+            failing.add_row(origin.name, f"{origin.distribution or '-'} {origin.version or ''}".strip(), item.error)
+        console().print(failing)
 
 
 # -- integrations -----------------------------------------------------------------------------

@@ -58,7 +58,7 @@ from ..core.recovery import (
     plugin_failed_before_send,
     resolve_orphaned_claim,
 )
-from ..core.results import SendResult
+from ..core.results import Failed, SendResult
 from ..core.retry import closed_windows, window_closed_reasons
 from .context import Runtime
 from .stopping import contacts_left
@@ -317,6 +317,8 @@ class _Run:
         except Exception:
             self._log_plugin_fault(integration, "build_call")
             return plugin_failed_before_send(provider, "build_call")
+        if isinstance(call, Failed):
+            return call  # the provider refused the message: nothing was sent
         reply = await self.rt.executor.perform(send.integration, call, provider=provider)
         if not isinstance(reply, HttpReply):
             return reply

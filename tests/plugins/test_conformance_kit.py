@@ -8,13 +8,13 @@ import types
 import pytest
 
 import broadcaster.testing
-from broadcaster import hookimpl
 from broadcaster.core.channels import ChannelSpec
 from broadcaster.core.http import HttpCall
 from broadcaster.core.models import Integration
 from broadcaster.core.outcomes import ErrorKind
 from broadcaster.core.reasons import ErrorReason, sanitize_reason_text
 from broadcaster.core.results import Delivered, Failed, RateLimited
+from broadcaster.plugin import Provider
 from broadcaster.testing import ConformanceError, check_provider_conformance, send_through_mock
 
 TOKEN = "fake-acme-token-123456"
@@ -42,24 +42,20 @@ def make_plugin(**overrides):
 
     hooks = {"build": build, "read": read, **overrides}
 
-    class Acme:
-        @hookimpl
-        def provide_channels(self):
-            return [ChannelSpec(provider="acme", required_settings=("token",), secret_settings=("token",))]
+    class Acme(Provider):
+        @property
+        def spec(self) -> ChannelSpec:
+            return ChannelSpec(provider="acme", required_settings=("token",), secret_settings=("token",))
 
-        @hookimpl
-        def build_call(self, provider, integration, chat_id, message):
-            if provider != "acme":
-                return None
+        def build_call(self, integration, chat_id, message):
             from broadcaster.core.errors import ConfigError
 
             if "token" not in integration.settings:
                 raise ConfigError("acme needs a token")
             return hooks["build"](integration, chat_id, message)
 
-        @hookimpl
-        def interpret_reply(self, provider, integration, call, reply):
-            return hooks["read"](integration, call, reply) if provider == "acme" else None
+        def interpret_reply(self, integration, call, reply):
+            return hooks["read"](integration, call, reply)
 
     return Acme()
 

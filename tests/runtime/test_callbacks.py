@@ -13,13 +13,13 @@ import httpx
 import pytest
 import trio
 
-from broadcaster import hookimpl
 from broadcaster.core.channels import ChannelSpec
 from broadcaster.core.errors import ConfigError, NotFound
 from broadcaster.core.models import Integration
 from broadcaster.core.outcomes import ErrorKind
 from broadcaster.core.reasons import ErrorReason
 from broadcaster.core.results import DeliveryUpdate
+from broadcaster.plugin import Provider
 from broadcaster.plugins import ProviderRegistry, make_plugin_manager
 from broadcaster.runtime.callbacks import CallbackApp, serve_callbacks
 
@@ -35,19 +35,20 @@ def sign(body: bytes, secret: str = SECRET) -> dict[str, str]:
     return {"X-Fake-Signature": hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()}
 
 
-class FakeProvider:
+class FakeProvider(Provider):
     """Signs with HMAC-SHA256 of the raw body; body = {"statuses": [{"id", "status", "at", "error"?}]}."""
 
-    @hookimpl
-    def provide_channels(self) -> Sequence[ChannelSpec]:
-        return [ChannelSpec(provider="fakeprov")]
+    @property
+    def spec(self) -> ChannelSpec:
+        return ChannelSpec(provider="fakeprov")
 
-    @hookimpl
-    def verify_callback(
-        self, provider: str, integration: Integration, headers: Mapping[str, str], body: bytes
-    ) -> bool | None:
-        if provider != "fakeprov":
-            return None
+    def build_call(self, integration, chat_id, message):
+        raise NotImplementedError("callbacks only")
+
+    def interpret_reply(self, integration, call, reply):
+        raise NotImplementedError("callbacks only")
+
+    def verify_callback(self, integration: Integration, headers: Mapping[str, str], body: bytes) -> bool | None:
         secret = integration.settings.get("secret")
         if not secret:
             raise ConfigError(f"integration {integration.name!r} has no 'secret' setting")
@@ -56,12 +57,9 @@ class FakeProvider:
         given = headers.get("x-fake-signature", "")
         return hmac.compare_digest(given.encode(), sign(body, secret)["X-Fake-Signature"].encode())
 
-    @hookimpl
     def parse_callback(
-        self, provider: str, integration: Integration, headers: Mapping[str, str], body: bytes
+        self, integration: Integration, headers: Mapping[str, str], body: bytes
     ) -> Sequence[DeliveryUpdate] | None:
-        if provider != "fakeprov":
-            return None
         try:
             statuses = json.loads(body)["statuses"]
             return [
@@ -78,10 +76,16 @@ class FakeProvider:
             return []
 
 
-class NoCallbacksProvider:
-    @hookimpl
-    def provide_channels(self) -> Sequence[ChannelSpec]:
-        return [ChannelSpec(provider="nosig")]
+class NoCallbacksProvider(Provider):
+    @property
+    def spec(self) -> ChannelSpec:
+        return ChannelSpec(provider="nosig")
+
+    def build_call(self, integration, chat_id, message):
+        raise NotImplementedError("callbacks only")
+
+    def interpret_reply(self, integration, call, reply):
+        raise NotImplementedError("callbacks only")
 
 
 class FakeRows:

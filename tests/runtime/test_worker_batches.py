@@ -20,7 +20,7 @@ from broadcaster.core.models import Audience, Broadcast, Chat, Contact, Flow, In
 from broadcaster.core.outcomes import Status
 from broadcaster.core.pacing import PacingPlan
 from broadcaster.core.results import Delivered
-from broadcaster.hookspecs import hookimpl
+from broadcaster.plugin import Provider
 from broadcaster.plugins import ProviderRegistry, make_plugin_manager
 from broadcaster.runtime.context import Runtime, WallClock
 from broadcaster.runtime.http import HttpExecutor
@@ -108,7 +108,7 @@ async def test_a_refused_broadcast_is_sent_again_after_backing_off(autojump_cloc
     assert fake.duplicates() == {} and len(fake.accepted) == CONTACTS
 
 
-class _Multi:
+class _Multi(Provider):
     """A provider that batches up to 3 recipients, except messages it cannot batch (text
     starting "solo"), and whose batch reader forgets the last recipient of each request."""
 
@@ -117,19 +117,15 @@ class _Multi:
     def __init__(self) -> None:
         self.calls: list[HttpCall] = []
 
-    @hookimpl
-    def provide_channels(self):
-        return [self.SPEC]
+    @property
+    def spec(self) -> ChannelSpec:
+        return self.SPEC
 
-    @hookimpl
-    def build_call(self, provider, integration, chat_id, message):
-        if provider != "multi":
-            return None
+    def build_call(self, integration, chat_id, message):
         return HttpCall("POST", "https://multi.test/one", json={"to": chat_id}, recipients=())
 
-    @hookimpl
-    def build_batch_call(self, provider, integration, recipients, message):
-        if provider != "multi" or message.text.startswith("solo"):
+    def build_batch_call(self, integration, recipients, message):
+        if message.text.startswith("solo"):
             return None
         return HttpCall(
             "POST",
@@ -138,14 +134,10 @@ class _Multi:
             recipients=[r for r, _ in recipients],
         )
 
-    @hookimpl
-    def interpret_reply(self, provider, integration, call, reply):
-        return Delivered("m1", confirmed=True) if provider == "multi" else None
+    def interpret_reply(self, integration, call, reply):
+        return Delivered("m1", confirmed=True)
 
-    @hookimpl
-    def interpret_batch_reply(self, provider, integration, call, reply):
-        if provider != "multi":
-            return None
+    def interpret_batch_reply(self, integration, call, reply):
         return {contact: Delivered(f"m-{contact}", confirmed=True) for contact in call.recipients[:-1]}
 
 

@@ -16,7 +16,7 @@ from broadcaster.core.models import Audience, Broadcast, Chat, Contact, Flow, In
 from broadcaster.core.outcomes import ErrorKind, Status
 from broadcaster.core.pacing import PacingPlan
 from broadcaster.core.results import Delivered
-from broadcaster.hookspecs import hookimpl
+from broadcaster.plugin import Provider
 from broadcaster.plugins import ProviderRegistry, make_plugin_manager
 from broadcaster.runtime.context import Runtime, WallClock
 from broadcaster.runtime.http import HttpExecutor
@@ -28,39 +28,26 @@ EPOCH = 1_800_000_000.0
 SECRET = "s3cr3t-token-value"
 
 
-class _Buggy:
+class _Buggy(Provider):
     """Raises in build_call for chat "2", in interpret_reply for chat "3", and answers
     interpret_reply with a wrong type for chat "4"; batches (chats "b...") fail to be read."""
 
     def __init__(self, max_batch: int) -> None:
         self.spec = ChannelSpec("buggy", rate_per_second=1000.0, burst=1000, max_batch=max_batch)
 
-    @hookimpl
-    def provide_channels(self):
-        return [self.spec]
-
-    @hookimpl
-    def build_call(self, provider, integration, chat_id, message):
-        if provider != "buggy":
-            return None
+    def build_call(self, integration, chat_id, message):
         if chat_id == "2":
             raise KeyError("chat_id")
         return HttpCall("POST", "https://buggy.test/send", json={"to": chat_id}, secrets=[SECRET])
 
-    @hookimpl
-    def interpret_reply(self, provider, integration, call, reply):
-        if provider != "buggy":
-            return None
+    def interpret_reply(self, integration, call, reply):
         if call.json["to"] == "3":
             raise ValueError("cannot parse")
         if call.json["to"] == "4":
             return "delivered"  # not a SendResult
         return Delivered("m", confirmed=True)
 
-    @hookimpl
-    def build_batch_call(self, provider, integration, recipients, message):
-        if provider != "buggy":
-            return None
+    def build_batch_call(self, integration, recipients, message):
         return HttpCall(
             "POST",
             "https://buggy.test/many",
@@ -68,10 +55,7 @@ class _Buggy:
             recipients=[r for r, _ in recipients],
         )
 
-    @hookimpl
-    def interpret_batch_reply(self, provider, integration, call, reply):
-        if provider != "buggy":
-            return None
+    def interpret_batch_reply(self, integration, call, reply):
         if "bad-type" in call.json["to"]:
             return dict.fromkeys(call.recipients, "ok")  # values that are not SendResults
         raise RuntimeError("batch reader bug")

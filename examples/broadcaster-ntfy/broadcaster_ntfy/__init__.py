@@ -20,17 +20,34 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from broadcaster import hookimpl
-from broadcaster.core.channels import ChannelSpec, DeliveryConfirmation, MessageKind
-from broadcaster.core.errors import ConfigError
-from broadcaster.core.http import HttpCall, HttpReply, redact
-from broadcaster.core.models import Integration, Message, TextMessage
-from broadcaster.core.outcomes import ErrorKind
-from broadcaster.core.reasons import ErrorReason
-from broadcaster.core.results import Delivered, Failed, RateLimited, SendResult
-from broadcaster.pluginkit import base_url, malformed_reply, reason_from_text, retry_after_header, secrets_of
+from broadcaster.plugin import (
+    ChannelSpec,
+    ConfigError,
+    Delivered,
+    DeliveryConfirmation,
+    ErrorKind,
+    ErrorReason,
+    Failed,
+    HttpCall,
+    HttpReply,
+    Integration,
+    Message,
+    MessageKind,
+    Provider,
+    RateLimited,
+    Register,
+    SendResult,
+    TextMessage,
+    base_url,
+    hookimpl,
+    malformed_reply,
+    reason_from_text,
+    redact,
+    retry_after_header,
+    secrets_of,
+)
 
-__all__ = ["CHANNEL", "PROVIDER", "build_call", "interpret_reply", "provide_channels"]
+__all__ = ["Ntfy", "register_providers", "CHANNEL", "PROVIDER"]
 
 PROVIDER = "ntfy"
 DEFAULT_BASE_URL = "https://ntfy.sh"
@@ -50,33 +67,7 @@ CHANNEL = ChannelSpec(
 )
 
 
-@hookimpl
-def provide_channels() -> Sequence[ChannelSpec]:
-    return [CHANNEL]
-
-
 # Step 2: build the provider's real request. Raise ConfigError only for bad settings.
-
-
-@hookimpl
-def build_call(provider: str, integration: Integration, chat_id: str, message: Message) -> HttpCall | None:
-    if provider != PROVIDER:
-        return None
-    if not isinstance(message, TextMessage):
-        raise ConfigError(
-            f"integration {integration.name!r} is ntfy, which has no templates",
-            hint="send ntfy a flow whose first card is text",
-        )
-    url = base_url(integration, DEFAULT_BASE_URL)  # raises ConfigError unless http(s)
-    body: dict[str, Any] = {"topic": chat_id, "message": message.text}
-    if title := integration.settings.get("title"):
-        body["title"] = title
-    headers = {"Content-Type": "application/json"}
-    token = integration.settings.get("token")
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    # List every secret the call carries: the runtime redacts them from logs and rows.
-    return HttpCall(method="POST", url=f"{url}/", headers=headers, json=body, secrets=secrets_of(integration, CHANNEL))
 
 
 # Step 3: read the reply into a value. Never raise here, whatever the server sent.
@@ -92,32 +83,60 @@ def _retry_after(reply: HttpReply) -> float | None:
     return seconds if seconds is not None and seconds < 86400 else None  # a day or more is nonsense
 
 
+class Ntfy(Provider):
+    """ntfy topics: each contact's chat id is a topic name."""
+
+    spec = CHANNEL
+
+    def build_call(self, integration: Integration, chat_id: str, message: Message) -> HttpCall:
+        if not isinstance(message, TextMessage):
+            raise ConfigError(
+                f"integration {integration.name!r} is ntfy, which has no templates",
+                hint="send ntfy a flow whose first card is text",
+            )
+        url = base_url(integration, DEFAULT_BASE_URL)  # raises ConfigError unless http(s)
+        body: dict[str, Any] = {"topic": chat_id, "message": message.text}
+        if title := integration.settings.get("title"):
+            body["title"] = title
+        headers = {"Content-Type": "application/json"}
+        token = integration.settings.get("token")
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        # List every secret the call carries: the runtime redacts them from logs and rows.
+        return HttpCall(
+            method="POST", url=f"{url}/", headers=headers, json=body, secrets=secrets_of(integration, CHANNEL)
+        )
+
+    def interpret_reply(self, integration: Integration, call: HttpCall, reply: HttpReply) -> SendResult:
+        secrets = call.secrets
+        value, why_not = reply.json_body()
+        body = value if isinstance(value, dict) else {}
+        if 200 <= reply.status < 300:
+            if why_not is not None or not isinstance(body.get("id"), str) or not body["id"]:
+                # The message may well be published: malformed_reply makes its fate UNKNOWN, not failed.
+                return malformed_reply(PROVIDER, reply.status, why_not or "no message id", secrets=secrets)
+            return Delivered(message_id=redact(body["id"], secrets), confirmed=True)
+        if reply.status in (401, 403):
+            return Failed(ErrorKind.INTEGRATION, ErrorReason.auth_failed(integration.name))
+        if reply.status == 429:
+            return RateLimited(
+                retry_after=_retry_after(reply), reason=ErrorReason(PROVIDER, "429", "too_many_requests")
+            )
+        if reply.status >= 500:
+            return Failed(ErrorKind.TRANSIENT, ErrorReason(PROVIDER, "5xx", "server_error"))
+        # ntfy's error envelope: {"code": 40009, "http": 400, "error": "invalid request: ...", "link": ...}
+        code = body.get("code")
+        status_token = str(reply.status) if reply.status >= 0 else "http"
+        code_token = str(code) if isinstance(code, int) and not isinstance(code, bool) and code >= 0 else status_token
+        error = body.get("error")
+        if reply.status == 413:
+            return _failed(ErrorKind.PAYLOAD, code_token, "message_too_large", secrets)
+        if isinstance(error, str) and error.strip():
+            return _failed(ErrorKind.PAYLOAD, code_token, error, secrets)
+        kind = ErrorKind.PAYLOAD if 400 <= reply.status < 500 else ErrorKind.TRANSIENT
+        return _failed(kind, code_token, f"malformed_reply: {why_not or 'no error text'}", secrets)
+
+
 @hookimpl
-def interpret_reply(provider: str, integration: Integration, call: HttpCall, reply: HttpReply) -> SendResult | None:
-    if provider != PROVIDER:
-        return None
-    secrets = call.secrets
-    value, why_not = reply.json_body()
-    body = value if isinstance(value, dict) else {}
-    if 200 <= reply.status < 300:
-        if why_not is not None or not isinstance(body.get("id"), str) or not body["id"]:
-            # The message may well be published: malformed_reply makes its fate UNKNOWN, not failed.
-            return malformed_reply(PROVIDER, reply.status, why_not or "no message id", secrets=secrets)
-        return Delivered(message_id=redact(body["id"], secrets), confirmed=True)
-    if reply.status in (401, 403):
-        return Failed(ErrorKind.INTEGRATION, ErrorReason.auth_failed(integration.name))
-    if reply.status == 429:
-        return RateLimited(retry_after=_retry_after(reply), reason=ErrorReason(PROVIDER, "429", "too_many_requests"))
-    if reply.status >= 500:
-        return Failed(ErrorKind.TRANSIENT, ErrorReason(PROVIDER, "5xx", "server_error"))
-    # ntfy's error envelope: {"code": 40009, "http": 400, "error": "invalid request: ...", "link": ...}
-    code = body.get("code")
-    status_token = str(reply.status) if reply.status >= 0 else "http"
-    code_token = str(code) if isinstance(code, int) and not isinstance(code, bool) and code >= 0 else status_token
-    error = body.get("error")
-    if reply.status == 413:
-        return _failed(ErrorKind.PAYLOAD, code_token, "message_too_large", secrets)
-    if isinstance(error, str) and error.strip():
-        return _failed(ErrorKind.PAYLOAD, code_token, error, secrets)
-    kind = ErrorKind.PAYLOAD if 400 <= reply.status < 500 else ErrorKind.TRANSIENT
-    return _failed(kind, code_token, f"malformed_reply: {why_not or 'no error text'}", secrets)
+def register_providers(register: Register) -> None:
+    register(Ntfy())

@@ -28,13 +28,13 @@ PUBLISHED = {"id": "sPs71M8A2T", "time": 1673542291, "expires": 1673585491, "eve
 
 
 def call_for(integration: Integration = INTEGRATION, topic: str = "shop") -> HttpCall:
-    call = ntfy.build_call(provider="ntfy", integration=integration, chat_id=topic, message=TextMessage("Sale!"))
+    call = ntfy.Ntfy().build_call(integration=integration, chat_id=topic, message=TextMessage("Sale!"))
     assert call is not None
     return call
 
 
 def interpret(reply: HttpReply) -> object:
-    return ntfy.interpret_reply(provider="ntfy", integration=INTEGRATION, call=call_for(), reply=reply)
+    return ntfy.Ntfy().interpret_reply(integration=INTEGRATION, call=call_for(), reply=reply)
 
 
 def ntfy_error(code: int, error: str) -> dict[str, object]:
@@ -58,16 +58,16 @@ def test_without_a_token_there_is_no_auth_header_and_no_secret() -> None:
 
 def test_templates_and_bad_urls_are_configuration_errors() -> None:
     with pytest.raises(ConfigError, match="'alerts' is ntfy, which has no templates"):
-        ntfy.build_call(provider="ntfy", integration=INTEGRATION, chat_id="t", message=TemplateMessage("x"))
+        ntfy.Ntfy().build_call(integration=INTEGRATION, chat_id="t", message=TemplateMessage("x"))
     with pytest.raises(ConfigError, match="base_url 'ntfy.sh' is not an http"):
         call_for(Integration("x", "ntfy", {"base_url": "ntfy.sh"}))
 
 
-def test_other_providers_are_not_answered() -> None:
-    assert None is ntfy.build_call(provider="viber", integration=INTEGRATION, chat_id="t", message=TextMessage("x"))
-    assert None is ntfy.interpret_reply(
-        provider="viber", integration=INTEGRATION, call=call_for(), reply=HttpReply(200)
-    )
+def test_the_provider_object_passes_the_load_checks() -> None:
+    from broadcaster.plugins import check_provider
+
+    assert None is check_provider(ntfy.Ntfy())
+    assert "ntfy" == ntfy.Ntfy().name
 
 
 @pytest.mark.parametrize(
@@ -144,13 +144,13 @@ def send(call: HttpCall) -> HttpReply:
 
 def test_through_httpx_mock_transport() -> None:
     call = call_for()
-    assert Delivered(message_id="sPs71M8A2T", confirmed=True) == ntfy.interpret_reply(
-        provider="ntfy", integration=INTEGRATION, call=call, reply=send(call)
+    assert Delivered(message_id="sPs71M8A2T", confirmed=True) == ntfy.Ntfy().interpret_reply(
+        integration=INTEGRATION, call=call, reply=send(call)
     )
     wrong = Integration("alerts", "ntfy", {"token": "tk_wrong_token_000"})
     call = call_for(wrong)
-    assert Failed(ErrorKind.INTEGRATION, ErrorReason("alerts", None, "auth_failed")) == ntfy.interpret_reply(
-        provider="ntfy", integration=wrong, call=call, reply=send(call)
+    assert Failed(ErrorKind.INTEGRATION, ErrorReason("alerts", None, "auth_failed")) == ntfy.Ntfy().interpret_reply(
+        integration=wrong, call=call, reply=send(call)
     )
 
 

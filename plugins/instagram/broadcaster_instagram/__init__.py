@@ -26,27 +26,41 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 from urllib.parse import quote, urlencode
 
-from broadcaster import hookimpl
-from broadcaster.core.channels import ChannelSpec, DeliveryConfirmation, MessageKind
-from broadcaster.core.errors import ConfigError
-from broadcaster.core.http import HttpCall, HttpReply, redact
-from broadcaster.core.models import Integration, Message, TemplateMessage, TextMessage
-from broadcaster.core.reasons import ErrorReason
-from broadcaster.core.results import Delivered, DeliveryUpdate, RateLimited, SendResult
-from broadcaster.pluginkit import base_url, meta_signature_ok, require_setting, secrets_of
+from broadcaster.plugin import (
+    ChannelSpec,
+    ConfigError,
+    Delivered,
+    DeliveryConfirmation,
+    DeliveryUpdate,
+    ErrorReason,
+    HttpCall,
+    HttpReply,
+    Integration,
+    Message,
+    MessageKind,
+    Provider,
+    RateLimited,
+    Register,
+    SendResult,
+    TemplateMessage,
+    TextMessage,
+    base_url,
+    hookimpl,
+    redact,
+    require_setting,
+    secrets_of,
+)
+from broadcaster.pluginkit import meta_signature_ok
 
 from .errors import PROVIDER, classify_graph_error, malformed_reply, server_error
 from .webhooks import parse_seen_events
 
 __all__ = [
+    "Instagram",
+    "register_providers",
     "CHANNEL",
     "DEFAULT_API_VERSION",
     "DEFAULT_BASE_URL",
-    "build_call",
-    "interpret_reply",
-    "parse_callback",
-    "provide_channels",
-    "verify_callback",
 ]
 
 DEFAULT_BASE_URL = "https://graph.facebook.com"
@@ -78,86 +92,76 @@ def _secrets(integration: Integration, call: HttpCall | None = None) -> tuple[st
     return secrets_of(integration, CHANNEL, url_encoded=True, call=call)
 
 
-@hookimpl
-def provide_channels() -> Sequence[ChannelSpec]:
-    return [CHANNEL]
+class Instagram(Provider):
+    """Instagram messaging through the Graph API: text replies to people who wrote first."""
 
+    spec = CHANNEL
 
-@hookimpl
-def build_call(provider: str, integration: Integration, chat_id: str, message: Message) -> HttpCall | None:
-    if provider != PROVIDER:
-        return None
-    if isinstance(message, TemplateMessage):
-        raise ConfigError(
-            f"integration {integration.name!r} is Instagram, which has no message templates "
-            f"(asked to send template {message.name!r})",
-            hint="use a flow with a text first card for Instagram, or route templates to a WhatsApp integration",
+    def build_call(self, integration: Integration, chat_id: str, message: Message) -> HttpCall:
+        if isinstance(message, TemplateMessage):
+            raise ConfigError(
+                f"integration {integration.name!r} is Instagram, which has no message templates "
+                f"(asked to send template {message.name!r})",
+                hint="use a flow with a text first card for Instagram, or route templates to a WhatsApp integration",
+            )
+        if not isinstance(message, TextMessage):
+            raise ConfigError(f"instagram cannot send a {type(message).__name__}", hint="send a TextMessage")
+        token = _setting(integration, "access_token")
+        url = base_url(integration, DEFAULT_BASE_URL)
+        version = _setting(integration, "api_version", DEFAULT_API_VERSION)
+        version = version if version.startswith("v") else f"v{version}"
+        account = quote(_setting(integration, "account_id", "me"), safe="")
+        return HttpCall(
+            method="POST",
+            url=f"{url}/{version}/{account}/messages?{urlencode({'access_token': token})}",
+            headers={"Content-Type": "application/json"},
+            json={
+                "recipient": {"id": chat_id},
+                # RESPONSE: a reply inside the 24 h window (the only kind automation may send)
+                "messaging_type": "RESPONSE",
+                "message": {"text": message.text},
+            },
+            secrets=_secrets(integration),
         )
-    if not isinstance(message, TextMessage):
-        raise ConfigError(f"instagram cannot send a {type(message).__name__}", hint="send a TextMessage")
-    token = _setting(integration, "access_token")
-    url = base_url(integration, DEFAULT_BASE_URL)
-    version = _setting(integration, "api_version", DEFAULT_API_VERSION)
-    version = version if version.startswith("v") else f"v{version}"
-    account = quote(_setting(integration, "account_id", "me"), safe="")
-    return HttpCall(
-        method="POST",
-        url=f"{url}/{version}/{account}/messages?{urlencode({'access_token': token})}",
-        headers={"Content-Type": "application/json"},
-        json={
-            "recipient": {"id": chat_id},
-            # RESPONSE: a reply inside the 24 h window (the only kind automation may send)
-            "messaging_type": "RESPONSE",
-            "message": {"text": message.text},
-        },
-        secrets=_secrets(integration),
-    )
+
+    def interpret_reply(self, integration: Integration, call: HttpCall, reply: HttpReply) -> SendResult:
+        secrets = _secrets(integration, call)
+        value, why_not = reply.json_body()
+        error = value.get("error") if isinstance(value, dict) else None
+        if isinstance(error, dict):
+            return classify_graph_error(error, integration=integration.name, http_status=reply.status, secrets=secrets)
+        if 200 <= reply.status < 300:
+            if why_not is not None:
+                return malformed_reply(reply.status, why_not, secrets=secrets)
+            message_id = value.get("message_id") if isinstance(value, dict) else None
+            if not isinstance(message_id, str) or not message_id:
+                return malformed_reply(reply.status, "success reply has no message_id", secrets=secrets)
+            # No receipts will follow on Instagram: acceptance is all we will ever know.
+            return Delivered(message_id=redact(message_id, secrets), confirmed=True)
+        if reply.status >= 500:
+            return server_error()
+        if reply.status == 429:
+            # not a Graph error object (a proxy or an edge throttle): still a slow-down
+            return RateLimited(retry_after=None, reason=ErrorReason(PROVIDER, "429", "too_many_requests"))
+        return malformed_reply(reply.status, why_not or "no Graph error object in the reply", secrets=secrets)
+
+    def verify_callback(self, integration: Integration, headers: Mapping[str, str], body: bytes) -> bool:
+        app_secret = integration.settings.get("app_secret")
+        if not isinstance(app_secret, str) or not app_secret:
+            # Accepting unsigned webhooks would let anyone rewrite rows; refusing them all
+            # silently would hide the cause. Say what is missing.
+            raise ConfigError(
+                f"integration {integration.name!r} (instagram) cannot check webhook signatures: no 'app_secret' setting",
+                hint="set app_secret to the Meta app's secret (App Dashboard > Settings > Basic)",
+            )
+        return meta_signature_ok(app_secret=app_secret, headers=headers, body=body)
+
+    def parse_callback(
+        self, integration: Integration, headers: Mapping[str, str], body: bytes
+    ) -> Sequence[DeliveryUpdate]:
+        return parse_seen_events(body, secrets=_secrets(integration))
 
 
 @hookimpl
-def interpret_reply(provider: str, integration: Integration, call: HttpCall, reply: HttpReply) -> SendResult | None:
-    if provider != PROVIDER:
-        return None
-    secrets = _secrets(integration, call)
-    value, why_not = reply.json_body()
-    error = value.get("error") if isinstance(value, dict) else None
-    if isinstance(error, dict):
-        return classify_graph_error(error, integration=integration.name, http_status=reply.status, secrets=secrets)
-    if 200 <= reply.status < 300:
-        if why_not is not None:
-            return malformed_reply(reply.status, why_not, secrets=secrets)
-        message_id = value.get("message_id") if isinstance(value, dict) else None
-        if not isinstance(message_id, str) or not message_id:
-            return malformed_reply(reply.status, "success reply has no message_id", secrets=secrets)
-        # No receipts will follow on Instagram: acceptance is all we will ever know.
-        return Delivered(message_id=redact(message_id, secrets), confirmed=True)
-    if reply.status >= 500:
-        return server_error()
-    if reply.status == 429:
-        # not a Graph error object (a proxy or an edge throttle): still a slow-down
-        return RateLimited(retry_after=None, reason=ErrorReason(PROVIDER, "429", "too_many_requests"))
-    return malformed_reply(reply.status, why_not or "no Graph error object in the reply", secrets=secrets)
-
-
-@hookimpl
-def verify_callback(provider: str, integration: Integration, headers: Mapping[str, str], body: bytes) -> bool | None:
-    if provider != PROVIDER:
-        return None
-    app_secret = integration.settings.get("app_secret")
-    if not isinstance(app_secret, str) or not app_secret:
-        # Accepting unsigned webhooks would let anyone rewrite rows; refusing them all
-        # silently would hide the cause. Say what is missing.
-        raise ConfigError(
-            f"integration {integration.name!r} (instagram) cannot check webhook signatures: no 'app_secret' setting",
-            hint="set app_secret to the Meta app's secret (App Dashboard > Settings > Basic)",
-        )
-    return meta_signature_ok(app_secret=app_secret, headers=headers, body=body)
-
-
-@hookimpl
-def parse_callback(
-    provider: str, integration: Integration, headers: Mapping[str, str], body: bytes
-) -> Sequence[DeliveryUpdate] | None:
-    if provider != PROVIDER:
-        return None
-    return parse_seen_events(body, secrets=_secrets(integration))
+def register_providers(register: Register) -> None:
+    register(Instagram())

@@ -22,11 +22,11 @@ def sign(body: bytes, secret: str = APP_SECRET) -> str:
 
 
 def verify(headers: dict[str, str], body: bytes) -> bool | None:
-    return ig.verify_callback(provider="instagram", integration=INTEGRATION, headers=headers, body=body)
+    return ig.Instagram().verify_callback(integration=INTEGRATION, headers=headers, body=body)
 
 
 def parse(body: bytes) -> object:
-    return ig.parse_callback(provider="instagram", integration=INTEGRATION, headers={}, body=body)
+    return ig.Instagram().parse_callback(integration=INTEGRATION, headers={}, body=body)
 
 
 SEEN = {
@@ -78,7 +78,7 @@ def test_anything_else_is_refused(headers: dict[str, str]) -> None:
 def test_without_an_app_secret_checking_is_a_configuration_error() -> None:
     bare = Integration(name="ig-main", provider="instagram", settings={"access_token": "t"})
     with pytest.raises(ConfigError, match="'ig-main' \\(instagram\\) cannot check webhook signatures: no 'app_secret'"):
-        ig.verify_callback(provider="instagram", integration=bare, headers={}, body=b"{}")
+        ig.Instagram().verify_callback(integration=bare, headers={}, body=b"{}")
 
 
 @settings(max_examples=50)

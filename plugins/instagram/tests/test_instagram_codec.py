@@ -18,20 +18,20 @@ from broadcaster.core.results import Delivered, Failed, RateLimited
 
 
 def call_for(text: str = "hi", chat_id: str = "17841400000000001") -> HttpCall:
-    call = ig.build_call(provider="instagram", integration=INTEGRATION, chat_id=chat_id, message=TextMessage(text))
+    call = ig.Instagram().build_call(integration=INTEGRATION, chat_id=chat_id, message=TextMessage(text))
     assert call is not None
     return call
 
 
 def interpret(reply: HttpReply) -> object:
-    return ig.interpret_reply(provider="instagram", integration=INTEGRATION, call=call_for(), reply=reply)
+    return ig.Instagram().interpret_reply(integration=INTEGRATION, call=call_for(), reply=reply)
 
 
 # -- the channel -----------------------------------------------------------------------
 
 
 def test_channel_declares_instagram_capabilities() -> None:
-    [spec] = ig.provide_channels()
+    spec = ig.Instagram().spec
     assert "instagram" == spec.provider
     assert frozenset({MessageKind.TEXT}) == spec.kinds
     assert not spec.has_templates
@@ -44,7 +44,7 @@ def test_channel_declares_instagram_capabilities() -> None:
 
 
 def test_window_is_open_for_23_hours_and_closed_after_24() -> None:
-    [spec] = ig.provide_channels()
+    spec = ig.Instagram().spec
     assert spec.window_open(last_inbound_at=1000.0, now=1000.0 + 23 * 3600)
     assert not spec.window_open(last_inbound_at=1000.0, now=1000.0 + 24 * 3600)
     assert not spec.window_open(last_inbound_at=None, now=1000.0)
@@ -79,22 +79,21 @@ def test_base_url_version_and_account_are_settings() -> None:
             "account_id": "17841400000000999",
         },
     )
-    call = ig.build_call(provider="instagram", integration=integration, chat_id="42", message=TextMessage("x"))
+    call = ig.Instagram().build_call(integration=integration, chat_id="42", message=TextMessage("x"))
     assert call is not None
     assert "https://graph.instagram.com/v22.0/17841400000000999/messages?access_token=t0k" == call.url
 
 
-def test_other_providers_are_not_answered() -> None:
-    assert None is ig.build_call(provider="viber", integration=INTEGRATION, chat_id="1", message=TextMessage("x"))
-    reply = HttpReply.of_json(200, {"message_id": "m"})
-    assert None is ig.interpret_reply(provider="whatsapp", integration=INTEGRATION, call=call_for(), reply=reply)
-    assert None is ig.verify_callback(provider="viber", integration=INTEGRATION, headers={}, body=b"")
-    assert None is ig.parse_callback(provider="viber", integration=INTEGRATION, headers={}, body=b"")
+def test_the_provider_object_passes_the_load_checks() -> None:
+    from broadcaster.plugins import check_provider
+
+    assert None is check_provider(ig.Instagram())
+    assert "instagram" == ig.Instagram().name
 
 
 def test_a_template_is_a_configuration_error_that_says_so() -> None:
     with pytest.raises(ConfigError) as caught:
-        ig.build_call(provider="instagram", integration=INTEGRATION, chat_id="1", message=TemplateMessage("promo"))
+        ig.Instagram().build_call(integration=INTEGRATION, chat_id="1", message=TemplateMessage("promo"))
     text = str(caught.value)
     assert "'ig-main' is Instagram, which has no message templates (asked to send template 'promo')" in text
     assert "WhatsApp" in text  # the hint says where templates do work
@@ -111,7 +110,7 @@ def test_a_template_is_a_configuration_error_that_says_so() -> None:
 def test_bad_settings_are_configuration_errors(settings: dict[str, str], expected: str) -> None:
     integration = Integration(name="ig", provider="instagram", settings=settings)
     with pytest.raises(ConfigError, match=expected.replace("(", r"\(").replace(")", r"\)")):
-        ig.build_call(provider="instagram", integration=integration, chat_id="1", message=TextMessage("x"))
+        ig.Instagram().build_call(integration=integration, chat_id="1", message=TextMessage("x"))
 
 
 # -- replies ---------------------------------------------------------------------------

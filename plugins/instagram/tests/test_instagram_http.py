@@ -15,10 +15,10 @@ from broadcaster.core.results import Delivered, Failed
 
 
 def run(server: FakeGraph, chat_id: str, *, integration: Integration = INTEGRATION) -> object:
-    call = ig.build_call(provider="instagram", integration=integration, chat_id=chat_id, message=TextMessage("Hello"))
+    call = ig.Instagram().build_call(integration=integration, chat_id=chat_id, message=TextMessage("Hello"))
     assert call is not None
     reply = send(call, server)
-    return ig.interpret_reply(provider="instagram", integration=integration, call=call, reply=reply)
+    return ig.Instagram().interpret_reply(integration=integration, call=call, reply=reply)
 
 
 def test_a_send_reaches_the_graph_path_with_token_and_json_body() -> None:
@@ -62,7 +62,7 @@ def test_an_html_gateway_page_through_the_transport() -> None:
     def gateway(request: httpx.Request) -> httpx.Response:
         return httpx.Response(502, text="<html><body>Bad Gateway</body></html>", headers={"content-type": "text/html"})
 
-    call = ig.build_call(provider="instagram", integration=INTEGRATION, chat_id="1", message=TextMessage("x"))
+    call = ig.Instagram().build_call(integration=INTEGRATION, chat_id="1", message=TextMessage("x"))
     assert call is not None
-    result = ig.interpret_reply(provider="instagram", integration=INTEGRATION, call=call, reply=send(call, gateway))
+    result = ig.Instagram().interpret_reply(integration=INTEGRATION, call=call, reply=send(call, gateway))
     assert Failed(ErrorKind.TRANSIENT, ErrorReason("instagram", "5xx", "server_error")) == result

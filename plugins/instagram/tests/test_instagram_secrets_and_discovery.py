@@ -7,15 +7,13 @@ import json
 from urllib.parse import quote
 
 import broadcaster_instagram as ig
-import pluggy
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from instagram_fakes import APP_SECRET, INTEGRATION, TOKEN, graph_error
 
-import broadcaster.hookspecs
 from broadcaster.core.errors import ConfigError
-from broadcaster.core.http import HttpReply
+from broadcaster.core.http import HttpCall, HttpReply
 from broadcaster.core.models import TemplateMessage, TextMessage
 
 SPELLINGS = (TOKEN, quote(TOKEN, safe=""), APP_SECRET)
@@ -28,11 +26,11 @@ def assert_clean(value: object) -> None:
 
 
 def interpret(reply: HttpReply) -> object:
-    call = ig.build_call(provider="instagram", integration=INTEGRATION, chat_id="1", message=TextMessage("x"))
+    call = ig.Instagram().build_call(integration=INTEGRATION, chat_id="1", message=TextMessage("x"))
     assert call is not None
     # (repr(call) shows the URL, token included: only call.redacted() is fit to log)
     assert_clean(call.redacted())
-    return ig.interpret_reply(provider="instagram", integration=INTEGRATION, call=call, reply=reply)
+    return ig.Instagram().interpret_reply(integration=INTEGRATION, call=call, reply=reply)
 
 
 ECHOING_REPLIES = [
@@ -70,15 +68,15 @@ def test_a_forged_callback_carrying_tokens_leaves_no_trace() -> None:
     }
     body = json.dumps(seen).encode()
     headers = {"X-Hub-Signature-256": f"sha256={TOKEN}"}
-    assert False is ig.verify_callback(provider="instagram", integration=INTEGRATION, headers=headers, body=body)
-    updates = ig.parse_callback(provider="instagram", integration=INTEGRATION, headers=headers, body=body)
+    assert False is ig.Instagram().verify_callback(integration=INTEGRATION, headers=headers, body=body)
+    updates = ig.Instagram().parse_callback(integration=INTEGRATION, headers=headers, body=body)
     assert 1 == len(updates or [])
     assert_clean(updates)
 
 
 def test_configuration_errors_do_not_quote_the_token() -> None:
     with pytest.raises(ConfigError) as caught:
-        ig.build_call(provider="instagram", integration=INTEGRATION, chat_id="1", message=TemplateMessage("t"))
+        ig.Instagram().build_call(integration=INTEGRATION, chat_id="1", message=TemplateMessage("t"))
     assert_clean(caught.value)
 
 
@@ -92,12 +90,13 @@ def test_the_entry_point_is_registered_under_broadcaster() -> None:
     assert "broadcaster-instagram" == entry.dist.name  # type: ignore[union-attr]
 
 
-def test_loaded_through_pluggy_every_hook_matches_a_spec() -> None:
-    pm = pluggy.PluginManager("broadcaster")
-    pm.add_hookspecs(broadcaster.hookspecs)
-    assert 1 == pm.load_setuptools_entrypoints("broadcaster", name="instagram")
-    pm.check_pending()
-    specs = [spec for specs in pm.hook.provide_channels() for spec in specs]
-    assert ["instagram"] == [spec.provider for spec in specs if spec.provider == "instagram"]
-    call = pm.hook.build_call(provider="instagram", integration=INTEGRATION, chat_id="5", message=TextMessage("y"))
+def test_loaded_through_its_entry_point_the_provider_registers() -> None:
+    from broadcaster.plugins import ProviderRegistry, make_plugin_manager
+
+    registry = ProviderRegistry(make_plugin_manager(environ={}), strict=True)
+    info = registry.info("instagram")
+    assert ("instagram", "broadcaster-instagram") == (info.plugin_name, info.distribution)
+    assert isinstance(info.provider_object, ig.Instagram)
+    call = registry.build_call(integration=INTEGRATION, chat_id="5", message=TextMessage("y"))
+    assert isinstance(call, HttpCall)
     assert {"id": "5"} == call.json["recipient"]

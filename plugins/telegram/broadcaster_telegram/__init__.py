@@ -1,33 +1,46 @@
 """broadcaster-telegram: the Telegram Bot API as a broadcaster provider plugin.
 
-A pure codec: :func:`build_call` writes a ``sendMessage`` request, :func:`interpret_reply`
-reads Telegram's answer (see :mod:`broadcaster_telegram.errors`). Found by broadcaster
-through the ``broadcaster`` entry point, like any third-party plugin.
+A pure codec: :meth:`Telegram.build_call` writes a ``sendMessage`` request,
+:meth:`Telegram.interpret_reply` reads Telegram's answer (see
+:mod:`broadcaster_telegram.errors`). Found by broadcaster through the ``broadcaster``
+entry point, like any third-party plugin.
 """
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Mapping
 
-from broadcaster import hookimpl
-from broadcaster.core.channels import ChannelSpec, DeliveryConfirmation, MessageKind
-from broadcaster.core.errors import ConfigError
-from broadcaster.core.http import HttpCall, HttpReply
-from broadcaster.core.models import Integration, Message, TextMessage
-from broadcaster.core.results import DeliveryUpdate, SendResult
-from broadcaster.pluginkit import base_url, header_value, require_setting, same_secret, secrets_of
+from broadcaster.plugin import (
+    ChannelSpec,
+    ConfigError,
+    DeliveryConfirmation,
+    HttpCall,
+    HttpReply,
+    Integration,
+    Message,
+    MessageKind,
+    Provider,
+    Register,
+    SendResult,
+    TextMessage,
+    base_url,
+    header_value,
+    hookimpl,
+    require_setting,
+    same_secret,
+    secrets_of,
+)
 
 from .errors import PROVIDER, interpret
 
 __all__ = [
+    "Telegram",
+    "register_providers",
     "DEFAULT_BASE_URL",
     "PROVIDER",
     "SPEC",
-    "build_call",
-    "interpret_reply",
-    "parse_callback",
-    "provide_channels",
-    "verify_callback",
+    "Telegram",
+    "register_providers",
 ]
 
 DEFAULT_BASE_URL = "https://api.telegram.org"
@@ -64,53 +77,39 @@ def _chat_id(chat_id: str) -> int | str:
     return int(chat_id) if chat_id.lstrip("-").isdigit() else chat_id
 
 
-@hookimpl
-def provide_channels() -> Sequence[ChannelSpec]:
-    return [SPEC]
+class Telegram(Provider):
+    """The Telegram Bot API: ``sendMessage``, text only, no receipts."""
 
+    spec = SPEC
 
-@hookimpl
-def build_call(provider: str, integration: Integration, chat_id: str, message: Message) -> HttpCall | None:
-    if provider != PROVIDER:
-        return None
-    if not isinstance(message, TextMessage):
-        raise ConfigError(
-            f"integration {integration.name!r}: Telegram cannot send a {type(message).__name__}",
-            hint="Telegram has no templates; send a text message (a flow's text card) instead",
+    def build_call(self, integration: Integration, chat_id: str, message: Message) -> HttpCall:
+        if not isinstance(message, TextMessage):
+            raise ConfigError(
+                f"integration {integration.name!r}: Telegram cannot send a {type(message).__name__}",
+                hint="Telegram has no templates; send a text message (a flow's text card) instead",
+            )
+        token = _token(integration)
+        return HttpCall(
+            method="POST",
+            url=f"{base_url(integration, DEFAULT_BASE_URL)}/bot{token}/sendMessage",
+            headers={"content-type": "application/json"},
+            json={"chat_id": _chat_id(chat_id), "text": message.text},
+            secrets=secrets_of(integration, SPEC),
         )
-    token = _token(integration)
-    return HttpCall(
-        method="POST",
-        url=f"{base_url(integration, DEFAULT_BASE_URL)}/bot{token}/sendMessage",
-        headers={"content-type": "application/json"},
-        json={"chat_id": _chat_id(chat_id), "text": message.text},
-        secrets=secrets_of(integration, SPEC),
-    )
+
+    def interpret_reply(self, integration: Integration, call: HttpCall, reply: HttpReply) -> SendResult:
+        return interpret(reply, integration_name=integration.name, secrets=secrets_of(integration, SPEC, call=call))
+
+    def verify_callback(self, integration: Integration, headers: Mapping[str, str], body: bytes) -> bool:
+        """Telegram echoes setWebhook's ``secret_token`` in a header; without one, refuse all."""
+        expected = integration.settings.get("secret_token", "")
+        if not expected:
+            return False
+        return same_secret(expected, header_value(headers, "X-Telegram-Bot-Api-Secret-Token"))
+
+    # Telegram has no delivery receipts: the inherited parse_callback yields no update.
 
 
 @hookimpl
-def interpret_reply(provider: str, integration: Integration, call: HttpCall, reply: HttpReply) -> SendResult | None:
-    if provider != PROVIDER:
-        return None
-    return interpret(reply, integration_name=integration.name, secrets=secrets_of(integration, SPEC, call=call))
-
-
-@hookimpl
-def verify_callback(provider: str, integration: Integration, headers: Mapping[str, str], body: bytes) -> bool | None:
-    """Telegram echoes setWebhook's ``secret_token`` in a header; without one, refuse all."""
-    if provider != PROVIDER:
-        return None
-    expected = integration.settings.get("secret_token", "")
-    if not expected:
-        return False
-    return same_secret(expected, header_value(headers, "X-Telegram-Bot-Api-Secret-Token"))
-
-
-@hookimpl
-def parse_callback(
-    provider: str, integration: Integration, headers: Mapping[str, str], body: bytes
-) -> Sequence[DeliveryUpdate] | None:
-    """Telegram has no delivery receipts: no update ever changes a row."""
-    if provider != PROVIDER:
-        return None
-    return []
+def register_providers(register: Register) -> None:
+    register(Telegram())

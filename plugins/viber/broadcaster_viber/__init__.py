@@ -22,28 +22,39 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from broadcaster import hookimpl
-from broadcaster.core.channels import ChannelSpec, DeliveryConfirmation, MessageKind
-from broadcaster.core.errors import ConfigError
-from broadcaster.core.http import HttpCall, HttpReply, redact
-from broadcaster.core.models import Integration, Message, TemplateMessage, TextMessage
-from broadcaster.core.results import Delivered, DeliveryUpdate, RateLimited, SendResult
-from broadcaster.pluginkit import base_url, require_setting, secrets_of
+from broadcaster.plugin import (
+    ChannelSpec,
+    ConfigError,
+    Delivered,
+    DeliveryConfirmation,
+    DeliveryUpdate,
+    HttpCall,
+    HttpReply,
+    Integration,
+    Message,
+    MessageKind,
+    Provider,
+    RateLimited,
+    Register,
+    SendResult,
+    TemplateMessage,
+    TextMessage,
+    base_url,
+    hookimpl,
+    redact,
+    require_setting,
+    secrets_of,
+)
 
 from .callbacks import batch_message_id, parse_event, signature_is_valid
 from .statuses import PROVIDER, malformed_reply, message_token, read_body, result_for_status
 
 __all__ = [
+    "Viber",
+    "register_providers",
     "CHANNEL",
     "DEFAULT_BASE_URL",
     "MAX_BROADCAST",
-    "build_batch_call",
-    "build_call",
-    "interpret_batch_reply",
-    "interpret_reply",
-    "parse_callback",
-    "provide_channels",
-    "verify_callback",
 ]
 
 DEFAULT_BASE_URL = "https://chatapi.viber.com/pa"
@@ -122,54 +133,6 @@ def _call(integration: Integration, endpoint: str, body: dict[str, Any], recipie
     )
 
 
-@hookimpl
-def provide_channels() -> Sequence[ChannelSpec]:
-    return [CHANNEL]
-
-
-@hookimpl
-def build_call(provider: str, integration: Integration, chat_id: str, message: Message) -> HttpCall | None:
-    if provider != PROVIDER:
-        return None
-    body = {"receiver": chat_id, **_common_body(integration, _text_of(integration, message))}
-    return _call(integration, "send_message", body, ())
-
-
-@hookimpl
-def interpret_reply(provider: str, integration: Integration, call: HttpCall, reply: HttpReply) -> SendResult | None:
-    if provider != PROVIDER:
-        return None
-    secrets = _secrets(integration, call)
-    body = read_body(reply, integration=integration.name, secrets=secrets)
-    if not isinstance(body, dict):
-        return body
-    token = message_token(body)
-    if token is None:
-        return malformed_reply(reply.status, "status 0 without a message_token", secrets=secrets)
-    # Accepted, not delivered: the delivered / failed callback settles it later.
-    return Delivered(message_id=redact(token, secrets), confirmed=False)
-
-
-@hookimpl
-def build_batch_call(
-    provider: str, integration: Integration, recipients: Sequence[tuple[str, str]], message: Message
-) -> HttpCall | None:
-    if provider != PROVIDER:
-        return None
-    if not 1 <= len(recipients) <= MAX_BROADCAST:
-        raise ConfigError(
-            f"a Viber broadcast addresses 1 to {MAX_BROADCAST} receivers, not {len(recipients)}",
-            hint="split the batch (ChannelSpec.max_batch says how far)",
-        )
-    # broadcast_list[i] is the chat of call.recipients[i]: that order is the whole mapping
-    # interpret_batch_reply needs to route failed_list entries back to contacts.
-    body = {
-        "broadcast_list": [chat_id for _, chat_id in recipients],
-        **_common_body(integration, _text_of(integration, message)),
-    }
-    return _call(integration, "broadcast_message", body, [contact_id for contact_id, _ in recipients])
-
-
 def _chats_of(call: HttpCall) -> list[tuple[str, str]]:
     chats = call.json.get("broadcast_list") if isinstance(call.json, dict) else None
     if not isinstance(chats, list) or len(chats) != len(call.recipients):
@@ -177,52 +140,82 @@ def _chats_of(call: HttpCall) -> list[tuple[str, str]]:
     return list(zip(call.recipients, chats, strict=True))
 
 
-@hookimpl
-def interpret_batch_reply(
-    provider: str, integration: Integration, call: HttpCall, reply: HttpReply
-) -> Mapping[str, SendResult] | None:
-    if provider != PROVIDER:
-        return None
-    pairs = _chats_of(call)
-    secrets = _secrets(integration, call)
-    body = read_body(reply, integration=integration.name, secrets=secrets)
-    if not isinstance(body, dict):
-        if isinstance(body, RateLimited):
-            # The whole broadcast refused: that is the request rate (500 per 10 s), which
-            # the integration's bucket must slow down for, not one receiver's hourly cap.
-            body = RateLimited(body.retry_after, body.reason, "integration")
-        return {contact_id: body for contact_id, _ in pairs}
-    token = message_token(body)
-    failed_list = body.get("failed_list", [])
-    if token is None or not isinstance(failed_list, list):
-        why = "status 0 without a message_token" if token is None else "failed_list is not a list"
-        unknown = malformed_reply(reply.status, why, secrets=secrets)
-        return {contact_id: unknown for contact_id, _ in pairs}
-    failures: dict[str, SendResult] = {}
-    for entry in failed_list:
-        receiver = entry.get("receiver") if isinstance(entry, dict) else None
-        status = entry.get("status") if isinstance(entry, dict) else None
-        if isinstance(receiver, str) and isinstance(status, int) and not isinstance(status, bool) and status != 0:
-            failures[receiver] = result_for_status(status, integration=integration.name)
-    token = redact(token, secrets)
-    return {
-        contact_id: failures.get(chat_id)
-        or Delivered(message_id=redact(batch_message_id(token, chat_id), secrets), confirmed=False)
-        for contact_id, chat_id in pairs
-    }
+class Viber(Provider):
+    """The Viber REST Bot API: send_message, broadcast_message batches of up to 300, delivery callbacks."""
+
+    spec = CHANNEL
+
+    def build_call(self, integration: Integration, chat_id: str, message: Message) -> HttpCall:
+        body = {"receiver": chat_id, **_common_body(integration, _text_of(integration, message))}
+        return _call(integration, "send_message", body, ())
+
+    def interpret_reply(self, integration: Integration, call: HttpCall, reply: HttpReply) -> SendResult:
+        secrets = _secrets(integration, call)
+        body = read_body(reply, integration=integration.name, secrets=secrets)
+        if not isinstance(body, dict):
+            return body
+        token = message_token(body)
+        if token is None:
+            return malformed_reply(reply.status, "status 0 without a message_token", secrets=secrets)
+        # Accepted, not delivered: the delivered / failed callback settles it later.
+        return Delivered(message_id=redact(token, secrets), confirmed=False)
+
+    def build_batch_call(
+        self, integration: Integration, recipients: Sequence[tuple[str, str]], message: Message
+    ) -> HttpCall:
+        if not 1 <= len(recipients) <= MAX_BROADCAST:
+            raise ConfigError(
+                f"a Viber broadcast addresses 1 to {MAX_BROADCAST} receivers, not {len(recipients)}",
+                hint="split the batch (ChannelSpec.max_batch says how far)",
+            )
+        # broadcast_list[i] is the chat of call.recipients[i]: that order is the whole mapping
+        # interpret_batch_reply needs to route failed_list entries back to contacts.
+        body = {
+            "broadcast_list": [chat_id for _, chat_id in recipients],
+            **_common_body(integration, _text_of(integration, message)),
+        }
+        return _call(integration, "broadcast_message", body, [contact_id for contact_id, _ in recipients])
+
+    def interpret_batch_reply(
+        self, integration: Integration, call: HttpCall, reply: HttpReply
+    ) -> Mapping[str, SendResult]:
+        pairs = _chats_of(call)
+        secrets = _secrets(integration, call)
+        body = read_body(reply, integration=integration.name, secrets=secrets)
+        if not isinstance(body, dict):
+            if isinstance(body, RateLimited):
+                # The whole broadcast refused: that is the request rate (500 per 10 s), which
+                # the integration's bucket must slow down for, not one receiver's hourly cap.
+                body = RateLimited(body.retry_after, body.reason, "integration")
+            return {contact_id: body for contact_id, _ in pairs}
+        token = message_token(body)
+        failed_list = body.get("failed_list", [])
+        if token is None or not isinstance(failed_list, list):
+            why = "status 0 without a message_token" if token is None else "failed_list is not a list"
+            unknown = malformed_reply(reply.status, why, secrets=secrets)
+            return {contact_id: unknown for contact_id, _ in pairs}
+        failures: dict[str, SendResult] = {}
+        for entry in failed_list:
+            receiver = entry.get("receiver") if isinstance(entry, dict) else None
+            status = entry.get("status") if isinstance(entry, dict) else None
+            if isinstance(receiver, str) and isinstance(status, int) and not isinstance(status, bool) and status != 0:
+                failures[receiver] = result_for_status(status, integration=integration.name)
+        token = redact(token, secrets)
+        return {
+            contact_id: failures.get(chat_id)
+            or Delivered(message_id=redact(batch_message_id(token, chat_id), secrets), confirmed=False)
+            for contact_id, chat_id in pairs
+        }
+
+    def verify_callback(self, integration: Integration, headers: Mapping[str, str], body: bytes) -> bool:
+        return signature_is_valid(auth_token=_setting(integration, "auth_token"), headers=headers, body=body)
+
+    def parse_callback(
+        self, integration: Integration, headers: Mapping[str, str], body: bytes
+    ) -> Sequence[DeliveryUpdate]:
+        return parse_event(body, secrets=_secrets(integration))
 
 
 @hookimpl
-def verify_callback(provider: str, integration: Integration, headers: Mapping[str, str], body: bytes) -> bool | None:
-    if provider != PROVIDER:
-        return None
-    return signature_is_valid(auth_token=_setting(integration, "auth_token"), headers=headers, body=body)
-
-
-@hookimpl
-def parse_callback(
-    provider: str, integration: Integration, headers: Mapping[str, str], body: bytes
-) -> Sequence[DeliveryUpdate] | None:
-    if provider != PROVIDER:
-        return None
-    return parse_event(body, secrets=_secrets(integration))
+def register_providers(register: Register) -> None:
+    register(Viber())

@@ -19,15 +19,13 @@ PAIRS = [("c1", "userA=="), ("c2", "userB=="), ("c3", "userC==")]
 
 
 def batch_call(pairs: list[tuple[str, str]] = PAIRS) -> HttpCall:
-    call = viber.build_batch_call(
-        provider="viber", integration=INTEGRATION, recipients=pairs, message=TextMessage("Hi")
-    )
+    call = viber.Viber().build_batch_call(integration=INTEGRATION, recipients=pairs, message=TextMessage("Hi"))
     assert call is not None
     return call
 
 
 def read_batch(call: HttpCall, reply: HttpReply) -> object:
-    return viber.interpret_batch_reply(provider="viber", integration=INTEGRATION, call=call, reply=reply)
+    return viber.Viber().interpret_batch_reply(integration=INTEGRATION, call=call, reply=reply)
 
 
 def delivered(chat_id: str) -> Delivered:
@@ -143,10 +141,10 @@ def test_garbage_failed_list_entries_are_skipped() -> None:
 
 def test_send_message_end_to_end() -> None:
     server = FakeViber()
-    call = viber.build_call(provider="viber", integration=INTEGRATION, chat_id="userA==", message=TextMessage("Hi"))
+    call = viber.Viber().build_call(integration=INTEGRATION, chat_id="userA==", message=TextMessage("Hi"))
     assert call is not None
     reply = send(call, server)
-    result = viber.interpret_reply(provider="viber", integration=INTEGRATION, call=call, reply=reply)
+    result = viber.Viber().interpret_reply(integration=INTEGRATION, call=call, reply=reply)
     assert Delivered(message_id=str(TOKEN_VALUE), confirmed=False) == result
     [request] = server.requests
     assert "/pa/send_message" == request.url.path
@@ -157,10 +155,10 @@ def test_send_message_end_to_end() -> None:
 
 @pytest.mark.parametrize("status", sorted(CATALOGUE))
 def test_every_status_through_the_transport(status: int) -> None:
-    call = viber.build_call(provider="viber", integration=INTEGRATION, chat_id="victim", message=TextMessage("Hi"))
+    call = viber.Viber().build_call(integration=INTEGRATION, chat_id="victim", message=TextMessage("Hi"))
     assert call is not None
     reply = send(call, FakeViber({"victim": status}))
-    assert CATALOGUE[status] == viber.interpret_reply(provider="viber", integration=INTEGRATION, call=call, reply=reply)
+    assert CATALOGUE[status] == viber.Viber().interpret_reply(integration=INTEGRATION, call=call, reply=reply)
 
 
 def test_a_broadcast_end_to_end_maps_failures_to_contacts() -> None:

@@ -22,12 +22,12 @@ def sign(body: bytes, key: str = TOKEN) -> str:
 
 
 def verify(headers: dict[str, str], body: bytes) -> bool | None:
-    return viber.verify_callback(provider="viber", integration=INTEGRATION, headers=headers, body=body)
+    return viber.Viber().verify_callback(integration=INTEGRATION, headers=headers, body=body)
 
 
 def parse(payload: object) -> object:
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    return viber.parse_callback(provider="viber", integration=INTEGRATION, headers={}, body=body)
+    return viber.Viber().parse_callback(integration=INTEGRATION, headers={}, body=body)
 
 
 def test_a_correct_signature_on_the_raw_bytes_is_accepted() -> None:

@@ -16,17 +16,17 @@ from broadcaster.core.results import Delivered, Failed
 
 
 def call_for(chat_id: str = "jc9HsWTZ2Yf2NkRZ8KcNug==", integration: Integration = INTEGRATION) -> HttpCall:
-    call = viber.build_call(provider="viber", integration=integration, chat_id=chat_id, message=TextMessage("Hi"))
+    call = viber.Viber().build_call(integration=integration, chat_id=chat_id, message=TextMessage("Hi"))
     assert call is not None
     return call
 
 
 def interpret(reply: HttpReply) -> object:
-    return viber.interpret_reply(provider="viber", integration=INTEGRATION, call=call_for(), reply=reply)
+    return viber.Viber().interpret_reply(integration=INTEGRATION, call=call_for(), reply=reply)
 
 
 def test_channel_declares_viber_capabilities() -> None:
-    [spec] = viber.provide_channels()
+    spec = viber.Viber().spec
     assert "viber" == spec.provider
     assert frozenset({MessageKind.TEXT}) == spec.kinds
     assert None is spec.window_seconds
@@ -88,25 +88,20 @@ def test_optional_settings_shape_the_request() -> None:
 def test_bad_settings_are_configuration_errors(settings: dict[str, str], expected: str) -> None:
     integration = Integration(name="v", provider="viber", settings=settings)
     with pytest.raises(ConfigError) as caught:
-        viber.build_call(provider="viber", integration=integration, chat_id="u", message=TextMessage("x"))
+        viber.Viber().build_call(integration=integration, chat_id="u", message=TextMessage("x"))
     assert expected in str(caught.value)
 
 
 def test_a_template_is_a_configuration_error() -> None:
     with pytest.raises(ConfigError, match="'viber-main' is Viber, which has no message templates"):
-        viber.build_call(provider="viber", integration=INTEGRATION, chat_id="u", message=TemplateMessage("promo"))
+        viber.Viber().build_call(integration=INTEGRATION, chat_id="u", message=TemplateMessage("promo"))
 
 
-def test_other_providers_are_not_answered() -> None:
-    assert None is viber.build_call(provider="telegram", integration=INTEGRATION, chat_id="u", message=TextMessage("x"))
-    assert None is viber.build_batch_call(
-        provider="x", integration=INTEGRATION, recipients=[], message=TextMessage("x")
-    )
-    reply = HttpReply.of_json(200, {"status": 0})
-    assert None is viber.interpret_reply(provider="x", integration=INTEGRATION, call=call_for(), reply=reply)
-    assert None is viber.interpret_batch_reply(provider="x", integration=INTEGRATION, call=call_for(), reply=reply)
-    assert None is viber.verify_callback(provider="x", integration=INTEGRATION, headers={}, body=b"")
-    assert None is viber.parse_callback(provider="x", integration=INTEGRATION, headers={}, body=b"")
+def test_the_provider_object_passes_the_load_checks() -> None:
+    from broadcaster.plugins import check_provider
+
+    assert None is check_provider(viber.Viber())
+    assert "viber" == viber.Viber().name
 
 
 def test_status_zero_is_accepted_with_the_64_bit_token_as_a_string() -> None:

@@ -6,13 +6,11 @@ import importlib.metadata
 import json
 
 import broadcaster_viber as viber
-import pluggy
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from viber_fakes import INTEGRATION, TOKEN
 
-import broadcaster.hookspecs
 from broadcaster.core.errors import ConfigError
 from broadcaster.core.http import HttpReply
 from broadcaster.core.models import Integration, TemplateMessage, TextMessage
@@ -23,17 +21,17 @@ def assert_clean(value: object) -> None:
 
 
 def single(reply: HttpReply) -> object:
-    call = viber.build_call(provider="viber", integration=INTEGRATION, chat_id="u", message=TextMessage("x"))
+    call = viber.Viber().build_call(integration=INTEGRATION, chat_id="u", message=TextMessage("x"))
     assert call is not None
     assert_clean(call.redacted())
-    return viber.interpret_reply(provider="viber", integration=INTEGRATION, call=call, reply=reply)
+    return viber.Viber().interpret_reply(integration=INTEGRATION, call=call, reply=reply)
 
 
 def batch(reply: HttpReply) -> object:
     pairs = [("c1", "u1"), ("c2", TOKEN)]  # even a chat id equal to the token is not shown back
-    call = viber.build_batch_call(provider="viber", integration=INTEGRATION, recipients=pairs, message=TextMessage("x"))
+    call = viber.Viber().build_batch_call(integration=INTEGRATION, recipients=pairs, message=TextMessage("x"))
     assert call is not None
-    return viber.interpret_batch_reply(provider="viber", integration=INTEGRATION, call=call, reply=reply)
+    return viber.Viber().interpret_batch_reply(integration=INTEGRATION, call=call, reply=reply)
 
 
 ECHOING_REPLIES = [
@@ -65,8 +63,8 @@ def test_forged_callbacks_carrying_the_token_leave_no_trace() -> None:
     event = {"event": "failed", "timestamp": 1, "message_token": TOKEN, "user_id": TOKEN, "desc": f"bad {TOKEN}"}
     body = json.dumps(event).encode()
     headers = {"X-Viber-Content-Signature": TOKEN}
-    assert False is viber.verify_callback(provider="viber", integration=INTEGRATION, headers=headers, body=body)
-    updates = viber.parse_callback(provider="viber", integration=INTEGRATION, headers=headers, body=body)
+    assert False is viber.Viber().verify_callback(integration=INTEGRATION, headers=headers, body=body)
+    updates = viber.Viber().parse_callback(integration=INTEGRATION, headers=headers, body=body)
     assert 2 == len(updates or [])
     assert_clean(updates)
 
@@ -75,7 +73,7 @@ def test_configuration_errors_do_not_quote_the_token() -> None:
     long_name = Integration(name="v", provider="viber", settings={"auth_token": TOKEN, "sender_name": "N" * 40})
     for integration, message in [(INTEGRATION, TemplateMessage("t")), (long_name, TextMessage("x"))]:
         with pytest.raises(ConfigError) as caught:
-            viber.build_call(provider="viber", integration=integration, chat_id="u", message=message)
+            viber.Viber().build_call(integration=integration, chat_id="u", message=message)
         assert_clean(caught.value)
 
 
@@ -86,14 +84,14 @@ def test_the_entry_point_is_registered_under_broadcaster() -> None:
     assert "broadcaster-viber" == entry.dist.name  # type: ignore[union-attr]
 
 
-def test_loaded_through_pluggy_every_hook_matches_a_spec() -> None:
-    pm = pluggy.PluginManager("broadcaster")
-    pm.add_hookspecs(broadcaster.hookspecs)
-    assert 1 == pm.load_setuptools_entrypoints("broadcaster", name="viber")
-    pm.check_pending()
-    specs = [spec for specs in pm.hook.provide_channels() for spec in specs]
-    assert [300] == [spec.max_batch for spec in specs if spec.provider == "viber"]
-    call = pm.hook.build_batch_call(
-        provider="viber", integration=INTEGRATION, recipients=[("c", "u")], message=TextMessage("y")
-    )
+def test_loaded_through_its_entry_point_the_provider_registers() -> None:
+    from broadcaster.plugins import ProviderRegistry, make_plugin_manager
+
+    registry = ProviderRegistry(make_plugin_manager(environ={}), strict=True)
+    info = registry.info("viber")
+    assert ("viber", "broadcaster-viber") == (info.plugin_name, info.distribution)
+    assert isinstance(info.provider_object, viber.Viber)
+    assert 300 == info.spec.max_batch
+    call = registry.build_batch_call(integration=INTEGRATION, recipients=[("c", "u")], message=TextMessage("y"))
+    assert call is not None
     assert ("c",) == call.recipients

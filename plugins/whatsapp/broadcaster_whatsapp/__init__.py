@@ -10,28 +10,39 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from broadcaster import hookimpl
-from broadcaster.core.channels import ChannelSpec, DeliveryConfirmation, MessageKind
-from broadcaster.core.errors import ConfigError
-from broadcaster.core.http import HttpCall, HttpReply
-from broadcaster.core.models import Integration, Message, TemplateMessage, TextMessage
-from broadcaster.core.results import DeliveryUpdate, SendResult
-from broadcaster.pluginkit import base_url, meta_signature_ok, require_setting, secrets_of
+from broadcaster.plugin import (
+    ChannelSpec,
+    ConfigError,
+    DeliveryConfirmation,
+    DeliveryUpdate,
+    HttpCall,
+    HttpReply,
+    Integration,
+    Message,
+    MessageKind,
+    Provider,
+    Register,
+    SendResult,
+    TemplateMessage,
+    TextMessage,
+    base_url,
+    hookimpl,
+    require_setting,
+    secrets_of,
+)
+from broadcaster.pluginkit import meta_signature_ok
 
 from .errors import PROVIDER
 from .replies import interpret
 from .webhooks import parse_statuses
 
 __all__ = [
+    "WhatsApp",
+    "register_providers",
     "DEFAULT_API_VERSION",
     "DEFAULT_BASE_URL",
     "PROVIDER",
     "SPEC",
-    "build_call",
-    "interpret_reply",
-    "parse_callback",
-    "provide_channels",
-    "verify_callback",
 ]
 
 DEFAULT_BASE_URL = "https://graph.facebook.com"
@@ -85,50 +96,40 @@ def _body(chat_id: str, message: Message) -> dict[str, Any]:
     return {**body, "type": "template", "template": template}
 
 
-@hookimpl
-def provide_channels() -> Sequence[ChannelSpec]:
-    return [SPEC]
+class WhatsApp(Provider):
+    """The WhatsApp Business Cloud API: text in the 24 h window, templates any time, status webhooks."""
+
+    spec = SPEC
+
+    def build_call(self, integration: Integration, chat_id: str, message: Message) -> HttpCall:
+        if not isinstance(message, (TextMessage, TemplateMessage)):
+            raise ConfigError(f"integration {integration.name!r}: WhatsApp cannot send a {type(message).__name__}")
+        token = _setting(
+            integration, "token", hint="set 'token' to a system-user access token with whatsapp_business_messaging"
+        )
+        return HttpCall(
+            method="POST",
+            url=_url(integration),
+            headers={"authorization": f"Bearer {token}", "content-type": "application/json"},
+            json=_body(chat_id, message),
+            secrets=secrets_of(integration, SPEC),
+        )
+
+    def interpret_reply(self, integration: Integration, call: HttpCall, reply: HttpReply) -> SendResult:
+        return interpret(reply, integration_name=integration.name, secrets=secrets_of(integration, SPEC, call=call))
+
+    def verify_callback(self, integration: Integration, headers: Mapping[str, str], body: bytes) -> bool:
+        app_secret = _setting(
+            integration, "app_secret", hint="set 'app_secret' to the Meta app secret so status webhooks can be verified"
+        )
+        return meta_signature_ok(app_secret=app_secret, headers=headers, body=body)
+
+    def parse_callback(
+        self, integration: Integration, headers: Mapping[str, str], body: bytes
+    ) -> Sequence[DeliveryUpdate]:
+        return parse_statuses(body, integration_name=integration.name, secrets=secrets_of(integration, SPEC))
 
 
 @hookimpl
-def build_call(provider: str, integration: Integration, chat_id: str, message: Message) -> HttpCall | None:
-    if provider != PROVIDER:
-        return None
-    if not isinstance(message, (TextMessage, TemplateMessage)):
-        raise ConfigError(f"integration {integration.name!r}: WhatsApp cannot send a {type(message).__name__}")
-    token = _setting(
-        integration, "token", hint="set 'token' to a system-user access token with whatsapp_business_messaging"
-    )
-    return HttpCall(
-        method="POST",
-        url=_url(integration),
-        headers={"authorization": f"Bearer {token}", "content-type": "application/json"},
-        json=_body(chat_id, message),
-        secrets=secrets_of(integration, SPEC),
-    )
-
-
-@hookimpl
-def interpret_reply(provider: str, integration: Integration, call: HttpCall, reply: HttpReply) -> SendResult | None:
-    if provider != PROVIDER:
-        return None
-    return interpret(reply, integration_name=integration.name, secrets=secrets_of(integration, SPEC, call=call))
-
-
-@hookimpl
-def verify_callback(provider: str, integration: Integration, headers: Mapping[str, str], body: bytes) -> bool | None:
-    if provider != PROVIDER:
-        return None
-    app_secret = _setting(
-        integration, "app_secret", hint="set 'app_secret' to the Meta app secret so status webhooks can be verified"
-    )
-    return meta_signature_ok(app_secret=app_secret, headers=headers, body=body)
-
-
-@hookimpl
-def parse_callback(
-    provider: str, integration: Integration, headers: Mapping[str, str], body: bytes
-) -> Sequence[DeliveryUpdate] | None:
-    if provider != PROVIDER:
-        return None
-    return parse_statuses(body, integration_name=integration.name, secrets=secrets_of(integration, SPEC))
+def register_providers(register: Register) -> None:
+    register(WhatsApp())
