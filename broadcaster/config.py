@@ -27,12 +27,13 @@ needs it (:func:`resolve_secrets`).
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import tomllib
 import zoneinfo
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, TypeVar
 
 import attrs
 
@@ -44,6 +45,7 @@ from .core.schedule import DEFAULT_MAX_LATENESS, check_max_lateness
 from .durations import parse_duration
 from .runtime.webhooks import WebhookEndpoint
 from .service import DEFAULT_QUOTA
+from .strict import EdgeError, strict_bool, strict_int, strict_number, type_name
 
 __all__ = [
     "CONFIG_ENV",
@@ -74,6 +76,10 @@ _KNOWN_KEYS = {
     "callbacks",
     "webhooks",
 }
+T = TypeVar("T")
+#: bounds past which a setting is a typo, not a plan
+MAX_QUOTA = 1_000_000
+MAX_RATE = 100_000.0
 _REFERENCE = re.compile(r"\$\{(env|secret):([A-Za-z0-9_.\-]+)\}")
 
 
@@ -135,14 +141,14 @@ def _build(data: dict[str, Any], source: Path | None, env: Mapping[str, str]) ->
             f"{_where(source, unknown[0])}: unknown setting", hint=f"known settings: {', '.join(sorted(_KNOWN_KEYS))}"
         )
     base = source.parent if source else Path.cwd()
+    for key in ("store", "timezone", "secrets_file"):
+        if key in data and not isinstance(data[key], str):
+            raise ConfigError(f"{_where(source, key)}: expected text, got {type_name(data[key])}")
     store = str(env.get("BROADCASTER_STORE") or data.get("store") or DEFAULT_STORE)
     quota_raw: Any = env.get("BROADCASTER_QUOTA") or data.get("quota", DEFAULT_QUOTA)
-    try:
-        quota = int(quota_raw)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{_where(source, 'quota')}: expected a whole number, got {quota_raw!r}") from None
-    if quota < 1:
-        raise ConfigError(f"{_where(source, 'quota')}: must be at least 1, got {quota}")
+    if isinstance(quota_raw, str) and re.fullmatch(r"\s*[0-9]{1,9}\s*", quota_raw):
+        quota_raw = int(quota_raw)  # the environment's text; the file's value must be a number already
+    quota = _strict(source, "quota", lambda: strict_int(quota_raw, minimum=1, maximum=MAX_QUOTA))
     zone_name = env.get("BROADCASTER_TIMEZONE") or data.get("timezone")
     zone = None
     if zone_name:
@@ -165,27 +171,28 @@ def _build(data: dict[str, Any], source: Path | None, env: Mapping[str, str]) ->
     pacing = _section(source, data, "pacing", PacingPlan.from_mapping)
     backoff = _section(source, data, "backoff", BackoffPolicy.from_mapping)
     rates: dict[str, float] = {}
-    for name, rate in dict(data.get("rates", {})).items():
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate <= 0:
-            raise ConfigError(f"{_where(source, f'rates.{name}')}: expected messages per second > 0, got {rate!r}")
-        rates[name] = float(rate)
-    callbacks_data = dict(data.get("callbacks", {}))
+    for name, rate in _table(source, data, "rates").items():
+        bounded = functools.partial(strict_number, rate, minimum=0.001, maximum=MAX_RATE)
+        rates[name] = _strict(source, f"rates.{name}", bounded)
+    callbacks_data = _table(source, data, "callbacks")
     unknown = sorted(set(callbacks_data) - {"enabled", "host", "port"})
     if unknown:
         raise ConfigError(
             f"{_where(source, 'callbacks.' + unknown[0])}: unknown setting", hint="known: enabled, host, port"
         )
     port_raw: Any = env.get("BROADCASTER_CALLBACKS_PORT") or callbacks_data.get("port", 8080)
-    try:
-        port = int(port_raw)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{_where(source, 'callbacks.port')}: expected a port number, got {port_raw!r}") from None
-    callbacks = CallbackSettings(
-        enabled=bool(callbacks_data.get("enabled", False)),
-        host=str(env.get("BROADCASTER_CALLBACKS_HOST") or callbacks_data.get("host", "127.0.0.1")),
-        port=port,
-    )
-    webhooks = tuple(_webhook(source, index, item, env) for index, item in enumerate(data.get("webhooks", [])))
+    if isinstance(port_raw, str) and re.fullmatch(r"\s*-?[0-9]{1,9}\s*", port_raw):
+        port_raw = int(port_raw)
+    port = _strict(source, "callbacks.port", lambda: strict_int(port_raw, minimum=1, maximum=65535))
+    enabled = _strict(source, "callbacks.enabled", lambda: strict_bool(callbacks_data.get("enabled", False)))
+    host = env.get("BROADCASTER_CALLBACKS_HOST") or callbacks_data.get("host", "127.0.0.1")
+    if not isinstance(host, str) or not host:
+        raise ConfigError(f"{_where(source, 'callbacks.host')}: expected a host name or address, got {host!r}")
+    callbacks = CallbackSettings(enabled=enabled, host=host, port=port)
+    webhooks_data = data.get("webhooks", [])
+    if not isinstance(webhooks_data, list):
+        raise ConfigError(f"{_where(source, 'webhooks')}: expected [[webhooks]] tables, got {type_name(webhooks_data)}")
+    webhooks = tuple(_webhook(source, index, item, env) for index, item in enumerate(webhooks_data))
     return Config(
         store=store,
         quota=quota,
@@ -199,6 +206,20 @@ def _build(data: dict[str, Any], source: Path | None, env: Mapping[str, str]) ->
         max_lateness=max_lateness,
         source=source,
     )
+
+
+def _strict(source: Path | None, key: str, convert: Callable[[], T]) -> T:
+    try:
+        return convert()
+    except EdgeError as exc:
+        raise ConfigError(f"{_where(source, key)}: {exc}") from None
+
+
+def _table(source: Path | None, data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{_where(source, key)}: expected a table ([{key}]), got {type_name(value)} {value!r:.40}")
+    return value
 
 
 def _section(source: Path | None, data: dict[str, Any], key: str, build: Any) -> Any:
@@ -228,10 +249,19 @@ def _webhook(source: Path | None, index: int, item: Any, env: Mapping[str, str])
     secret = env.get(str(variable))
     if not secret:
         raise ConfigError(f"{where}: environment variable {variable} is not set", hint=f"export {variable}=...")
-    try:
-        return WebhookEndpoint(
-            url=str(item["url"]), secret=secret, name=str(item.get("name", "")), events=item.get("events")
+    unknown = sorted(set(item) - {"url", "secret_env", "name", "events"})
+    if unknown:
+        raise ConfigError(f"{where}.{unknown[0]}: unknown setting", hint="known: url, secret_env, name, events")
+    events = item.get("events")
+    if events is not None and (not isinstance(events, list) or not all(isinstance(e, str) for e in events)):
+        raise ConfigError(
+            f"{where}.events: expected a list of event names, got {type_name(events)} {events!r:.40}",
+            hint='e.g. events = ["broadcast.completed"]; leave it out for every event',
         )
+    if not isinstance(item["url"], str) or not isinstance(item.get("name", ""), str):
+        raise ConfigError(f"{where}: url and name must be text")
+    try:
+        return WebhookEndpoint(url=item["url"], secret=secret, name=item.get("name", ""), events=events)
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from None
 

@@ -53,9 +53,9 @@ def _structure_reason(value: Any, _: Any) -> ErrorReason:
     return parse_reason(value)
 
 
-def make_converter() -> cattrs.Converter:
+def make_converter(*, forbid_extra_keys: bool = False) -> cattrs.Converter:
     """A fresh converter with broadcaster's hooks (cheap; prefer :func:`converter`)."""
-    conv = cattrs.Converter()
+    conv = cattrs.Converter(forbid_extra_keys=forbid_extra_keys)
     conv.register_unstructure_hook(ErrorReason, str)
     conv.register_structure_hook(ErrorReason, _structure_reason)
     conv.register_structure_hook(FieldValue, _structure_field_value)

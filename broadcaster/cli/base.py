@@ -26,6 +26,7 @@ from ..serde import converter
 from ..service import BroadcastService
 from ..store import SQLiteStore, open_store, sqlite_target
 from ..store.faults import describe_sqlite_error
+from .escaping import clean
 from .times import Zone, local_zone
 
 __all__ = [
@@ -92,26 +93,33 @@ class BroadcasterGroup(click.Group):
             app = ctx.find_object(App)
             if app is not None:
                 app.failed = True
-            fault = _store_fault(exc)
+            fault = _inner(exc, sqlite3.Error)
             if fault is not None and app is not None:
                 raise describe_sqlite_error(fault, app.store_target) from None
+            refusal = _inner(exc, BroadcasterError) if isinstance(exc, BaseExceptionGroup) else None
+            if refusal is not None:
+                raise refusal from None
             raise
 
 
-def _store_fault(exc: BaseException) -> sqlite3.Error | None:
-    """The SQLite error behind ``exc``, also inside a task group's exception group."""
-    if isinstance(exc, sqlite3.Error):
+E = TypeVar("E", bound=BaseException)
+
+
+def _inner(exc: BaseException, kind: type[E]) -> E | None:
+    """The ``kind`` error behind ``exc``, also inside a task group's exception group
+    (a store fault or a refusal inside the worker's nurseries is still one line)."""
+    if isinstance(exc, kind):
         return exc
     if isinstance(exc, BaseExceptionGroup):
         for inner in exc.exceptions:
-            found = _store_fault(inner)
+            found = _inner(inner, kind)
             if found is not None:
                 return found
     return None
 
 
 def _fail(line: str, code: int) -> None:
-    click.echo(f"error: {line}", err=True)
+    click.echo(f"error: {clean(line)}", err=True)
     sys.exit(code)
 
 

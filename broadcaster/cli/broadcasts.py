@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 import click
-from rich.table import Table
 
 from ..core.lifecycle import State
 from ..core.models import Audience, Broadcast, FallbackTemplate, Mode, TemplateRoute
 from ..core.schedule import overdue_by
 from .base import App, emit_json, json_option, pass_app
+from .escaping import SafeTable, clean
 from .files import read_ids
 from .render import broadcast_json, console, format_time, percent, summary_json, summary_lines
 from .times import WHEN_HELP, WhenType, parse_when
@@ -173,7 +173,9 @@ def list_broadcasts(app: App, state: str | None, limit: int, as_json: bool) -> N
     if not found:
         click.echo("no broadcasts")
         return
-    table = Table("id", "name", "state", "run at", "audience", "delivered", "failed", "skipped", "delivery", "retry of")
+    table = SafeTable(
+        "id", "name", "state", "run at", "audience", "delivered", "failed", "skipped", "delivery", "retry of"
+    )
     for b in found:
         c = b.counters
         size = c.audience_size_actual if c.audience_size_actual is not None else c.audience_size_estimate
@@ -219,7 +221,7 @@ def show(app: App, broadcast_id: str, as_json: bool) -> None:
     lines = summary_lines(summary, app.zone)
     width = max(len(label) for label, _ in lines)
     for label, value in lines:
-        click.echo(f"{label:<{width}}  {value}")
+        click.echo(f"{label:<{width}}  {clean(value)}")
 
 
 @click.command()
@@ -345,7 +347,7 @@ def lineage(app: App, broadcast_id: str, as_json: bool) -> None:
     if as_json:
         emit_json([broadcast_json(b) for b in chain])
         return
-    table = Table("attempt", "id", "retry of", "state", "audience", "delivered", "failed", "skipped")
+    table = SafeTable("attempt", "id", "retry of", "state", "audience", "delivered", "failed", "skipped")
     for attempt, b in enumerate(chain, start=1):
         c = b.counters
         size = c.audience_size_actual if c.audience_size_actual is not None else c.audience_size_estimate

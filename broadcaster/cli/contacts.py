@@ -23,12 +23,13 @@ from typing import Iterator
 import attrs
 import cattrs
 import click
-from rich.table import Table
 
 from ..core.filters import parse_timestamp
 from ..core.models import Chat, Contact, FieldValue
+from ..strict import describe
 from .base import App, BroadcasterGroup, CliError, emit_json, json_option, pass_app, unstructure
-from .files import read_text, structure
+from .escaping import SafeTable, clean
+from .files import check_lines, read_text, structure
 from .render import console
 
 __all__ = ["contacts", "parse_contacts"]
@@ -104,7 +105,15 @@ def _csv_rows(text: str) -> Iterator[tuple[int, Contact | BadRow]]:
     if duplicates:
         raise CliError(f"the CSV header names the column {duplicates[0]!r} twice")
     line = reader.line_num
-    for row in reader:
+    rows = iter(reader)
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            # a cell past the csv module's size limit, an unterminated quote: the rest is unreadable
+            raise CliError(f"line {reader.line_num}: the CSV cannot be read ({exc})", hint="fix the file") from None
         # the row's first line (a quoted cell may span lines)
         start, line = line + 1, reader.line_num
         try:
@@ -128,7 +137,7 @@ def _jsonl_rows(text: str) -> Iterator[tuple[int, Contact | BadRow]]:
         try:
             yield number, structure(data, Contact)
         except cattrs.ClassValidationError as exc:
-            yield number, BadRow(number, "; ".join(cattrs.transform_error(exc)))
+            yield number, BadRow(number, describe(exc))
         except (TypeError, ValueError) as exc:
             yield number, BadRow(number, str(exc))
 
@@ -195,7 +204,9 @@ def import_contacts(app: App, file: Path, fmt: str | None, skip_bad: bool, as_js
       broadcaster contacts import people.jsonl --skip-bad
     """
     kind = _format_of(file, fmt)
-    good, bad = parse_contacts(read_text(file), kind)
+    text = read_text(file)
+    check_lines(file, text)
+    good, bad = parse_contacts(text, kind)
     if len(bad) == 1 and not skip_bad:
         raise CliError(
             f"{file}:{bad[0].line}: {bad[0].why}; nothing imported",
@@ -236,7 +247,7 @@ def list_contacts(app: App, audience_filter: str, limit: int, after_id: str | No
     if as_json:
         emit_json({"total": total, "contacts": [unstructure(c) for c in page]})
         return
-    table = Table("id", "name", "opted out", "chats", "fields")
+    table = SafeTable("id", "name", "opted out", "chats", "fields")
     for contact in page:
         table.add_row(
             contact.id,
@@ -246,5 +257,5 @@ def list_contacts(app: App, audience_filter: str, limit: int, after_id: str | No
             " ".join(f"{k}={v}" for k, v in contact.fields.items()),
         )
     console().print(table)
-    more = f"; next page: --after {page[-1].id}" if page and len(page) == limit else ""
+    more = f"; next page: --after {clean(page[-1].id)}" if page and len(page) == limit else ""
     click.echo(f"{total} matching contact(s){more}")

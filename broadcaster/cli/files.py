@@ -9,25 +9,58 @@ from typing import Any, Callable, TypeVar
 
 import cattrs
 
-from ..serde import converter
+from ..strict import describe, strict_structure
 from .base import CliError
 
-__all__ = ["read_document", "read_ids", "read_text", "structure_items"]
+__all__ = [
+    "MAX_FILE_BYTES",
+    "MAX_LINE_CHARS",
+    "check_lines",
+    "read_document",
+    "read_ids",
+    "read_text",
+    "structure_items",
+]
 
 T = TypeVar("T")
 
 
-def read_text(path: Path) -> str:
+#: the largest file read (a contacts file of a million rows fits; /dev/zero does not)
+MAX_FILE_BYTES = 256 * 1024 * 1024
+#: the longest line of a contacts or ID file
+MAX_LINE_CHARS = 1024 * 1024
+
+
+def read_text(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> str:
+    """The UTF-8 text of ``path`` (a leading byte-order mark dropped), at most ``max_bytes``."""
     try:
-        return path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            data = file.read(max_bytes + 1)
     except FileNotFoundError:
         raise CliError(f"{path}: no such file", hint="check the path") from None
     except IsADirectoryError:
         raise CliError(f"{path} is a directory", hint="give a file") from None
-    except UnicodeDecodeError:
-        raise CliError(f"{path} is not UTF-8 text", hint="save it as UTF-8") from None
     except OSError as exc:
         raise CliError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > max_bytes:
+        raise CliError(f"{path} is larger than {max_bytes // (1024 * 1024)} MB", hint="split it into smaller files")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise CliError(f"{path} is not UTF-8 text", hint="save it as UTF-8") from None
+    return text
+
+
+def check_lines(path: Path, text: str) -> None:
+    """Refuse a line longer than :data:`MAX_LINE_CHARS` (a binary file, a missing newline)."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if len(line) > MAX_LINE_CHARS:
+            raise CliError(
+                f"{path}:{number}: the line is longer than {MAX_LINE_CHARS} characters",
+                hint="is it a CSV or JSON Lines file?",
+            )
+    if "\x00" in text:
+        raise CliError(f"{path} holds NUL bytes, so it is not a text file", hint="give a CSV or JSON Lines file")
 
 
 def read_document(path: Path) -> dict[str, Any]:
@@ -67,17 +100,20 @@ def structure_items(path: Path, data: dict[str, Any], plural: str, build: Callab
 
 def _describe(exc: cattrs.ClassValidationError) -> str:
     """cattrs' nested errors as one phrase: ``first_card.text: required``."""
-    notes = cattrs.transform_error(exc)
-    return "; ".join(notes) if notes else str(exc)
+    return describe(exc)
 
 
 def structure(data: Any, cls: type[T]) -> T:
-    return converter().structure(data, cls)
+    """``data`` as ``cls``, strictly (:mod:`broadcaster.strict`): no silent coercion at the edge."""
+    result: T = strict_structure(data, cls)
+    return result
 
 
 def read_ids(path: Path) -> list[str]:
     """Contact IDs, one per line (blank lines and ``#`` comments ignored)."""
-    ids = [line.strip() for line in read_text(path).splitlines()]
+    text = read_text(path)
+    check_lines(path, text)
+    ids = [line.strip() for line in text.splitlines()]
     ids = [line for line in ids if line and not line.startswith("#")]
     if not ids:
         raise CliError(f"{path} lists no contact IDs", hint="write one contact ID per line")

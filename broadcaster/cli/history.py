@@ -11,6 +11,7 @@ import trio
 from ..core.outcomes import Outcome
 from ..runtime.live import follow
 from .base import App, CliError, FiniteRange, emit_json, json_option, pass_app
+from .escaping import clean
 from .render import console, history_table, percent, row_cells, row_json
 
 __all__ = ["history"]
@@ -101,7 +102,7 @@ async def _follow(
             if as_json:
                 click.echo(_json_line(row_json(row)))
             else:
-                click.echo("  ".join(cell for cell in row_cells(row, app.zone) if cell))
+                click.echo(clean("  ".join(cell for cell in row_cells(row, app.zone) if cell)))
         last = update.broadcast
     if last is not None and not as_json:
         c = last.counters

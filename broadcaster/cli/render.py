@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from ..core.models import Broadcast, DispatchRow
 from ..service import BroadcastSummary
 from .base import unstructure
+from .escaping import SafeTable
 from .times import Zone, format_duration, format_time
 
 __all__ = [
@@ -140,8 +140,8 @@ def row_cells(row: DispatchRow, zone: Zone) -> list[str]:
 HISTORY_COLUMNS = ("contact", "channel", "status", "error reason", "used fallback", "sent at", "delivered at")
 
 
-def history_table(rows: list[DispatchRow] | tuple[DispatchRow, ...], zone: Zone) -> Table:
-    table = Table(*HISTORY_COLUMNS)
+def history_table(rows: list[DispatchRow] | tuple[DispatchRow, ...], zone: Zone) -> SafeTable:
+    table = SafeTable(*HISTORY_COLUMNS)
     for row in rows:
         table.add_row(*row_cells(row, zone))
     return table

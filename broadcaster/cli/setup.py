@@ -6,13 +6,13 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.table import Table
 
 from ..config import env_reference, parse_reference, resolve_secrets, secret_reference
 from ..core.channels import ChannelSpec
 from ..core.errors import ConfigError, PluginError
 from ..core.models import Flow, Integration, Template, TextMessage
 from .base import App, BroadcasterGroup, CliError, emit_json, json_option, pass_app, unstructure
+from .escaping import SafeTable, clean
 from .files import read_document, structure, structure_items
 from .render import console, format_time
 
@@ -75,7 +75,7 @@ def plugins(app: App, as_json: bool) -> None:
         click.echo("no provider plugins installed (pip install broadcaster-telegram, ...)")
         return
     if infos:
-        table = Table(
+        table = SafeTable(
             "provider", "entry point", "distribution", "kinds", "window", "confirmation", "rate/s", "batch", "needs"
         )
         for info in infos:
@@ -92,12 +92,12 @@ def plugins(app: App, as_json: bool) -> None:
                 ",".join(spec.required_settings) or "-",
             )
         console().print(table)
-        methods = Table("provider", "methods implemented")
+        methods = SafeTable("provider", "methods implemented")
         for info in infos:
             methods.add_row(info.provider, ", ".join(info.methods))
         console().print(methods)
     if broken:
-        failing = Table("broken entry point", "distribution", "error")
+        failing = SafeTable("broken entry point", "distribution", "error")
         for item in broken:
             origin = item.origin
             failing.add_row(origin.name, f"{origin.distribution or '-'} {origin.version or ''}".strip(), item.error)
@@ -233,7 +233,7 @@ def list_integrations(app: App, as_json: bool) -> None:
     if not rows:
         click.echo("no integrations yet; add one with `broadcaster integrations add`")
         return
-    table = Table("name", "provider", "health", "since", "settings")
+    table = SafeTable("name", "provider", "health", "since", "settings")
     for row in rows:
         table.add_row(
             row["name"],
@@ -294,7 +294,7 @@ def check_integration(app: App, name: str, as_json: bool) -> None:
         )
     else:
         for check, passed, detail in checks:
-            click.echo(f"{'ok  ' if passed else 'FAIL'} {check}: {detail}")
+            click.echo(clean(f"{'ok  ' if passed else 'FAIL'} {check}: {detail}"))
         click.echo(f"health: {'unknown (no sends yet)' if health is None else health.status.value}")
     if not ok:
         raise SystemExit(1)
@@ -335,7 +335,7 @@ def add_flows(app: App, file: Path) -> None:
     found = structure_items(file, read_document(file), "flows", lambda item: structure(item, Flow))
     for flow in found:
         app.store.put_flow(flow)
-        click.echo(f"flow {flow.id} saved ({'published' if flow.published else 'unpublished'})")
+        click.echo(clean(f"flow {flow.id} saved ({'published' if flow.published else 'unpublished'})"))
 
 
 @flows.command("list")
@@ -352,7 +352,7 @@ def list_flows(app: App, as_json: bool) -> None:
     if as_json:
         emit_json([unstructure(flow) for flow in found])
         return
-    table = Table("id", "name", "published", "first card", "required fields")
+    table = SafeTable("id", "name", "published", "first card", "required fields")
     for flow in found:
         card = flow.first_card
         first = f"text: {card.text}" if hasattr(card, "text") else f"template: {card.template}"
@@ -440,7 +440,7 @@ def add_templates(app: App, file: Path) -> None:
             )
     for integration, template in found:
         app.store.put_template(integration, template)
-        click.echo(f"template {template.name} ({template.language}) saved for {integration}")
+        click.echo(clean(f"template {template.name} ({template.language}) saved for {integration}"))
 
 
 @templates.command("list")
@@ -458,7 +458,7 @@ def list_templates(app: App, integration: str | None, as_json: bool) -> None:
     if as_json:
         emit_json([{"integration": name, **unstructure(template)} for name, template in found])
         return
-    table = Table("integration", "name", "language", "params", "body")
+    table = SafeTable("integration", "name", "language", "params", "body")
     for name, template in found:
         table.add_row(name, template.name, template.language, str(template.param_count), template.body)
     console().print(table)

@@ -304,8 +304,13 @@ class Dispatcher:
         if contacts:
             self._cursor = contacts[-1].id
         if self._drain_status is not None:
+            unpublished = self._drain_status is Status.FLOW_UNPUBLISHED
             for contact in contacts:
-                self._skip_row(contact.id, contact.name, self._drain_status, None, now)
+                early = self._planner.before_flow(contact) if unpublished else None
+                if early is not None:
+                    self._skip_row(contact.id, contact.name, early.status, early.integration, now)
+                else:
+                    self._skip_row(contact.id, contact.name, self._drain_status, None, now)
             return
         used = page.used_chats
         if len(self._planned_chats) >= self._prune_at:

@@ -115,13 +115,22 @@ class Planner:
     def decide(self, contact: Contact, now: float) -> Planned | Skip:
         """:meth:`plan`, with a send plan as a plain ``(integration, chat_id, message,
         used_fallback)`` tuple: the dispatcher's per-contact path, spared one object."""
+        early = self.before_flow(contact)
+        if early is not None:
+            return early
+        if self.broadcast.mode is Mode.TEMPLATE:
+            return self._plan_template(contact)
+        return self._plan_flow(contact, now)
+
+    def before_flow(self, contact: Contact) -> Skip | None:
+        """The checks that come before the flow's own (docs/outcomes.md's order): opted
+        out, then no chat at all. A contact drained because the flow was unpublished
+        still gets these first."""
         if contact.opted_out:
             return Skip(Status.OPTED_OUT, self._first_integration(contact))
         if not contact.chats:
             return Skip(Status.NO_REACHABLE_CHANNEL)
-        if self.broadcast.mode is Mode.TEMPLATE:
-            return self._plan_template(contact)
-        return self._plan_flow(contact, now)
+        return None
 
     def _first_integration(self, contact: Contact) -> str | None:
         return contact.chats[0].integration if contact.chats else None

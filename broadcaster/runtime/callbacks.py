@@ -219,6 +219,17 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
+def bind_error(exc: BaseException) -> OSError | None:
+    """The OSError of a server that could not bind, alone or as the only error of hypercorn's task group."""
+    if isinstance(exc, OSError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        found, rest = exc.split(OSError)
+        if found is not None and rest is None:
+            return bind_error(found.exceptions[0])
+    return None
+
+
 async def serve_callbacks(
     app: CallbackApp,
     *,
@@ -236,4 +247,14 @@ async def serve_callbacks(
     config.errorlog = log
     # Meta and Viber time out slow endpoints; no request here should take long
     config.keep_alive_timeout = 30
-    await serve(app, config, mode="asgi", task_status=task_status)  # type: ignore[arg-type]
+    try:
+        await serve(app, config, mode="asgi", task_status=task_status)  # type: ignore[arg-type]
+    except (OSError, BaseExceptionGroup) as caught:
+        exc = bind_error(caught)
+        if exc is None:
+            raise
+        # the port is taken, or not ours to use: a configuration fault, said in one line
+        raise ConfigError(
+            f"cannot listen for delivery callbacks on {host}:{port}: {exc.strerror or exc}",
+            hint="set [callbacks] port (or BROADCASTER_CALLBACKS_PORT) to a free port, or stop what holds it",
+        ) from None

@@ -10,18 +10,25 @@ from broadcaster.core.models import DispatchRow
 __all__ = ["FORMULA_PREFIXES", "csv_cells", "iso_utc", "neutralise"]
 
 #: a cell starting with one of these is run as a formula by spreadsheet software
-FORMULA_PREFIXES: Final = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_PREFIXES: Final = ("=", "+", "-", "@", "\t", "\r", "\n")
+#: spreadsheets skip these before looking for a formula
+_LEADING_BLANKS: Final = " \t\r\n\x0b\x0c"
 
 
 def neutralise(cell: str) -> str:
-    """Prefix ``'`` to a cell a spreadsheet would evaluate (CSV injection)."""
-    return "'" + cell if cell.startswith(FORMULA_PREFIXES) else cell
+    """Prefix ``'`` to a cell a spreadsheet would evaluate (CSV injection), also when
+    blanks or line breaks come before the formula sign."""
+    risky = cell.startswith(FORMULA_PREFIXES) or cell.lstrip(_LEADING_BLANKS).startswith(FORMULA_PREFIXES)
+    return "'" + cell if risky else cell
 
 
 def iso_utc(seconds: float | None) -> str:
     if seconds is None:
         return ""
-    moment = _dt.datetime.fromtimestamp(seconds, tz=_dt.UTC)
+    try:
+        moment = _dt.datetime.fromtimestamp(seconds, tz=_dt.UTC)
+    except (OverflowError, OSError, ValueError):
+        return repr(seconds)  # a stored value no calendar shows still exports
     timespec = "seconds" if moment.microsecond == 0 else "milliseconds"
     return moment.isoformat(timespec=timespec).replace("+00:00", "Z")
 

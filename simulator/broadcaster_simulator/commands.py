@@ -10,6 +10,7 @@ import attrs
 import click
 
 from broadcaster.core.errors import BroadcasterError
+from broadcaster.runtime.callbacks import bind_error
 
 from .model import Scenario
 from .scenario import MAX_AUDIENCE
@@ -154,11 +155,28 @@ def sandbox(provider: str, scenario_path: Path | None, port: int, seed: int | No
         fake = build_fake(provider, scenario_path=scenario_path, seed=seed)
     except BroadcasterError as exc:
         raise _Refused(str(exc)) from None
+    _check_port_free(port)  # before saying it listens (hypercorn's own failure comes as a group)
     click.echo(f"fake {provider} API on http://127.0.0.1:{port} (Ctrl-C to stop)", err=True)
     try:
         serve(fake, port=port)
-    except OSError as exc:
-        raise click.ClickException(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from None
+    except (OSError, BaseExceptionGroup) as caught:
+        fault = bind_error(caught)
+        if fault is None:
+            raise
+        raise click.ClickException(f"cannot listen on 127.0.0.1:{port}: {fault.strerror or fault}") from None
     except KeyboardInterrupt:
         pass
     click.echo(f"stopped; it accepted {len(fake.accepted)} messages", err=True)
+
+
+def _check_port_free(port: int) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}; give a free --port"
+            ) from None

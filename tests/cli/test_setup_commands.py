@@ -119,7 +119,7 @@ def test_bad_flow_files_name_the_problem(cli):
     assert broken.exit_code == 1 and "is not valid TOML" in broken.stderr and broken.stderr.count("\n") == 1
     incomplete = cli("flows", "add", str(cli.write("g.toml", 'id = "x"\n[first_card]\ntype = "text"\n')))
     assert incomplete.exit_code == 1
-    assert "required field missing @ $.first_card.text" in incomplete.stderr
+    assert "first_card.text: required field missing" in incomplete.stderr
     unpublish = cli("flows", "unpublish", "ghost")
     assert unpublish.exit_code == 1 and "ghost" in unpublish.stderr
     assert cli.dump() == before
@@ -198,7 +198,7 @@ def test_jsonl_import_reports_line_numbers(cli):
     assert result.exit_code == 1
     lines = result.stderr.splitlines()
     assert lines[0].startswith(f"{path}:3: not valid JSON")
-    assert lines[1] == f"{path}:4: required field missing @ $.id"
+    assert lines[1] == f"{path}:4: id: required field missing"
     assert lines[2].startswith(f"{path}:5: ") and "fields" in lines[2]
     assert lines[3] == f"{path}:6: expected a JSON object"
     assert cli("contacts", "list", "--json").output.count('"id"') == 0

@@ -250,6 +250,22 @@ def test_flow_unpublished_before_firing_skips_everyone():
     assert run.sends == []
 
 
+def test_flow_unpublished_before_firing_keeps_the_earlier_checks():
+    """docs/outcomes.md's pre-flight order: opted out, then no chat, then the flow (issue 10 item 16)."""
+    unpublished = Flow(id="f1", published=False, first_card=TextCard("x"))
+    contacts = [
+        *tg_contacts(300),
+        Contact("x-opted", opted_out=True, chats=(Chat("tg", "9001"),)),
+        Contact("x-nochat"),
+        Contact("x-opted-nochat", opted_out=True),
+    ]
+    run = Run(BROADCAST, contacts, deliver, flow=unpublished).run()
+    assert statuses(run) == {Status.FLOW_UNPUBLISHED: 300, Status.OPTED_OUT: 2, Status.NO_REACHABLE_CHANNEL: 1}
+    by_id = {row.contact_id: row for row in run.rows}
+    assert by_id["x-opted"].integration == "tg" and by_id["x-nochat"].status is Status.NO_REACHABLE_CHANNEL
+    assert run.sends == []
+
+
 def test_empty_audience_finishes_at_once():
     run = Run(BROADCAST, [], deliver, flow=FLOW).run()
     assert run.rows == [] and run.finished is not None
