@@ -169,7 +169,7 @@ def _build(data: dict[str, Any], source: Path | None, env: Mapping[str, str]) ->
     except ConfigError as exc:
         raise ConfigError(f"{_where(source, 'max_lateness')}: {exc.message}", hint=exc.hint) from None
     pacing = _section(source, data, "pacing", PacingPlan.from_mapping)
-    backoff = _section(source, data, "backoff", BackoffPolicy.from_mapping)
+    backoff = _section(source, data, "backoff", lambda values: BackoffPolicy.from_mapping(_backoff(values)))
     rates: dict[str, float] = {}
     for name, rate in _table(source, data, "rates").items():
         bounded = functools.partial(strict_number, rate, minimum=0.001, maximum=MAX_RATE)
@@ -206,6 +206,31 @@ def _build(data: dict[str, Any], source: Path | None, env: Mapping[str, str]) ->
         max_lateness=max_lateness,
         source=source,
     )
+
+
+#: what each [backoff] value may be: a number in these bounds (seconds for base and cap)
+_BACKOFF_BOUNDS: Mapping[str, tuple[float, float]] = {
+    "base": (0.001, 86_400.0),
+    "cap": (0.001, 86_400.0),
+    "factor": (1.0, 100.0),
+    "jitter": (0.0, 1.0),
+}
+MAX_BACKOFF_BUDGET = 1_000
+
+
+def _backoff(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``[backoff]`` with every value strictly a number in bounds (no ``true`` for 1, no 1e308 s)."""
+    checked: dict[str, Any] = dict(values)
+    for key, value in values.items():
+        where = key  # _section puts "<file>: backoff:" before it
+        if key == "budget":
+            checked[key] = _strict(
+                None, where, functools.partial(strict_int, value, minimum=0, maximum=MAX_BACKOFF_BUDGET)
+            )
+        elif key in _BACKOFF_BOUNDS:
+            low, high = _BACKOFF_BOUNDS[key]
+            checked[key] = _strict(None, where, functools.partial(strict_number, value, minimum=low, maximum=high))
+    return checked
 
 
 def _strict(source: Path | None, key: str, convert: Callable[[], T]) -> T:

@@ -37,6 +37,9 @@ from .test_store_faults import one_error
         ("quota = 0", "quota: expected a whole number from 1"),
         ("store = 5", "store: expected text"),
         ('max_lateness = "99999999d"', "max_lateness"),
+        ("[backoff]\ncap = 1e308", "backoff: cap: expected a number from 0.001 to 86400"),
+        ("[backoff]\nfactor = true", "backoff: factor: expected a number, got a boolean"),
+        ("[backoff]\nbudget = 1e9", "backoff: budget: expected a whole number"),
     ],
 )
 def test_configuration_faults_are_one_line(ready, monkeypatch, toml, where):
