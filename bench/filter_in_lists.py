@@ -39,8 +39,8 @@ def main() -> None:
             ids = ", ".join(f'"c{i:06d}"' for i in range(0, CONTACTS, max(1, CONTACTS // size))[:size])
             text = f"id IN ({ids})"
             count = store.count_contacts(text)
-            took = median_seconds(lambda: store.count_contacts(text))
-            page = median_seconds(lambda: store.contacts_page(text, after_id=None, limit=500))
+            took = median_seconds(lambda text=text: store.count_contacts(text))
+            page = median_seconds(lambda text=text: store.contacts_page(text, after_id=None, limit=500))
             print(
                 f"id IN ({size:>6} ids): count {count:>6} in {took * 1000:7.1f} ms"
                 f" ({took / everyone:5.1f}x everyone), first page of 500 in {page * 1000:6.1f} ms"
