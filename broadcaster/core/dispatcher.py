@@ -536,6 +536,8 @@ class Dispatcher:
         if self._finished:
             return
         if self._stopping:
+            # nothing waits for a token or a backoff any more: only replies move things
+            self._blocked_until = None
             if not self._in_flight and not self._loading:
                 self._flush_rows()
                 self._finished = True

@@ -4,6 +4,7 @@ stderr with exit code 2, never a traceback."""
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import attrs
@@ -114,16 +115,27 @@ def rehearse(scenario: Path, seed: int | None, store_path: Path | None, as_json:
       broadcaster --store rehearsal.db show r1
       broadcaster --store rehearsal.db history r2 --status failed
     """
+    from broadcaster.runtime.stopping import StopWatch, exit_code, is_interrupt
+
     from .rehearse import DEFAULT_STORE, build_rehearsal_report, render_json, render_rehearsal_text
     from .rehearse import rehearse as run_rehearsal
     from .scenario import load_scenario
 
     target = store_path or DEFAULT_STORE
+    watch = StopWatch()
     try:
         loaded = _resized(load_scenario(scenario), size)
-        result = run_rehearsal(loaded, store_path=target, seed=seed)
+        result = run_rehearsal(loaded, store_path=target, seed=seed, watch=watch)
     except BroadcasterError as exc:
         raise _Refused(str(exc)) from None
+    except BaseException as exc:
+        if not is_interrupt(exc):
+            raise
+        watch.signum, watch.forced = watch.signum or signal.SIGINT, True  # Ctrl-C while starting or closing
+    if watch.signum is not None:
+        how = "at once" if watch.forced else "gracefully"
+        click.echo(f"rehearsal stopped {how} on {watch.name}; its store holds the run so far: {target}", err=True)
+        click.get_current_context().exit(exit_code(watch.signum))
     report = build_rehearsal_report(result)
     click.echo(render_json(report) if as_json else render_rehearsal_text(report), nl=False)
     broken = [name for name, passed in report["checks"].items() if not passed]

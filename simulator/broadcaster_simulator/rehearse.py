@@ -29,6 +29,7 @@ import random
 import sqlite3
 import time
 from collections import Counter
+from functools import partial
 from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlsplit
@@ -46,6 +47,7 @@ from broadcaster.plugins import ProviderRegistry, make_plugin_manager
 from broadcaster.runtime.context import Runtime, WallClock
 from broadcaster.runtime.http import HttpExecutor
 from broadcaster.runtime.serve import run_worker
+from broadcaster.runtime.stopping import StopWatch
 from broadcaster.service import BroadcastService
 from broadcaster.store import SQLiteStore, open_store
 
@@ -213,7 +215,7 @@ def _retry_wanted(scenario: Scenario, store: SQLiteStore, broadcast_id: str, don
 
 
 async def _run(
-    scenario: Scenario, store: SQLiteStore, registry: ProviderRegistry, seed: int
+    scenario: Scenario, store: SQLiteStore, registry: ProviderRegistry, seed: int, watch: StopWatch | None
 ) -> tuple[list[str], dict[str, FakeProvider]]:
     clock = WallClock(epoch=scenario.start)
 
@@ -248,7 +250,8 @@ async def _run(
             Template(item.template, item.language, param_count=len(item.params), body=f"{item.template} (rehearsal)"),
         )
 
-    async with HttpExecutor(transport=_routing_transport(by_host)) as executor:
+    chain: list[str] = []
+    async with HttpExecutor(transport=_routing_transport(by_host)) as executor, trio.open_nursery() as guard:
         runtime = Runtime(
             store=store,
             registry=registry,
@@ -268,9 +271,14 @@ async def _run(
             channels=spec.channels,
             audience_filter="",
         )
-        chain = [broadcast.id]
+        if watch is not None:
+            # SIGINT / SIGTERM stop it as they stop `broadcaster run` (runtime.stopping)
+            await guard.start(partial(watch.watch, runtime.stop, guard.cancel_scope))
+        chain.append(broadcast.id)
         while True:
             await run_worker(runtime, once=True)
+            if runtime.stop.is_set():
+                break  # stopped: the store holds the run so far
             current = store.get_broadcast(chain[-1])
             if current.state not in TERMINAL_STATES:
                 raise RuntimeError(f"the worker returned with broadcast {current.id} still {current.state.value}")
@@ -281,11 +289,17 @@ async def _run(
             chain.append(retry.id)
             assert retry.run_at is not None
             await trio.sleep_until(clock.to_trio(retry.run_at) + _WAKE_SLACK)
+        guard.cancel_scope.cancel()
     return chain, fakes
 
 
-def rehearse(scenario: Scenario, *, store_path: Path = DEFAULT_STORE, seed: int | None = None) -> RehearsalResult:
+def rehearse(
+    scenario: Scenario, *, store_path: Path = DEFAULT_STORE, seed: int | None = None, watch: StopWatch | None = None
+) -> RehearsalResult:
     """Run ``scenario`` through the real engine into a fresh store at ``store_path``.
+
+    With ``watch``, SIGINT / SIGTERM stop it (the first gracefully, the second at once)
+    and ``watch.signum`` says so; the result then covers the run so far.
 
     Raises ConfigError for a store path it will not replace, PluginError for a provider
     with no installed plugin.
@@ -311,7 +325,7 @@ def rehearse(scenario: Scenario, *, store_path: Path = DEFAULT_STORE, seed: int 
         )
         _write_audience(store, audience, scenario.audience.size)
         chain, fakes = trio.run(
-            _run, scenario, store, registry, seed, clock=trio.testing.MockClock(autojump_threshold=0)
+            _run, scenario, store, registry, seed, watch, clock=trio.testing.MockClock(autojump_threshold=0)
         )
     finally:
         runtime_log.removeHandler(counter)

@@ -109,7 +109,10 @@ def test_a_stop_while_contacts_wait_out_a_backoff_leaves_them_without_claim_or_r
     run = Run(BROADCAST, tg_contacts(40), reply, flow=FLOW, pacing=plan)
     while not run.released:
         run.step()
+    assert run.dispatcher.next_deadline() is not None  # backoffs and tokens to wait for
     stop(run)
+    # nothing to wait for but the replies (a stale deadline would spin the shell's loop)
+    assert run.dispatcher.next_deadline() is None
     run.run()
     assert run.stopped == Stopped()
     waiting = set(run.released)

@@ -15,7 +15,10 @@ restarted worker finishes the broadcast with one row per contact and no duplicat
 
 from __future__ import annotations
 
+import os
+import pty
 import signal
+import sqlite3
 import sys
 import time
 from collections import Counter
@@ -209,3 +212,74 @@ async def test_contacts_waiting_out_a_429_are_not_outcome_unknown_after_a_kill(t
     assert restart.returncode == 0
     rows_after = assert_completed_once_each(db_path, fake)
     assert {rows_after[c].status for c in waiting} == {Status.DELIVERED}
+
+
+async def test_a_rehearsal_stops_gracefully_on_sigint(tmp_path):
+    store = tmp_path / "rehearsal.db"
+    scenario = Path(__file__).parents[2] / "examples" / "healthy.toml"
+    command = [sys.executable, "-m", "broadcaster.cli", "rehearse", str(scenario), "--size", "20000"]
+    err = tmp_path / "stderr.txt"
+
+    def rows_written() -> bool:
+        try:
+            with sqlite3.connect(store) as conn:
+                return conn.execute("SELECT COUNT(*) FROM dispatch_rows WHERE status IS NOT NULL").fetchone()[0] > 0
+        except sqlite3.Error:
+            return False  # not created yet
+
+    with trio.fail_after(120):
+        async with trio.open_nursery() as nursery:
+            with err.open("w") as stderr:
+                run = partial(
+                    trio.run_process, [*command, "--store", str(store)], check=False, stderr=stderr, cwd=tmp_path
+                )
+                process: trio.Process = await nursery.start(run)
+                await until(rows_written, process=process)
+                process.send_signal(signal.SIGINT)
+                code = await process.wait()
+    text = err.read_text(encoding="utf-8")
+    assert "Traceback" not in text
+    assert code == 130
+    assert text.splitlines()[-1] == f"rehearsal stopped gracefully on SIGINT; its store holds the run so far: {store}"
+    with open_store(store) as opened:
+        (broadcast,) = opened.list_broadcasts()
+        assert broadcast.state is State.SENDING
+        assert opened.pending(broadcast.id) == []
+        assert Status.OUTCOME_UNKNOWN not in {r.status for r in opened.history(broadcast.id, limit=30_000).rows}
+
+
+async def test_run_with_the_live_display_on_a_terminal_stops_gracefully(tmp_path):
+    fake = fake_telegram(limit=300.0, latency=Latency(0.01, 0.15))
+    db_path, command = tmp_path / "stop.sqlite", cli_worker(tmp_path, rate=290)
+    command.remove("--plain")
+    master, slave = pty.openpty()
+    screen = bytearray()
+
+    async def read_screen() -> None:
+        async with trio.lowlevel.FdStream(os.dup(master)) as stream:
+            try:
+                while chunk := await stream.receive_some():
+                    screen.extend(chunk)
+            except (OSError, trio.BrokenResourceError):
+                pass  # the terminal closed with the process (EIO)
+
+    with trio.fail_after(90):
+        async with trio.open_nursery() as nursery:
+            await serve_and_prepare(nursery, fake, db_path)
+            nursery.start_soon(read_screen)
+            run = partial(trio.run_process, command, check=False, stdin=slave, stdout=slave, stderr=slave, cwd=tmp_path)
+            process: trio.Process = await nursery.start(run)
+            os.close(slave)
+            await until(lambda: len(fake.accepted) >= CONTACTS // 4, process=process)
+            process.send_signal(signal.SIGINT)
+            code = await process.wait()
+            nursery.cancel_scope.cancel()
+    os.close(master)
+    text = screen.decode("utf-8", "replace")
+    assert "Traceback" not in text
+    assert "━" in text  # the live bar was drawn
+    assert code == 130
+    assert "stopped gracefully on SIGINT: 1 broadcast(s) still SENDING (b1)" in text
+    broadcast, rows, pending = read_store(db_path)
+    assert pending == [] and broadcast.state is State.SENDING
+    assert Counter(row.status for row in rows.values()) == {Status.DELIVERED: len(fake.accepted)}
