@@ -61,6 +61,13 @@ class _Buggy(Provider):
         raise RuntimeError("batch reader bug")
 
 
+class _Unreadable(_Buggy):
+    """Cannot read any reply (the same bug for every contact)."""
+
+    def interpret_reply(self, integration, call, reply):
+        return 1 / 0
+
+
 def run_with(plugin: _Buggy, chats: list[str]):
     store = open_store(":memory:")
     store.put_integration(Integration("bg", "buggy", {"token": SECRET}))
@@ -116,9 +123,7 @@ async def test_a_plugin_raising_fails_its_contacts_and_the_run_completes(autojum
 
 
 async def test_a_hook_raising_for_every_contact_logs_one_traceback_and_a_count(autojump_clock, caplog):
-    plugin = _Buggy(max_batch=1)
-    plugin.interpret_reply = hookimpl(lambda provider, integration, call, reply: 1 / 0)  # type: ignore[method-assign]
-    runtime, store = run_with(plugin, [f"r{i}" for i in range(60)])
+    runtime, store = run_with(_Unreadable(max_batch=1), [f"r{i}" for i in range(60)])
     with caplog.at_level(logging.ERROR, logger="broadcaster.runtime.worker"), trio.fail_after(60):
         (fired,) = fire_due(runtime)
         done = await run_broadcast(runtime, fired.id)
