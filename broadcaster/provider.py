@@ -22,6 +22,7 @@ from .core.channels import ChannelSpec
 from .core.http import HttpCall, HttpReply
 from .core.models import Integration, Message
 from .core.results import DeliveryUpdate, Failed, SendResult
+from .fake import ProviderFake
 
 __all__ = ["REQUIRED_METHODS", "BATCH_METHODS", "CALLBACK_METHODS", "Provider", "implemented_methods"]
 
@@ -36,8 +37,8 @@ class Provider:
     #: what the channel can do; the dispatcher plans and paces with it (required)
     spec: ChannelSpec
 
-    #: how the simulator plays this provider's server (optional)
-    fake: ClassVar[object | None] = None
+    #: how the simulator plays this provider's server (optional; see :mod:`broadcaster.fake`)
+    fake: ClassVar[ProviderFake | None] = None
 
     #: the status codes that mean "this integration's credentials are refused"; the
     #: conformance kit checks each maps to ``<integration>:auth_failed``

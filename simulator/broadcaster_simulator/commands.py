@@ -15,7 +15,6 @@ from broadcaster.runtime.callbacks import bind_error
 
 from .model import Scenario
 from .scenario import MAX_AUDIENCE
-from .specs import PROVIDERS
 
 __all__ = ["rehearse", "sandbox", "simulate"]
 
@@ -144,7 +143,7 @@ def rehearse(scenario: Path, seed: int | None, store_path: Path | None, as_json:
 
 
 @click.command()
-@click.argument("provider", type=click.Choice(PROVIDERS))
+@click.argument("provider")
 @click.option(
     "--scenario",
     "scenario_path",

@@ -11,30 +11,17 @@ the baseline failure rate.
 
 from __future__ import annotations
 
-import enum
 import math
 import random
 import statistics
 from typing import Callable, Sequence
 
+from broadcaster.fake import Verdict
+
 from .draws import WordBlocks, stream_id, threshold32
 from .model import ErrorMode, Latency, Period, PeriodKind, ProviderBehaviour
 
 __all__ = ["Answer", "SimulatedProvider", "Verdict"]
-
-
-class Verdict(enum.Enum):
-    ACCEPTED = "accepted"
-    #: over the provider's limit: a 429 in its own style (with a hint where it gives one)
-    THROTTLED = "throttled"
-    SERVER_ERROR = "server_error"
-    REFUSED = "refused"
-    TIMEOUT = "timeout"
-    AUTH_FAILED = "auth_failed"
-    BLOCKED = "blocked"
-    UNREGISTERED = "unregistered"
-    OPTED_OUT = "opted_out"
-    WINDOW_CLOSED = "window_closed"
 
 
 _ERROR_VERDICT = {

@@ -23,13 +23,13 @@ from urllib.parse import parse_qsl
 import attrs
 import httpx
 
+from broadcaster.fake import ProviderFake, Target, WireReply, WireRequest
+
 from .audience import AudienceGenerator
 from .draws import derive_key
 from .failures import SimulatedProvider, Verdict
 from .model import Latency, ProviderBehaviour, Scenario
-from .specs import SIM_SPECS, chat_index
-from .wire import Target, WireReply, WireRequest, wire_for
-from .wire.viber import ViberWire
+from .specs import SIM_SPECS, chat_index, fake_for
 
 __all__ = ["AcceptedMessage", "FakeProvider", "ManualClock"]
 
@@ -80,7 +80,7 @@ class FakeProvider:
         closed messaging window."""
         self.behaviour = behaviour
         self.provider = behaviour.provider
-        self.wire = wire_for(self.provider)
+        self.wire = fake_for(self.provider)
         rng = random.Random(seed)
         self.model = SimulatedProvider(
             behaviour, rng=rng, key=derive_key(rng), window_closed=window_closed or (lambda index: False)
@@ -149,7 +149,7 @@ class FakeProvider:
             return _Exchange(0.0, targets)
         if self.token is not None and wire.credentials(request) != self.token:
             return _Exchange(0.0, wire.answer(Verdict.AUTH_FAILED, targets[0], retry_after=None, message_id=0))
-        if endpoint == "broadcast_message" and isinstance(wire, ViberWire):
+        if endpoint in wire.batch_endpoints:
             return self._broadcast(wire, targets, now)
         target = targets[0]
         verdict, latency, hint = self._decide(target, now)
@@ -158,7 +158,7 @@ class FakeProvider:
         message_id = self._accept(target, now) if verdict is Verdict.ACCEPTED else 0
         return _Exchange(latency, wire.answer(verdict, target, retry_after=hint, message_id=message_id))
 
-    def _broadcast(self, wire: ViberWire, targets: list[Target], now: float) -> _Exchange:
+    def _broadcast(self, wire: ProviderFake, targets: list[Target], now: float) -> _Exchange:
         indexes = [chat_index(self.provider, target.chat_id) for target in targets]
         verdict, latency, hint, verdicts = self.model.decide_batch(indexes, now, text=targets[0].text)
         if verdict is not None:
@@ -172,9 +172,7 @@ class FakeProvider:
             self.answers[each] += 1
             if each is Verdict.ACCEPTED:
                 self.accepted.append(AcceptedMessage(target.chat_id, target.content, message_id, now))
-        return _Exchange(
-            latency, wire.answer_broadcast(list(zip(targets, verdicts, strict=True)), message_id=message_id)
-        )
+        return _Exchange(latency, wire.answer_batch(list(zip(targets, verdicts, strict=True)), message_id=message_id))
 
     # -- httpx ----------------------------------------------------------------------------------
 

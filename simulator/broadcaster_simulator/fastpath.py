@@ -1,18 +1,24 @@
 """Verdicts as ``SendResult`` values, for the discrete-event driver's fast path.
 
-Each result is what the provider's real plugin reads from the reply the fake server
-would send for that verdict (``test_sim_plugins.py`` checks it against the installed
-plugins), with the canonical ``provider:code:reason`` strings of ``providers.md``.
+Each result is what the provider's real plugin reads from the reply its fake server
+sends for that verdict. For any installed provider the table is *derived* so: the
+plugin's ``build_call`` and ``interpret_reply`` run once per verdict against its fake's
+answer. The four built-in providers' tables are also precomputed below (the fast path
+of million-contact runs; ``test_sim_plugins.py`` checks each against the derivation).
 Results are immutable, so each is built once per integration and shared.
 """
 
 from __future__ import annotations
 
+from broadcaster.core.http import HttpReply
+from broadcaster.core.models import Integration, TextMessage
 from broadcaster.core.outcomes import ErrorKind
 from broadcaster.core.reasons import ErrorReason
 from broadcaster.core.results import Delivered, Failed, NotSent, OutcomeUnknown, RateLimited, SendResult
+from broadcaster.fake import Target
 
 from .failures import Verdict
+from .specs import _registry, fake_for
 
 __all__ = ["ResultTable", "contact_reasons"]
 
@@ -65,8 +71,43 @@ _SERVER_ERROR = {
 _CONFIRMED = {"telegram": True, "whatsapp": False, "instagram": True, "viber": False}
 
 
+_PER_CONTACT = (Verdict.BLOCKED, Verdict.UNREGISTERED, Verdict.OPTED_OUT, Verdict.WINDOW_CLOSED)
+
+
 def contact_reasons(provider: str) -> dict[Verdict, ErrorReason]:
-    return {verdict: ErrorReason(provider, code, reason) for verdict, (code, reason) in _CONTACT[provider].items()}
+    if provider in _CONTACT:
+        return {verdict: ErrorReason(provider, code, reason) for verdict, (code, reason) in _CONTACT[provider].items()}
+    reasons = {}
+    for verdict in _PER_CONTACT:
+        result = Codec(provider, provider).result(verdict, None)
+        if isinstance(result, Failed):
+            reasons[verdict] = result.reason
+    return reasons
+
+
+class Codec:
+    """The plugin's reading of its fake's answer to each verdict, for one integration."""
+
+    def __init__(self, provider: str, integration: str) -> None:
+        self.fake = fake_for(provider)
+        registry = _registry()
+        self.registry = registry
+        base_url = f"https://codec.rehearsal.invalid{self.fake.base_path}"
+        self.integration = Integration(integration, provider, {**self.fake.settings, "base_url": base_url})
+        chat_id = self.fake.chat_id(1)
+        self.target = Target(chat_id, True, "hi")
+        call = registry.build_call(integration=self.integration, chat_id=chat_id, message=TextMessage("hi"))
+        if isinstance(call, Failed):
+            raise ValueError(f"provider {provider!r} refused the simulator's plain message: {call.reason}")
+        self.call = call
+
+    def result(self, verdict: Verdict, retry_after: int | None) -> SendResult:
+        answer = self.fake.answer(verdict, self.target, retry_after=retry_after, message_id=1)
+        reply = HttpReply(answer.status, tuple(answer.headers.items()), answer.body)
+        result = self.registry.interpret_reply(integration=self.integration, call=self.call, reply=reply)
+        if isinstance(result, Delivered):
+            return Delivered(confirmed=result.confirmed)  # the fast path shares one value: no id
+        return result
 
 
 class ResultTable:
@@ -75,6 +116,10 @@ class ResultTable:
     def __init__(self, *, integration: str, provider: str) -> None:
         self.integration = integration
         self.provider = provider
+        self._codec: Codec | None = None
+        if provider not in _THROTTLE:
+            self._derive(Codec(provider, integration))
+            return
         code, reason, scope = _THROTTLE[provider]
         self._throttle_reason = ErrorReason(provider, code, reason)
         self._throttle_scope = scope
@@ -89,6 +134,17 @@ class ResultTable:
         }
         for verdict, why in contact_reasons(provider).items():
             self._fixed[verdict] = Failed(_P, why)
+
+    def _derive(self, codec: Codec) -> None:
+        self._codec = codec
+        self._throttled = {}
+        self._fixed = {
+            verdict: codec.result(verdict, None)
+            for verdict in (Verdict.ACCEPTED, Verdict.SERVER_ERROR, Verdict.AUTH_FAILED, *_PER_CONTACT)
+        }
+        provider = self.provider
+        self._fixed[Verdict.REFUSED] = NotSent(ErrorReason(provider, None, "connection_refused"))
+        self._fixed[Verdict.TIMEOUT] = OutcomeUnknown(ErrorReason(provider, None, "timeout"))
 
     def result(self, verdict: Verdict, retry_after: int | None = None) -> SendResult:
         if verdict is Verdict.THROTTLED:
@@ -105,10 +161,23 @@ class ResultTable:
         return self.result(verdict, retry_after)
 
     def throttled(self, retry_after: int | None) -> RateLimited:
+        if self._codec is not None:
+            return self._throttled_by_codec(self._codec, retry_after)
         # Only Telegram gives a retry-after hint; the Graph APIs and Viber give none.
         hint = retry_after if self.provider == "telegram" else None
         found = self._throttled.get(hint)
         if found is None:
             found = RateLimited(hint, self._throttle_reason, self._throttle_scope)
             self._throttled[hint] = found
+        return found
+
+    def _throttled_by_codec(self, codec: Codec, retry_after: int | None) -> RateLimited:
+        found = self._throttled.get(retry_after)
+        if found is None:
+            result = codec.result(Verdict.THROTTLED, retry_after)
+            if not isinstance(result, RateLimited):
+                # the plugin does not read its own 429 as a rate limit: pace it as one anyway
+                result = RateLimited(None, ErrorReason(self.provider, "429", "too_many_requests"), "integration")
+            found = result
+            self._throttled[retry_after] = found
         return found

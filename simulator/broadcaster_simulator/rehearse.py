@@ -56,7 +56,7 @@ from .draws import derive_key
 from .fakes import FakeProvider
 from .model import RetryUntil, Scenario
 from .report import format_clock, format_pct, render_json, scenario_summary, share, text_table
-from .specs import SIM_SPECS
+from .specs import SIM_SPECS, fake_for
 
 __all__ = [
     "DEFAULT_STORE",
@@ -74,16 +74,6 @@ DEFAULT_STORE = Path("rehearsal.db")
 #: every integration's base_url lives under this (reserved, never resolvable) domain; it
 #: is also how a store is recognised as a rehearsal's, and so safe to replace
 _FAKE_DOMAIN = "rehearsal.invalid"
-
-#: each provider's dummy settings; the key named first is the credential the fake checks
-_SETTINGS: Mapping[str, tuple[str, dict[str, str]]] = {
-    "telegram": ("token", {"token": "424242:rehearsal-token"}),
-    "whatsapp": ("token", {"token": "rehearsal-token", "phone_number_id": "1055"}),
-    "instagram": ("access_token", {"access_token": "rehearsal-token"}),
-    "viber": ("auth_token", {"auth_token": "rehearsal-token", "sender_name": "Rehearsal"}),
-}
-#: path prefixes the providers' real base URLs carry (Viber's API lives under /pa)
-_BASE_PATH = {"viber": "/pa"}
 
 #: contacts written per transaction
 _CONTACT_PAGE = 1_000
@@ -187,7 +177,7 @@ class _WarningCounter(logging.Handler):
 
 
 def _base_url(provider: str, host: str) -> str:
-    return f"https://{host}{_BASE_PATH.get(provider, '')}"
+    return f"https://{host}{fake_for(provider).base_path}"
 
 
 def _routing_transport(fakes_by_host: Mapping[str, FakeProvider]) -> httpx.MockTransport:
@@ -228,7 +218,8 @@ async def _run(
     service = BroadcastService(store=store, registry=registry, clock=clock.now, new_id=lambda: next(ids))
     for n, (name, behaviour) in enumerate(scenario.providers.items(), start=1):
         provider = behaviour.provider
-        secret, settings = _SETTINGS[provider]
+        settings = dict(fake_for(provider).settings)
+        secret = fake_for(provider).credential_setting
         host = f"i{n}.{_FAKE_DOMAIN}"
         fake = FakeProvider.from_scenario(scenario, name, seed=seed, clock=since_start, token=settings[secret])
         fakes[name], by_host[host] = fake, fake

@@ -33,7 +33,7 @@ from .model import (
     RetryUntil,
     Scenario,
 )
-from .specs import PROVIDERS, SIM_SPECS
+from .specs import SIM_SPECS, simulated_providers
 
 __all__ = ["MAX_AUDIENCE", "ScenarioError", "load_scenario", "parse_duration", "parse_scenario"]
 
@@ -331,7 +331,8 @@ def _period(sub: _Table) -> Period:
 
 
 def _provider(table: _Table, name: str) -> ProviderBehaviour:
-    provider = table.string("provider", name if name in PROVIDERS else None, choices=PROVIDERS)
+    known = simulated_providers()
+    provider = table.string("provider", name if name in known else None, choices=known)
     spec = SIM_SPECS[provider]
     limit = table.positive("limit", spec.rate_per_second)
     fates_table = table.table("fates")

@@ -138,7 +138,7 @@ def test_pacing_and_backoff_errors_come_from_the_core_with_the_path(tmp_path):
 
 def test_unknown_provider_and_template_mode_without_routes(tmp_path):
     text = MINIMAL.replace('provider = "telegram"', 'provider = "smoke-signals"')
-    assert "providers.tg.provider: expected one of 'telegram', 'whatsapp', 'instagram', 'viber'" in error_of(
+    assert "providers.tg.provider: expected one of 'instagram', 'ntfy', 'telegram', 'viber', 'whatsapp'" in error_of(
         tmp_path, text
     )
     text = MINIMAL + '[broadcast]\nmode = "template"\n'

@@ -47,6 +47,8 @@ from broadcaster.plugin import (
     secrets_of,
 )
 
+from .fake import NtfyFake
+
 __all__ = ["Ntfy", "register_providers", "CHANNEL", "PROVIDER"]
 
 PROVIDER = "ntfy"
@@ -87,6 +89,7 @@ class Ntfy(Provider):
     """ntfy topics: each contact's chat id is a topic name."""
 
     spec = CHANNEL
+    fake = NtfyFake()  # step 4: the simulator can now rehearse ntfy outages
 
     def build_call(self, integration: Integration, chat_id: str, message: Message) -> HttpCall:
         if not isinstance(message, TextMessage):

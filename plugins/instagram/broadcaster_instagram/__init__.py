@@ -53,6 +53,7 @@ from broadcaster.plugin import (
 from broadcaster.pluginkit import meta_signature_ok
 
 from .errors import PROVIDER, classify_graph_error, malformed_reply, server_error
+from .fake import InstagramFake
 from .webhooks import parse_seen_events
 
 __all__ = [
@@ -96,6 +97,7 @@ class Instagram(Provider):
     """Instagram messaging through the Graph API: text replies to people who wrote first."""
 
     spec = CHANNEL
+    fake = InstagramFake()
 
     def build_call(self, integration: Integration, chat_id: str, message: Message) -> HttpCall:
         if isinstance(message, TemplateMessage):

@@ -32,6 +32,7 @@ from broadcaster.plugin import (
 )
 
 from .errors import PROVIDER, interpret
+from .fake import TelegramFake
 
 __all__ = [
     "Telegram",
@@ -81,6 +82,7 @@ class Telegram(Provider):
     """The Telegram Bot API: ``sendMessage``, text only, no receipts."""
 
     spec = SPEC
+    fake = TelegramFake()
 
     def build_call(self, integration: Integration, chat_id: str, message: Message) -> HttpCall:
         if not isinstance(message, TextMessage):

@@ -47,6 +47,7 @@ from broadcaster.plugin import (
 )
 
 from .callbacks import batch_message_id, parse_event, signature_is_valid
+from .fake import ViberFake
 from .statuses import PROVIDER, malformed_reply, message_token, read_body, result_for_status
 
 __all__ = [
@@ -144,6 +145,7 @@ class Viber(Provider):
     """The Viber REST Bot API: send_message, broadcast_message batches of up to 300, delivery callbacks."""
 
     spec = CHANNEL
+    fake = ViberFake()
 
     def build_call(self, integration: Integration, chat_id: str, message: Message) -> HttpCall:
         body = {"receiver": chat_id, **_common_body(integration, _text_of(integration, message))}

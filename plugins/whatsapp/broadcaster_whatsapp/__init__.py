@@ -33,6 +33,7 @@ from broadcaster.plugin import (
 from broadcaster.pluginkit import meta_signature_ok
 
 from .errors import PROVIDER
+from .fake import WhatsAppFake
 from .replies import interpret
 from .webhooks import parse_statuses
 
@@ -100,6 +101,7 @@ class WhatsApp(Provider):
     """The WhatsApp Business Cloud API: text in the 24 h window, templates any time, status webhooks."""
 
     spec = SPEC
+    fake = WhatsAppFake()
 
     def build_call(self, integration: Integration, chat_id: str, message: Message) -> HttpCall:
         if not isinstance(message, (TextMessage, TemplateMessage)):

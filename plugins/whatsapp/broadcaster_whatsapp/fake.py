@@ -1,14 +1,14 @@
-"""WhatsApp Cloud API: ``POST /{version}/{phone_number_id}/messages`` with a Bearer token;
+"""The fake server of the simulator: WhatsApp Cloud API: ``POST /{version}/{phone_number_id}/messages`` with a Bearer token;
 errors are Graph error objects (key on ``code``)."""
 
 from __future__ import annotations
 
 import re
+from typing import Mapping
 
-from ..failures import Verdict
-from .base import Target, WireReply, WireRequest, json_reply
+from broadcaster.fake import Target, Verdict, WireReply, WireRequest, graph_error, json_reply
 
-__all__ = ["WhatsAppWire", "graph_error"]
+__all__ = ["WhatsAppFake"]
 
 _PATH = re.compile(r"/(?P<version>v\d+(?:\.\d+)?)/(?P<phone>\d+)/messages\Z")
 
@@ -44,27 +44,11 @@ _ERRORS = {
 }
 
 
-def graph_error(
-    status: int,
-    code: int,
-    message: str,
-    *,
-    details: str | None = None,
-    subcode: int | None = None,
-    error_type: str = "OAuthException",
-    product: str | None = "whatsapp",
-) -> WireReply:
-    error: dict[str, object] = {"message": message, "type": error_type, "code": code}
-    if details is not None and product is not None:
-        error["error_data"] = {"messaging_product": product, "details": details}
-    if subcode is not None:
-        error["error_subcode"] = subcode
-    error["fbtrace_id"] = "ASandboxTrace0000000000"
-    return json_reply(status, {"error": error})
-
-
-class WhatsAppWire:
-    provider = "whatsapp"
+class WhatsAppFake:
+    batch_endpoints: frozenset[str] = frozenset()
+    settings: Mapping[str, str] = {"token": "rehearsal-token", "phone_number_id": "1055"}
+    credential_setting = "token"
+    base_path = ""
 
     def route(self, method: str, path: str) -> str | None:
         return "messages" if method == "POST" and _PATH.match(path) else None
@@ -109,3 +93,13 @@ class WhatsAppWire:
             )
         status, code, message, details = _ERRORS.get(verdict, _ERRORS[Verdict.SERVER_ERROR])
         return graph_error(status, code, message, details=details)
+
+    def answer_batch(self, verdicts: list[tuple[Target, Verdict]], *, message_id: int) -> WireReply:
+        raise NotImplementedError("WhatsApp has no batch endpoint")
+
+    def chat_id(self, index: int) -> str:
+        return f"3519{index:08d}"
+
+    def chat_index(self, chat_id: str) -> int | None:
+        ok = chat_id.startswith("3519") and len(chat_id) == 12 and chat_id[4:].isdigit()
+        return int(chat_id[4:]) if ok else None

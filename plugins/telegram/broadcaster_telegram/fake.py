@@ -1,13 +1,13 @@
-"""Telegram Bot API: ``POST /bot<token>/sendMessage``; errors as ``{"ok": false, ...}``."""
+"""The fake server of the simulator: Telegram Bot API: ``POST /bot<token>/sendMessage``; errors as ``{"ok": false, ...}``."""
 
 from __future__ import annotations
 
 import re
+from typing import Mapping
 
-from ..failures import Verdict
-from .base import Target, WireReply, WireRequest, json_reply
+from broadcaster.fake import Target, Verdict, WireReply, WireRequest, json_reply
 
-__all__ = ["TelegramWire"]
+__all__ = ["TelegramFake"]
 
 _PATH = re.compile(r"/bot(?P<token>[^/]+)/(?P<method>[A-Za-z]+)\Z")
 
@@ -25,8 +25,14 @@ def _error(status: int, description: str, **extra: object) -> WireReply:
     return json_reply(status, {"ok": False, "error_code": status, "description": description, **extra})
 
 
-class TelegramWire:
-    provider = "telegram"
+_CHAT_BASE = 700_000_000
+
+
+class TelegramFake:
+    batch_endpoints: frozenset[str] = frozenset()
+    settings: Mapping[str, str] = {"token": "424242:rehearsal-token"}
+    credential_setting = "token"
+    base_path = ""
 
     def route(self, method: str, path: str) -> str | None:
         match = _PATH.match(path)
@@ -72,3 +78,12 @@ class TelegramWire:
             return json_reply(429, body, {"retry-after": str(seconds)})
         status, description = _ERRORS.get(verdict, (500, "Internal Server Error: restart"))
         return _error(status, description)
+
+    def answer_batch(self, verdicts: list[tuple[Target, Verdict]], *, message_id: int) -> WireReply:
+        raise NotImplementedError("Telegram has no batch endpoint")
+
+    def chat_id(self, index: int) -> str:
+        return str(_CHAT_BASE + index)
+
+    def chat_index(self, chat_id: str) -> int | None:
+        return int(chat_id) - _CHAT_BASE if chat_id.isdigit() and int(chat_id) >= _CHAT_BASE else None

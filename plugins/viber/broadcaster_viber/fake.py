@@ -1,12 +1,13 @@
-"""Viber REST Bot API: ``POST /pa/send_message`` and ``/pa/broadcast_message`` with
+"""The fake server of the simulator: Viber REST Bot API: ``POST /pa/send_message`` and ``/pa/broadcast_message`` with
 ``X-Viber-Auth-Token``; errors are HTTP 200 with a non-zero ``status``."""
 
 from __future__ import annotations
 
-from ..failures import Verdict
-from .base import Target, WireReply, WireRequest, json_reply
+from typing import Mapping
 
-__all__ = ["ViberWire"]
+from broadcaster.fake import Target, Verdict, WireReply, WireRequest, json_reply
+
+__all__ = ["ViberFake"]
 
 _ENDPOINTS = {"/pa/send_message": "send_message", "/pa/broadcast_message": "broadcast_message"}
 
@@ -26,8 +27,14 @@ def status_of(verdict: Verdict) -> tuple[int, str]:
     return _STATUSES.get(verdict, (0, "ok"))
 
 
-class ViberWire:
-    provider = "viber"
+_CHAT_SUFFIX = "SimUser8=="
+
+
+class ViberFake:
+    batch_endpoints: frozenset[str] = frozenset({"broadcast_message"})
+    settings: Mapping[str, str] = {"auth_token": "rehearsal-token", "sender_name": "Rehearsal"}
+    credential_setting = "auth_token"
+    base_path = "/pa"
 
     def route(self, method: str, path: str) -> str | None:
         return _ENDPOINTS.get(path) if method == "POST" else None
@@ -71,7 +78,7 @@ class ViberWire:
             },
         )
 
-    def answer_broadcast(self, verdicts: list[tuple[Target, Verdict]], *, message_id: int) -> WireReply:
+    def answer_batch(self, verdicts: list[tuple[Target, Verdict]], *, message_id: int) -> WireReply:
         """One reply for a broadcast: request-level OK, per-receiver failures in ``failed_list``."""
         failed = []
         for target, verdict in verdicts:
@@ -88,3 +95,10 @@ class ViberWire:
                 "failed_list": failed,
             },
         )
+
+    def chat_id(self, index: int) -> str:
+        return f"Vb{index:012d}{_CHAT_SUFFIX}"
+
+    def chat_index(self, chat_id: str) -> int | None:
+        ok = chat_id.startswith("Vb") and chat_id.endswith(_CHAT_SUFFIX) and chat_id[2:14].isdigit()
+        return int(chat_id[2:14]) if ok else None

@@ -1,15 +1,14 @@
-"""Instagram Messaging: ``POST /{version}/{account}/messages?access_token=...``; errors are
+"""The fake server of the simulator: Instagram Messaging: ``POST /{version}/{account}/messages?access_token=...``; errors are
 Graph error objects (``IGApiException``), ``code`` plus ``error_subcode``."""
 
 from __future__ import annotations
 
 import re
+from typing import Mapping
 
-from ..failures import Verdict
-from .base import Target, WireReply, WireRequest, json_reply
-from .whatsapp import graph_error
+from broadcaster.fake import Target, Verdict, WireReply, WireRequest, graph_error, json_reply
 
-__all__ = ["InstagramWire"]
+__all__ = ["InstagramFake"]
 
 _PATH = re.compile(r"/(?P<version>v\d+(?:\.\d+)?)/(?P<account>[^/]+)/messages\Z")
 
@@ -24,8 +23,14 @@ _ERRORS = {
 }
 
 
-class InstagramWire:
-    provider = "instagram"
+_CHAT_BASE = 17_841_400_000_000_000
+
+
+class InstagramFake:
+    batch_endpoints: frozenset[str] = frozenset()
+    settings: Mapping[str, str] = {"access_token": "rehearsal-token"}
+    credential_setting = "access_token"
+    base_path = ""
 
     def route(self, method: str, path: str) -> str | None:
         return "messages" if method == "POST" and _PATH.match(path) else None
@@ -61,3 +66,12 @@ class InstagramWire:
             return WireReply(502, {"content-type": "text/html"}, b"<html><body>502 Bad Gateway</body></html>")
         status, code, subcode, message = _ERRORS[verdict]
         return graph_error(status, code, message, subcode=subcode, error_type="IGApiException", product=None)
+
+    def answer_batch(self, verdicts: list[tuple[Target, Verdict]], *, message_id: int) -> WireReply:
+        raise NotImplementedError("Instagram has no batch endpoint")
+
+    def chat_id(self, index: int) -> str:
+        return str(_CHAT_BASE + index)
+
+    def chat_index(self, chat_id: str) -> int | None:
+        return int(chat_id) - _CHAT_BASE if chat_id.isdigit() and int(chat_id) >= _CHAT_BASE else None
