@@ -388,6 +388,10 @@ class Dispatcher:
             if fkind is ErrorKind.INTEGRATION and reason.reason == "auth_failed":
                 self._broken.add(send.integration)
                 status = Status.AUTH_FAILED
+            elif fkind is ErrorKind.UNKNOWN:
+                # e.g. a garbled 2xx: the provider may well have taken it, so the row says
+                # so (``history --status outcome_unknown`` finds it), never "refused"
+                status = Status.OUTCOME_UNKNOWN
             else:
                 status = Status.PROVIDER_ERROR
             self._row(send, status, now, sent_at=sent_at, reason=reason, kind=fkind)

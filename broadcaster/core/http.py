@@ -2,19 +2,60 @@
 
 A plugin builds an :class:`HttpCall` and interprets an :class:`HttpReply`; only the
 runtime turns them into real HTTP. ``secrets`` lists the strings that must never be
-shown (tokens in URL paths, headers, query strings): :func:`redact` removes them.
+shown (tokens in URL paths, headers, query strings): :func:`redact` removes them, and
+any part of them long enough to matter (see :mod:`broadcaster.core.redaction`).
+
+:meth:`HttpReply.json_body` is bounded: a body over :data:`MAX_JSON_BYTES` or nested
+deeper than :data:`MAX_JSON_DEPTH` is refused as a value (the stdlib parser recurses, so
+a hostile 2 KB of ``[[[[...`` would otherwise raise RecursionError inside a plugin).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, Mapping
+from typing import Any, Final, Iterable, Mapping
 
 import attrs
 
-__all__ = ["HttpCall", "HttpReply", "redact", "REDACTED"]
+from .redaction import REDACTED, redact
 
-REDACTED = "***"
+__all__ = ["HttpCall", "HttpReply", "MAX_JSON_BYTES", "MAX_JSON_DEPTH", "redact", "REDACTED", "nests_deeper_than"]
+
+#: a provider answers a few hundred bytes; a larger body is not parsed at all
+MAX_JSON_BYTES: Final = 256 * 1024
+#: no provider nests its replies deeper than a handful of levels
+MAX_JSON_DEPTH: Final = 64
+
+_OPENERS: Final = frozenset(b"[{")
+_CLOSERS: Final = frozenset(b"]}")
+
+
+def nests_deeper_than(body: bytes, limit: int) -> bool:
+    """Whether a JSON text's brackets nest deeper than ``limit`` (brackets in strings ignored).
+
+    One pass at most, stopping as soon as the answer is known.
+    """
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False  # it cannot nest deeper than it has brackets
+    depth = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # closing quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in _OPENERS:
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte in _CLOSERS:
+            depth -= 1
+    return False
 
 
 def _frozen_headers(value: Mapping[str, str] | Iterable[tuple[str, str]] | None) -> tuple[tuple[str, str], ...]:
@@ -80,14 +121,18 @@ class HttpReply:
         return None
 
     def json_body(self) -> tuple[Any, str | None]:
-        """``(value, None)`` when the body is JSON, ``(None, why_not)`` otherwise."""
+        """``(value, None)`` when the body is JSON, ``(None, why_not)`` otherwise; never raises."""
         if not self.body:
             return None, "empty body"
+        if len(self.body) > MAX_JSON_BYTES:
+            return None, f"body is larger than {MAX_JSON_BYTES} bytes"
+        if nests_deeper_than(self.body, MAX_JSON_DEPTH):
+            return None, f"body nests deeper than {MAX_JSON_DEPTH} levels"
         try:
             return json.loads(self.body), None
         except UnicodeDecodeError:
             return None, "body is not UTF-8"
-        except ValueError:
+        except (ValueError, RecursionError):
             return None, "body is not valid JSON"
 
     @classmethod
@@ -95,9 +140,3 @@ class HttpReply:
         merged = {"content-type": "application/json", **(headers or {})}
         return cls(status=status, headers=merged, body=json.dumps(value).encode())
 
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """Replace every secret (longest first, so overlapping ones go whole) with ``***``."""
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
-    return text

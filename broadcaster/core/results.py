@@ -7,7 +7,8 @@ turns them into rows (or, for rate limiting, into a re-enqueue with backoff).
 
 from __future__ import annotations
 
-from typing import Union
+import math
+from typing import Any, Final, Union
 
 import attrs
 
@@ -18,11 +19,13 @@ __all__ = [
     "Delivered",
     "DeliveryUpdate",
     "Failed",
+    "MAX_RETRY_AFTER",
     "NotSent",
     "OutcomeUnknown",
     "RateLimited",
     "Rerouted",
     "SendResult",
+    "usable_hint",
 ]
 
 
@@ -38,21 +41,42 @@ class Delivered:
     confirmed: bool = False
 
 
+#: the longest pause a provider's hint can impose, in seconds: a hint of 1e308 (or a day)
+#: would stall an integration for good; past an hour the batch's retry budget decides
+MAX_RETRY_AFTER: Final = 3600.0
+
+
+def usable_hint(value: Any) -> float | None:
+    """A provider's retry hint made safe: None unless it is a number ≥ 0 (not a bool, not
+    NaN); larger than :data:`MAX_RETRY_AFTER` (infinity included) it becomes that maximum."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        hint = float(value)
+    except OverflowError:  # an integer beyond float range: a very long hint
+        return MAX_RETRY_AFTER
+    if math.isnan(hint) or hint < 0:
+        return None
+    return min(hint, MAX_RETRY_AFTER)
+
+
 @attrs.frozen
 class RateLimited:
     """The provider asked us to slow down. ``retry_after`` is its hint in seconds, if any.
+
+    The hint is bounded on the way in (:func:`usable_hint`): negative, NaN or non-numeric
+    hints become None (the backoff policy decides alone), huge ones :data:`MAX_RETRY_AFTER`.
+    Whatever a plugin passes, a reply can never pause an integration for longer.
 
     ``scope`` is ``"integration"`` when the whole sender is throttled (Telegram 429,
     WhatsApp 130429) and ``"contact"`` when only this recipient is (WhatsApp 131056).
     """
 
-    retry_after: float | None = None
+    retry_after: float | None = attrs.field(default=None, converter=usable_hint)
     reason: ErrorReason | None = None
     scope: str = "integration"
 
     def __attrs_post_init__(self) -> None:
-        if self.retry_after is not None and not self.retry_after >= 0:
-            raise ValueError(f"retry_after must be >= 0 seconds, got {self.retry_after!r}")
         if self.scope not in ("integration", "contact"):
             raise ValueError(f"scope must be 'integration' or 'contact', got {self.scope!r}")
 

@@ -157,6 +157,16 @@ def test_outcome_unknown_is_failed_and_never_resent():
     assert run.rows[0].error_kind is ErrorKind.UNKNOWN and run.rows[0].error_reason == reason
 
 
+def test_a_failed_of_unknown_kind_is_outcome_unknown_not_provider_error():
+    # a garbled 2xx (the provider accepted, the body is unreadable): the contact may have
+    # been messaged, so the row is outcome_unknown (found by history --status) and never resent
+    reason = ErrorReason("telegram", "200", "malformed_reply: body is not valid JSON")
+    run = Run(BROADCAST, tg_contacts(5), lambda s, n: Failed(ErrorKind.UNKNOWN, reason), flow=FLOW).run()
+    assert statuses(run) == {Status.OUTCOME_UNKNOWN: 5}
+    assert len(run.sends) == 5
+    assert (run.rows[0].error_kind, run.rows[0].error_reason) == (ErrorKind.UNKNOWN, reason)
+
+
 def test_not_sent_is_resent_and_then_delivered():
     seen: Counter = Counter()
 

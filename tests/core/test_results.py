@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from broadcaster.core.outcomes import ErrorKind
 from broadcaster.core.reasons import ErrorReason
-from broadcaster.core.results import Delivered, DeliveryUpdate, Failed, RateLimited
+from broadcaster.core.results import MAX_RETRY_AFTER, Delivered, DeliveryUpdate, Failed, RateLimited
 
 REASON = ErrorReason("whatsapp", "131026", "message_undeliverable")
 
@@ -17,10 +19,26 @@ def test_defaults() -> None:
     assert ErrorKind.PAYLOAD is Failed(ErrorKind.PAYLOAD, REASON).kind
 
 
-@pytest.mark.parametrize("retry_after", [-1.0, float("nan")])
-def test_rate_limited_rejects_a_negative_or_nan_hint(retry_after: float) -> None:
-    with pytest.raises(ValueError, match="retry_after must be >= 0 seconds"):
-        RateLimited(retry_after=retry_after)
+@pytest.mark.parametrize("retry_after", [-1.0, -1e308, float("nan"), "30", True, [5]])
+def test_rate_limited_drops_a_negative_nan_or_non_numeric_hint(retry_after: object) -> None:
+    # a provider's garbage hint is not a crash: the backoff policy decides alone
+    assert RateLimited(retry_after=retry_after).retry_after is None  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("retry_after", [1e308, float("inf"), 10**400, MAX_RETRY_AFTER + 0.5, 86400])
+def test_rate_limited_caps_a_huge_hint(retry_after: float) -> None:
+    assert MAX_RETRY_AFTER == RateLimited(retry_after=retry_after).retry_after == 3600.0
+
+
+@pytest.mark.parametrize("retry_after", [0, 0.0, 1, 2.5, MAX_RETRY_AFTER])
+def test_rate_limited_keeps_a_usable_hint(retry_after: float) -> None:
+    assert float(retry_after) == RateLimited(retry_after=retry_after).retry_after
+
+
+@given(st.one_of(st.floats(), st.integers(), st.text(), st.none(), st.booleans()))
+def test_any_hint_ends_up_none_or_within_bounds(value: object) -> None:
+    hint = RateLimited(retry_after=value).retry_after  # type: ignore[arg-type]
+    assert hint is None or (isinstance(hint, float) and 0 <= hint <= MAX_RETRY_AFTER)
 
 
 def test_rate_limited_scope() -> None:

@@ -14,7 +14,7 @@ from broadcaster.core.http import HttpReply
 from broadcaster.core.outcomes import ErrorKind
 from broadcaster.core.reasons import ErrorReason
 from broadcaster.core.results import Delivered, Failed, RateLimited, Rerouted, SendResult
-from broadcaster.pluginkit import json_object, reason_from_text, retry_after_header, seconds
+from broadcaster.pluginkit import json_object, malformed_reply, reason_from_text, retry_after_header, seconds
 
 __all__ = ["PROVIDER", "DESCRIPTIONS", "interpret", "retry_after_hint"]
 
@@ -51,6 +51,7 @@ def _reason(status: int, text: str, secrets: Iterable[str]) -> ErrorReason:
 
 
 def _kind_for_status(status: int) -> ErrorKind:
+    """For a *readable* Telegram error (ok: false + description) nobody catalogued."""
     if status == 403:
         return ErrorKind.PERMANENT_CONTACT
     if 400 <= status < 500:
@@ -71,21 +72,33 @@ def retry_after_hint(body_parameters: Any, reply: HttpReply) -> float | None:
 
 
 def _chat_id(value: Any) -> str | None:
+    """A usable chat id to move to: a non-zero integer (or its digits); else None.
+
+    Chat 0 does not exist: rerouting to it would fail every contact of the group twice.
+    """
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
+    if isinstance(value, str) and value.lstrip("-").isdigit() and value.count("-") <= 1:
+        value = int(value)
+    if isinstance(value, int) and value != 0:
         return str(value)
-    if isinstance(value, str) and value.lstrip("-").isdigit():
-        return value
     return None
 
 
-def _failure(status: int, why: str, secrets: Iterable[str]) -> SendResult:
+def _unreadable(reply: HttpReply, parameters: Any, why: str, secrets: Iterable[str]) -> SendResult:
+    """A reply that is not Telegram's ``{"ok": ...}`` shape (a proxy's page, garbage).
+
+    A 429 is a slow-down whatever the body (its ``Retry-After`` header still counts); a 5xx
+    a server blip; anything else says nothing about the contact or the payload, so it is
+    never a permanent failure: on a 2xx the message may have gone out (UNKNOWN), otherwise
+    something in between answered (TRANSIENT).
+    """
+    status = reply.status
     if status == 429:
-        return RateLimited(reason=ErrorReason(PROVIDER, "429", "too_many_requests"))
+        return RateLimited(retry_after_hint(parameters, reply), ErrorReason(PROVIDER, "429", "too_many_requests"))
     if status >= 500:
         return Failed(ErrorKind.TRANSIENT, ErrorReason(PROVIDER, "5xx", "server_error"))
-    return Failed(_kind_for_status(status), _reason(status, why, secrets))
+    return malformed_reply(PROVIDER, status, why, secrets=secrets)
 
 
 def interpret(reply: HttpReply, *, integration_name: str, secrets: Iterable[str]) -> SendResult:
@@ -97,21 +110,19 @@ def interpret(reply: HttpReply, *, integration_name: str, secrets: Iterable[str]
         return Failed(ErrorKind.INTEGRATION, ErrorReason.auth_failed(integration_name))
     body = json_object(reply)
     if isinstance(body, str):
-        if status == 429:
-            return RateLimited(retry_after_hint(None, reply), ErrorReason(PROVIDER, "429", "too_many_requests"))
-        return _failure(status, body, secrets)
+        return _unreadable(reply, None, body, secrets)
     parameters = body.get("parameters")
     ok = body.get("ok")
     if ok is True:
         if not 200 <= status < 300:
-            return _failure(status, f"ok reply with HTTP status {status}", secrets)
+            return _unreadable(reply, parameters, f"ok reply with HTTP status {status}", secrets)
         result = body.get("result")
         message_id = result.get("message_id") if isinstance(result, dict) else None
         if isinstance(message_id, int) and not isinstance(message_id, bool):
             return Delivered(message_id=str(message_id), confirmed=True)
-        return Failed(ErrorKind.UNKNOWN, _reason(status, "ok reply without result.message_id", secrets))
+        return malformed_reply(PROVIDER, status, "ok reply without result.message_id", secrets=secrets)
     if ok is not False:
-        return _failure(status, "reply has no boolean 'ok'", secrets)
+        return _unreadable(reply, parameters, "reply has no boolean 'ok'", secrets)
     # aiogram's order: a flood-wait hint first, then a migration, then the status
     flood_wait = isinstance(parameters, dict) and seconds(parameters.get("retry_after")) is not None
     if status == 429 or flood_wait:
@@ -124,7 +135,7 @@ def interpret(reply: HttpReply, *, integration_name: str, secrets: Iterable[str]
         return Failed(ErrorKind.TRANSIENT, ErrorReason(PROVIDER, "5xx", "server_error"))
     description = body.get("description")
     if not isinstance(description, str):
-        return _failure(status, "error reply without a description", secrets)
+        return _unreadable(reply, parameters, "error reply without a description", secrets)
     lowered = " ".join(description.lower().split())
     for statuses, prefix, kind, token in DESCRIPTIONS:
         if status in statuses and lowered.startswith(prefix):

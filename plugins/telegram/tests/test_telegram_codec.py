@@ -13,11 +13,11 @@ from broadcaster.core.http import HttpReply
 from broadcaster.core.models import Integration, TemplateMessage, TextMessage
 from broadcaster.core.outcomes import ErrorKind
 from broadcaster.core.reasons import ErrorReason
-from broadcaster.core.results import Delivered, Failed, RateLimited, Rerouted
+from broadcaster.core.results import MAX_RETRY_AFTER, Delivered, Failed, RateLimited, Rerouted
 from broadcaster.plugins import ProviderRegistry, make_plugin_manager
 from broadcaster.testing import send_through_mock
 
-TOKEN = "123456789:AAE-fake-telegram-token_xyz"
+TOKEN = "123456789:AAEqZ7-Xk2pLw9_fR4tYvN0bHs8cJd3mUo"
 INTEGRATION = Integration("tg-main", "telegram", {"token": TOKEN})
 REGISTRY = ProviderRegistry(make_plugin_manager(autoload=False, plugins=[broadcaster_telegram]))
 
@@ -177,28 +177,50 @@ def test_unknown_errors_keep_the_description(status, kind):
 @pytest.mark.parametrize(
     ("reply", "expected"),
     [
-        (HttpReply(200, body=b""), Failed(ErrorKind.UNKNOWN, ErrorReason("telegram", "200", "empty body"))),
+        (
+            HttpReply(200, body=b""),
+            Failed(ErrorKind.UNKNOWN, ErrorReason("telegram", "200", "malformed_reply: empty body")),
+        ),
         (
             HttpReply(200, body=b'{"ok": tr'),
-            Failed(ErrorKind.UNKNOWN, ErrorReason("telegram", "200", "body is not valid JSON")),
+            Failed(ErrorKind.UNKNOWN, ErrorReason("telegram", "200", "malformed_reply: body is not valid JSON")),
         ),
         (
             HttpReply(200, body=b"[1]"),
-            Failed(ErrorKind.UNKNOWN, ErrorReason("telegram", "200", "reply is not a JSON object")),
+            Failed(ErrorKind.UNKNOWN, ErrorReason("telegram", "200", "malformed_reply: reply is not a JSON object")),
         ),
         (
             HttpReply.of_json(200, {"ok": True, "result": {}}),
-            Failed(ErrorKind.UNKNOWN, ErrorReason("telegram", "200", "ok reply without result.message_id")),
+            Failed(ErrorKind.UNKNOWN, ErrorReason("telegram", "200", "malformed_reply: ok reply without result.message_id")),
+        ),
+        (
+            HttpReply(200, body=b"[" * 2000 + b"]" * 2000),
+            Failed(ErrorKind.UNKNOWN, ErrorReason("telegram", "200", "malformed_reply: body nests deeper than 64 levels")),
         ),
         (
             HttpReply(502, body=b"<html>Bad Gateway</html>"),
             Failed(ErrorKind.TRANSIENT, ErrorReason("telegram", "5xx", "server_error")),
         ),
-        (HttpReply(400, body=b"\xff"), Failed(P, ErrorReason("telegram", "400", "body is not UTF-8"))),
-        (HttpReply.of_json(400, {"ok": "no"}), Failed(P, ErrorReason("telegram", "400", "reply has no boolean 'ok'"))),
+        # an unreadable non-2xx came from something in between: never the contact's fault
+        (
+            HttpReply(403, body=b"<html><h1>403 Forbidden</h1> by the proxy</html>"),
+            Failed(ErrorKind.TRANSIENT, ErrorReason("telegram", "403", "malformed_reply: body is not valid JSON")),
+        ),
+        (
+            HttpReply(400, body=b"\xff"),
+            Failed(ErrorKind.TRANSIENT, ErrorReason("telegram", "400", "malformed_reply: body is not UTF-8")),
+        ),
+        (
+            HttpReply.of_json(400, {"ok": "no"}),
+            Failed(ErrorKind.TRANSIENT, ErrorReason("telegram", "400", "malformed_reply: reply has no boolean 'ok'")),
+        ),
         (
             HttpReply.of_json(403, {"ok": False}),
-            Failed(C, ErrorReason("telegram", "403", "error reply without a description")),
+            Failed(ErrorKind.TRANSIENT, ErrorReason("telegram", "403", "malformed_reply: error reply without a description")),
+        ),
+        (
+            HttpReply(400, body=b"{" * 5000),
+            Failed(ErrorKind.TRANSIENT, ErrorReason("telegram", "400", "malformed_reply: body nests deeper than 64 levels")),
         ),
     ],
 )
@@ -227,3 +249,61 @@ def test_spec():
     spec = REGISTRY.spec("telegram")
     assert (None, 30.0, 1) == (spec.window_seconds, spec.rate_per_second, spec.max_batch)
     assert not spec.has_templates
+
+
+# -- issue 10: hostile or odd replies ------------------------------------------------------
+
+
+@pytest.mark.parametrize("body", [{"description": "Too Many Requests"}, {}, {"ok": "false"}])
+def test_a_429_without_an_ok_field_still_honours_the_retry_after_header(body):
+    reply = HttpReply.of_json(429, body, headers={"Retry-After": "12"})
+    assert RateLimited(12.0, ErrorReason.parse("telegram:429:too_many_requests")) == interpret(reply)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        error(429, "Too Many Requests: retry after 1e308", retry_after=1e308),
+        HttpReply.of_json(429, {"ok": False, "description": "Too Many Requests"}, headers={"Retry-After": "1e308"}),
+        error(400, "Bad Request: wait", retry_after=10**30),
+    ],
+)
+def test_a_huge_retry_after_is_capped_so_the_budget_decides(reply):
+    result = interpret(reply)
+    assert isinstance(result, RateLimited) and MAX_RETRY_AFTER == result.retry_after == 3600.0
+
+
+@pytest.mark.parametrize("hint", [-5, "soon", None, True, float("nan")])
+def test_a_negative_or_non_numeric_retry_after_gives_no_hint(hint):
+    body = {"ok": False, "description": "Too Many Requests", "parameters": {"retry_after": hint}}
+    reply = HttpReply(429, {"content-type": "application/json"}, json.dumps(body).encode())
+    assert RateLimited(None, ErrorReason.parse("telegram:429:too_many_requests")) == interpret(reply)
+
+
+@pytest.mark.parametrize("new_chat", [0, "0", "-0", "--5", ""])
+def test_migrate_to_chat_zero_or_garbage_does_not_reroute(new_chat):
+    reply = error(400, "Bad Request: group chat was upgraded to a supergroup chat", migrate_to_chat_id=new_chat)
+    assert Failed(C, ErrorReason.parse("telegram:400:chat_migrated")) == interpret(reply)
+
+
+def test_a_migrate_to_chat_id_given_as_digits_reroutes():
+    reply = error(400, "Bad Request: group chat was upgraded to a supergroup chat", migrate_to_chat_id="-100777")
+    assert Rerouted("-100777", ErrorReason.parse("telegram:400:chat_migrated")) == interpret(reply)
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [
+        TOKEN.split(":")[1],  # the secret half alone
+        TOKEN.split(":")[0],  # the bot id alone
+        TOKEN.split(":")[1][5:20],  # a piece from the middle
+        TOKEN.split(":")[1].upper() + " " + TOKEN[3:14],  # a piece next to noise
+    ],
+)
+def test_a_description_echoing_part_of_the_token_never_reaches_the_reason(echo):
+    result = interpret(error(400, f"Bad Request: token part {echo} is wrong"))
+    assert isinstance(result, Failed)
+    shown = str(result.reason)
+    for i in range(len(TOKEN) - 8 + 1):
+        assert TOKEN[i : i + 8] not in shown, shown
+    assert shown.startswith("telegram:400:Bad Request: token part ***")

@@ -9,7 +9,7 @@ from broadcaster.core.models import Integration
 from broadcaster.testing import check_provider_conformance
 from broadcaster.testing.conformance import ProviderConformance
 
-TOKEN = "123456789:AAE-fake-telegram-token_xyz"
+TOKEN = "123456789:AAEqZ7-Xk2pLw9_fR4tYvN0bHs8cJd3mUo"
 INTEGRATION = Integration("tg-main", "telegram", {"token": TOKEN, "secret_token": "webhook-secret-42"})
 
 # real-shaped error bodies, with descriptions from providers.md §1, so hypothesis reaches every branch

@@ -19,7 +19,7 @@ from broadcaster.core.results import Delivered, DeliveryUpdate, Failed, RateLimi
 from broadcaster.plugins import ProviderRegistry, make_plugin_manager
 from broadcaster.testing import send_through_mock
 
-TOKEN = "EAAG-fake-whatsapp-access-token-0123456789"
+TOKEN = "EAAGq7ZxK2pLw9fR4tYvN0bHs8cJd3mUoE5aWi6"
 APP_SECRET = "fake-app-secret-abcdef"
 SETTINGS = {"token": TOKEN, "phone_number_id": "106540352242922", "app_secret": APP_SECRET}
 INTEGRATION = Integration("wa-main", "whatsapp", SETTINGS)

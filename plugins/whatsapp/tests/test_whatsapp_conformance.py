@@ -10,7 +10,7 @@ from broadcaster.core.models import Integration
 from broadcaster.testing import check_provider_conformance
 from broadcaster.testing.conformance import ProviderConformance
 
-TOKEN = "EAAG-fake-whatsapp-access-token-0123456789"
+TOKEN = "EAAGq7ZxK2pLw9fR4tYvN0bHs8cJd3mUoE5aWi6"
 APP_SECRET = "fake-app-secret-abcdef"
 INTEGRATION = Integration(
     "wa-main", "whatsapp", {"token": TOKEN, "phone_number_id": "106540352242922", "app_secret": APP_SECRET}
