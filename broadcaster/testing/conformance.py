@@ -16,10 +16,17 @@ The checks, through a real plugin manager (so a misspelt hook fails here too): t
 plugin registers its provider and it passes the load-time checks; requests are
 well-formed (method, absolute http(s) URL, JSON-serialisable body, every embedded secret
 listed, nothing secret in the redacted text); missing settings are ``ConfigError``
-without secrets in the message; every reply hypothesis can think of maps to a valid SendResult
-without raising; failure reasons parse as ``provider:code:reason`` and contain no
-secret; rate-limit hints are finite and never negative; callbacks never raise on
-garbage; native batches answer for exactly the contacts they address.
+without secrets in the message; every reply hypothesis can think of maps to a valid
+SendResult without raising (deeply nested bodies included); failure reasons parse as
+``provider:code:reason`` and contain no secret nor any part of one (an echoed token
+half, a piece of :data:`~broadcaster.core.redaction.MIN_FRAGMENT` or more characters, in
+any case); rate-limit hints are finite, never negative and at most
+:data:`~broadcaster.core.results.MAX_RETRY_AFTER` (huge, negative and non-numeric hints
+are generated); an unreadable reply (not JSON, too deep, empty) is never blamed on the
+contact or the payload (but at 413), and on a 2xx it is never a definite failure (the
+provider may have sent the message: ``Failed(UNKNOWN)``, ``OutcomeUnknown`` or
+``Delivered``); a fixed set of hostile replies passes the same checks; callbacks never
+raise on garbage; native batches answer for exactly the contacts they address.
 """
 
 from __future__ import annotations
@@ -36,17 +43,34 @@ from hypothesis import strategies as st
 
 from ..core.channels import ChannelSpec, MessageKind
 from ..core.errors import ConfigError, PluginError
-from ..core.http import HttpCall
+from ..core.http import HttpCall, HttpReply
 from ..core.models import Integration, Message, TemplateMessage, TextMessage
 from ..core.outcomes import ErrorKind
 from ..core.reasons import ErrorReason, parse_reason
-from ..core.results import Delivered, DeliveryUpdate, Failed, NotSent, OutcomeUnknown, RateLimited, Rerouted
+from ..core.redaction import redact
+from ..core.results import (
+    MAX_RETRY_AFTER,
+    Delivered,
+    DeliveryUpdate,
+    Failed,
+    NotSent,
+    OutcomeUnknown,
+    RateLimited,
+    Rerouted,
+)
 from ..plugins import ProviderRegistry, make_plugin_manager
 from ..registry import check_provider
 from . import strategies
 from .transport import request_from_call
 
-__all__ = ["ConformanceCase", "ConformanceError", "ProviderConformance", "check_provider_conformance"]
+__all__ = [
+    "ConformanceCase",
+    "ConformanceError",
+    "ProviderConformance",
+    "check_hostile_replies",
+    "check_provider_conformance",
+    "hostile_replies",
+]
 
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
@@ -104,9 +128,12 @@ class ConformanceCase:
 
 
 def _fail(problem: str, *, secrets: Iterable[str] = ()) -> ConformanceError:
-    from ..core.http import redact
-
     return ConformanceError(redact(problem, secrets))
+
+
+def _shows_secret(text: str, secrets: Iterable[str]) -> bool:
+    """Whether ``text`` shows a secret or a part of one that redaction would hide."""
+    return redact(text, secrets) != text
 
 
 def _run(property_test: Any) -> None:
@@ -168,7 +195,7 @@ def check_call(call: HttpCall, *, case: ConformanceCase, spec: ChannelSpec, wher
     unlisted = [s for s in secrets if s in whole and s not in call.secrets]
     if unlisted:
         raise _fail(f"{where}: the call embeds a secret setting it does not list in HttpCall.secrets")
-    if any(s in call.redacted() for s in (*secrets, *call.secrets)):
+    if _shows_secret(call.redacted(), (*secrets, *call.secrets)):
         raise _fail(f"{where}: HttpCall.redacted() still shows a secret")
     request_from_call(call)  # httpx must accept it as it is
 
@@ -227,8 +254,8 @@ def _check_reason(reason: Any, *, case: ConformanceCase, secrets: Sequence[str],
     text = str(reason)
     if parse_reason(text) != reason:
         raise _fail(f"{where}: {text!r} does not parse back as provider:code:reason", secrets=secrets)
-    if any(s in text for s in secrets):
-        raise _fail(f"{where}: the reason {text!r} contains a secret", secrets=secrets)
+    if _shows_secret(text, secrets):
+        raise _fail(f"{where}: the reason {text!r} contains a secret or part of one", secrets=secrets)
     if reason.provider not in (case.provider, case.integration.name):
         raise _fail(f"{where}: reason {text!r} names neither the provider nor the integration", secrets=secrets)
     if reason.code is None and reason.reason == "auth_failed" and reason.provider != case.integration.name:
@@ -243,8 +270,8 @@ def check_result(result: Any, *, case: ConformanceCase, secrets: Sequence[str], 
             raise _fail(f"{where}: Delivered.message_id must be a str or None")
     elif isinstance(result, RateLimited):
         hint = result.retry_after
-        if hint is not None and not (isinstance(hint, (int, float)) and math.isfinite(hint) and hint >= 0):
-            raise _fail(f"{where}: retry_after {hint!r} must be a finite number of seconds >= 0")
+        if hint is not None and not (isinstance(hint, (int, float)) and 0 <= hint <= MAX_RETRY_AFTER):
+            raise _fail(f"{where}: retry_after {hint!r} must be a finite number of seconds from 0 to {MAX_RETRY_AFTER}")
         if result.reason is not None:
             _check_reason(result.reason, case=case, secrets=secrets, where=where)
     elif isinstance(result, Rerouted):
@@ -261,6 +288,23 @@ def check_result(result: Any, *, case: ConformanceCase, secrets: Sequence[str], 
                 raise _fail(f"{where}: an auth failure must be of kind INTEGRATION, got {result.kind}")
 
 
+def check_unreadable(result: Any, reply: HttpReply, *, where: str) -> None:
+    """An unreadable reply tells nothing about the contact or the payload; on a 2xx the
+    provider may well have sent the message, so it must not be recorded as refused."""
+    if reply.json_body()[1] is None or not isinstance(result, Failed):
+        return
+    if 200 <= reply.status < 300 and result.kind is not ErrorKind.UNKNOWN:
+        raise _fail(
+            f"{where}: an unreadable 2xx reply is Failed({result.kind.name}); the provider may have sent the"
+            " message, so it must be Failed(UNKNOWN) (recorded outcome_unknown, never resent silently)"
+        )
+    if result.kind in (ErrorKind.PERMANENT_CONTACT, ErrorKind.PAYLOAD):
+        raise _fail(
+            f"{where}: an unreadable HTTP {reply.status} reply (a proxy's page, garbage) is Failed({result.kind.name});"
+            " it says nothing about the contact or the payload: make it TRANSIENT, with a reason saying it was malformed"
+        )
+
+
 def check_replies(case: ConformanceCase) -> None:
     calls = check_requests(case)
     spec = case.registry().spec(case.provider)
@@ -275,8 +319,75 @@ def check_replies(case: ConformanceCase) -> None:
         except Exception as exc:
             raise _fail(f"interpret_reply raised {type(exc).__name__}: {exc} on {reply!r}", secrets=secrets) from exc
         check_result(result, case=case, secrets=secrets, where=f"interpret_reply({reply!r})")
+        check_unreadable(result, reply, where=f"interpret_reply({reply!r})")
 
     _run(every_reply_maps_to_a_result)
+
+
+def _echoes(secret: str) -> list[str]:
+    """Parts of ``secret`` a provider might echo: whole, each side of ``:``, pieces, upper case."""
+    parts = [secret, secret.upper(), *(side for side in secret.split(":") if len(side) >= _MIN_SECRET)]
+    if len(secret) > _MIN_SECRET + 2:
+        parts += [secret[1:-1], secret[len(secret) // 3 : len(secret) // 3 + _MIN_SECRET]]
+    return list(dict.fromkeys(parts))
+
+
+def _wordy_body(text: str) -> bytes:
+    # every key that real providers put human words under, so each plugin reads one of them
+    error = {"code": 99999, "message": text, "title": text, "error_subcode": 1, "error_data": {"details": text}}
+    body = {
+        "ok": False,
+        "error_code": 400,
+        "description": text,
+        "error": error,
+        "errors": [error],
+        "status": 999,
+        "status_message": text,
+        "message": text,
+    }
+    return json.dumps(body).encode()
+
+
+def hostile_replies(secrets: Sequence[str]) -> list[HttpReply]:
+    """The replies of issue 10, every one of them: nested brackets, absurd retry hints,
+    proxies' pages and provider text echoing parts of a secret, at the statuses that matter."""
+    nested = [b"[" * 3000 + b"]" * 3000, b"{" * 3000, b'{"error":' * 2000 + b"1" + b"}" * 2000]
+    replies = [HttpReply(status, body=body) for status in (200, 400, 403, 429, 500) for body in nested]
+    replies += [
+        HttpReply(status, headers={"content-type": "text/html"}, body=b"<html><h1>Forbidden</h1>by the proxy</html>")
+        for status in (200, 400, 403, 404)
+    ]
+    hints: list[Any] = [1e308, -5, -0.5, "soon", 10**30, None]
+    for hint in hints:
+        shaped = {"ok": False, "error_code": 429, "description": "Too Many Requests", "parameters": {"retry_after": hint}}
+        for header in ("1e308", "-5", "soon", "inf", "9" * 400):
+            replies.append(HttpReply.of_json(429, shaped, headers={"Retry-After": header}))
+    for header in ("1e308", "-5", "soon", "nan"):
+        replies.append(HttpReply(429, headers={"Retry-After": header}, body=b""))
+        replies.append(HttpReply.of_json(429, {"description": "no ok field"}, headers={"Retry-After": header}))
+    for secret in secrets:
+        for echo in _echoes(secret):
+            for status in (200, 400, 403, 500):
+                replies.append(HttpReply(status, body=_wordy_body(f"token part {echo} refused")))
+                replies.append(HttpReply(status, body=f"token part {echo} refused".encode()))
+    return replies
+
+
+def check_hostile_replies(case: ConformanceCase) -> None:
+    """Every reply of :func:`hostile_replies`, deterministically (hypothesis may miss one)."""
+    calls = check_requests(case)
+    registry = case.registry()
+    spec = registry.spec(case.provider)
+    secrets = tuple({*case.secrets(spec), *(s for call in calls for s in call.secrets)})
+    for reply in hostile_replies(secrets):
+        where = f"interpret_reply(HTTP {reply.status}, {reply.body[:60]!r}...)"
+        for call in calls:
+            try:
+                result = registry.interpret_reply(integration=case.integration, call=call, reply=reply)
+            except Exception as exc:
+                raise _fail(f"{where}: interpret_reply raised {type(exc).__name__}: {exc}", secrets=secrets) from exc
+            check_result(result, case=case, secrets=secrets, where=where)
+            check_unreadable(result, reply, where=where)
 
 
 def _implements(registry: ProviderRegistry, method: str, provider: str) -> bool:
@@ -358,6 +469,7 @@ def check_batches(case: ConformanceCase) -> None:
             raise _fail(f"interpret_batch_reply answered for {sorted(results)}, not {sorted(wanted)}")
         for contact, result in results.items():
             check_result(result, case=case, secrets=secrets, where=f"interpret_batch_reply[{contact}]")
+            check_unreadable(result, reply, where=f"interpret_batch_reply[{contact}]")
 
     _run(every_batch_reply_maps)
 
@@ -367,6 +479,8 @@ CHECKS = (
     check_requests,
     check_missing_settings,
     check_loads_cleanly,
+    # the fixed hostile replies first: a plugin failing one fails fast, with no shrinking
+    check_hostile_replies,
     check_replies,
     check_callbacks,
     check_batches,
@@ -444,6 +558,9 @@ class ProviderConformance:
 
     def test_every_reply_maps_to_a_valid_result(self) -> None:
         check_replies(self.conformance_case())
+
+    def test_hostile_replies_map_to_valid_results(self) -> None:
+        check_hostile_replies(self.conformance_case())
 
     def test_callbacks_never_raise(self) -> None:
         check_callbacks(self.conformance_case())

@@ -18,15 +18,18 @@ from typing import Any, Sequence
 from hypothesis import strategies as st
 
 from ..core.http import HttpReply
+from ..core.redaction import MIN_FRAGMENT
 
 __all__ = [
     "callback_bodies",
     "callback_headers",
     "json_values",
+    "nested_brackets",
     "provider_replies",
     "reply_bodies",
     "reply_headers",
     "retry_after_values",
+    "secret_parts",
     "shaped_json",
     "statuses",
     "texts",
@@ -44,12 +47,30 @@ KEYS: Sequence[str] = (
 _COMMON_STATUSES = (200, 201, 202, 204, 301, 302, 400, 401, 403, 404, 409, 413, 429, 500, 502, 503, 504)
 
 
+def secret_parts(secrets: Sequence[str]) -> st.SearchStrategy[str]:
+    """What a provider may echo of a secret: all of it, one side of a ``:``, or any piece
+    of :data:`~broadcaster.core.redaction.MIN_FRAGMENT` characters or more, in any case."""
+    whole = st.sampled_from(list(secrets))
+
+    def piece(secret: str, data: st.DataObject) -> str:
+        if len(secret) <= MIN_FRAGMENT:
+            return secret
+        start = data.draw(st.integers(0, len(secret) - MIN_FRAGMENT))
+        return secret[start : data.draw(st.integers(start + MIN_FRAGMENT, len(secret)))]
+
+    sides = [side for s in secrets for side in s.split(":") if len(side) >= MIN_FRAGMENT and side != s]
+    parts = [whole, st.builds(piece, whole, st.data())]
+    if sides:
+        parts.append(st.sampled_from(sides))
+    return st.one_of(*parts).flatmap(lambda text: st.sampled_from([text, text.upper(), text.lower()]))
+
+
 def texts(secrets: Sequence[str] = ()) -> st.SearchStrategy[str]:
-    """Short strings, sometimes containing one of ``secrets`` (as providers echo tokens)."""
+    """Short strings, sometimes containing (part of) one of ``secrets``, as providers echo tokens."""
     plain = st.text(max_size=40)
     if not secrets:
         return plain
-    leaky = st.builds(lambda a, s, b: f"{a}{s}{b}", plain, st.sampled_from(list(secrets)), plain)
+    leaky = st.builds(lambda a, s, b: f"{a}{s}{b}", plain, secret_parts(secrets), plain)
     return st.one_of(plain, leaky)
 
 
@@ -79,6 +100,8 @@ def shaped_json(secrets: Sequence[str] = ()) -> st.SearchStrategy[Any]:
         st.integers(min_value=-(10**6), max_value=10**16),
         st.floats(allow_nan=False, allow_infinity=False),
         st.sampled_from(["0", "12", "sent", "delivered", "read", "failed", "ok", "1700000000"]),
+        # retry hints and ids at the edges: huge, negative, zero, not a number
+        st.sampled_from([1e308, -1e308, -5, -0.5, 0, 10**30, -(10**30), "soon", "1e308"]),
         texts(secrets),
     )
     return st.recursive(
@@ -99,7 +122,10 @@ def retry_after_values() -> st.SearchStrategy[str]:
     return st.one_of(
         st.integers(min_value=-100, max_value=10**6).map(str),
         st.floats().map(repr),
-        st.sampled_from(["", " 5 ", "-1", "nan", "inf", "-inf", "1e309", "0.5", "Wed, 21 Oct 2015 07:28:00 GMT"]),
+        st.sampled_from(
+            ["", " 5 ", "-1", "nan", "inf", "-inf", "1e309", "1e308", "9" * 400, "-5", "0.5", "soon",
+             "Wed, 21 Oct 2015 07:28:00 GMT"]
+        ),  # fmt: skip
         st.text(max_size=12),
     )
 
@@ -134,10 +160,23 @@ def reply_bodies(
         st.just(b""),
         st.binary(max_size=64),
         st.sampled_from([b"<html><body>502 Bad Gateway</body></html>", b"null", b"[]", b"{}", b"\xff\xfe"]),
+        nested_brackets(),
         any_document.flatmap(_truncated),
         encoded,
         # weighted twice: well-formed JSON is what reaches the interesting branches
         encoded,
+    )
+
+
+def nested_brackets() -> st.SearchStrategy[bytes]:
+    """Deeply nested JSON, balanced or not (``[[[[…``, ``{"a":{"a":…``): a parser that
+    recurses without a bound raises RecursionError on a couple of kilobytes of it."""
+    depth = st.integers(min_value=65, max_value=5000)
+    return st.one_of(
+        depth.map(lambda n: b"[" * n + b"]" * n),
+        depth.map(lambda n: b"[" * n),
+        depth.map(lambda n: b'{"error":' * n + b"1" + b"}" * n),
+        depth.map(lambda n: b'{"ok":false,"parameters":' + b"[" * n + b"]" * n + b"}"),
     )
 
 

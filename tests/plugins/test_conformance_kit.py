@@ -70,15 +70,51 @@ def test_a_correct_plugin_passes():
 
 def leaky_reason(integration, call, reply):
     text = reply.body.decode("utf-8", "replace")
-    return Failed(ErrorKind.PAYLOAD, ErrorReason("acme", "err", sanitize_reason_text(text)))
+    return Failed(ErrorKind.UNKNOWN, ErrorReason("acme", "err", sanitize_reason_text(text)))
+
+
+def redacts_whole_secrets_only(integration, call, reply):
+    # the bug of issue 10: "token part SECRETSECRET" echoed half a token into every row
+    text = reply.body.decode("utf-8", "replace").replace(TOKEN, "***")
+    return Failed(ErrorKind.UNKNOWN, ErrorReason("acme", "err", sanitize_reason_text(text)))
 
 
 def raising(integration, call, reply):
     return Delivered(message_id=reply.json_body()[0]["id"])
 
 
+def unbounded_json(integration, call, reply):
+    import json
+
+    try:
+        json.loads(reply.body)
+    except ValueError:
+        pass  # but not RecursionError: 2 KB of "[[[[" raises it
+    return Failed(ErrorKind.UNKNOWN, ErrorReason("acme", "bad", "whatever"))
+
+
 def negative_hint(integration, call, reply):
-    return RateLimited(retry_after=float("inf"))
+    hint = RateLimited()
+    object.__setattr__(hint, "retry_after", -1.0)  # past the converter, as a careless plugin might
+    return hint
+
+
+def unbounded_hint(integration, call, reply):
+    hint = RateLimited()
+    object.__setattr__(hint, "retry_after", 1e308)
+    return hint
+
+
+def garbled_success_is_transient(integration, call, reply):
+    if 200 <= reply.status < 300 and reply.json_body()[1] is not None:
+        return Failed(ErrorKind.TRANSIENT, ErrorReason("acme", "bad", "unreadable"))
+    return Failed(ErrorKind.UNKNOWN, ErrorReason("acme", "bad", "whatever"))
+
+
+def proxy_page_blames_the_contact(integration, call, reply):
+    if not 200 <= reply.status < 300 and reply.json_body()[1] is not None:
+        return Failed(ErrorKind.PERMANENT_CONTACT, ErrorReason("acme", "bad", "unreadable"))
+    return Failed(ErrorKind.UNKNOWN, ErrorReason("acme", "bad", "whatever"))
 
 
 def bad_auth(integration, call, reply):
@@ -102,7 +138,12 @@ def not_json(integration, chat_id, message):
     [
         ({"read": leaky_reason}, "contains a secret"),
         ({"read": raising}, "interpret_reply raised"),
-        ({"read": negative_hint}, "must be a finite number of seconds"),
+        ({"read": redacts_whole_secrets_only}, "contains a secret or part of one"),
+        ({"read": unbounded_json}, "interpret_reply raised RecursionError"),
+        ({"read": negative_hint}, "must be a finite number of seconds from 0 to 3600.0"),
+        ({"read": unbounded_hint}, "must be a finite number of seconds from 0 to 3600.0"),
+        ({"read": garbled_success_is_transient}, "an unreadable 2xx reply is Failed(TRANSIENT)"),
+        ({"read": proxy_page_blames_the_contact}, "is Failed(PERMANENT_CONTACT)"),
         ({"read": bad_auth}, "auth failures are <integration>:auth_failed"),
         ({"build": unlisted_secret}, "does not list in HttpCall.secrets"),
         ({"build": relative_url}, "not an absolute http(s) URL"),

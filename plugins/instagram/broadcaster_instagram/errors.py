@@ -55,6 +55,9 @@ _BY_CODE_AND_SUBCODE: Final[Mapping[tuple[int, int], _Rule]] = {
     (9, 2018352): _throttled("too_many_actions"),
     # minimum delay between two marketing notifications to the same person
     (4, 2018354): _throttled("notification_frequency", scope="contact"),
+    # "Received invalid JSON reply": Meta says the message was sent all the same, so its
+    # fate is unknown to us — recorded as outcome_unknown, never resent silently
+    (1, 1357046): _Rule(ErrorKind.UNKNOWN, "received_invalid_json_reply"),
 }
 
 _BY_CODE: Final[Mapping[int, _Rule]] = {

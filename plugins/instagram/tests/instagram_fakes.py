@@ -127,5 +127,11 @@ CATALOGUE: dict[str, tuple[int, Any, object]] = {
     "2 service": (500, graph_error(2), _failed(ErrorKind.TRANSIENT, "2", "service_error")),
     "1 unknown": (500, graph_error(1), _failed(ErrorKind.TRANSIENT, "1", "unknown")),
     "1/99 unknown": (400, graph_error(1, 99), _failed(ErrorKind.TRANSIENT, "1", "unknown")),
+    # Meta: "Received invalid JSON reply" — the message was sent; never resent silently
+    "1/1357046 invalid JSON reply": (
+        500,
+        graph_error(1, 1357046, "Received Invalid JSON reply."),
+        _failed(ErrorKind.UNKNOWN, "1", "received_invalid_json_reply"),
+    ),
     "5xx without Graph body": (503, {"unavailable": True}, _failed(ErrorKind.TRANSIENT, "5xx", "server_error")),
 }

@@ -52,6 +52,11 @@ _STATUSES: Final[Mapping[int, _Rule]] = {
     18: _Rule(_P, "no_public_chat"),
     19: _Rule(_I, "cannot_send_broadcast"),  # broadcasting not enabled for this bot
     20: _Rule(_I, "broadcast_not_allowed"),
+    # Viber's later codes (its Swift/TS/PHP clients list them alike)
+    21: _Rule(_C, "unsupported_country"),  # not supported in this receiver's country
+    22: _Rule(_P, "payment_unsupported"),  # this bot cannot send payment messages
+    23: _Rule(_I, "free_messages_exceeded"),  # the monthly free out-of-session quota is spent
+    24: _Rule(_I, "no_balance"),  # a billable bot past its free quota, with no balance
 }
 
 TOO_MANY_REQUESTS: Final = 12
@@ -90,10 +95,13 @@ def read_body(reply: HttpReply, *, integration: str, secrets: tuple[str, ...]) -
     """
     if reply.status >= 500:
         return Failed(ErrorKind.TRANSIENT, ErrorReason(PROVIDER, "5xx", "server_error"))
+    value = json_object(reply, not_an_object="the reply is not a JSON object")
     if not 200 <= reply.status < 300:
+        if isinstance(value, str):
+            # a proxy's page or garbage: transient, and the reason says it was unreadable
+            return malformed_reply(reply.status, value, secrets=secrets)
         code = str(reply.status) if reply.status >= 0 else "http"
         return Failed(ErrorKind.TRANSIENT, ErrorReason(PROVIDER, code, "http_error"))
-    value = json_object(reply, not_an_object="the reply is not a JSON object")
     if isinstance(value, str):
         return malformed_reply(reply.status, value, secrets=secrets)
     status = _int(value.get("status"))

@@ -123,7 +123,7 @@ def test_the_status_decides_not_the_message_text() -> None:
     assert CATALOGUE[12] == interpret(HttpReply.of_json(200, body))
 
 
-@pytest.mark.parametrize("status", [21, 99, 1000, -3])
+@pytest.mark.parametrize("status", [25, 99, 1000, -3])
 def test_unlisted_statuses_are_general_errors(status: int) -> None:
     code = str(status) if status >= 0 else f"neg{-status}"
     expected = Failed(ErrorKind.TRANSIENT, ErrorReason("viber", code, "general_error"))
@@ -150,8 +150,11 @@ def _f(kind: ErrorKind, code: str, reason: str) -> Failed:
         (200, b'{"status": 0}', _f(ErrorKind.UNKNOWN, "200", "malformed_reply: status 0 without a message_token")),
         (502, b"<html>Bad Gateway</html>", _f(ErrorKind.TRANSIENT, "5xx", "server_error")),
         (500, b'{"status": 0, "message_token": 1}', _f(ErrorKind.TRANSIENT, "5xx", "server_error")),
-        (403, b"Forbidden", _f(ErrorKind.TRANSIENT, "403", "http_error")),
-        (429, b"", _f(ErrorKind.TRANSIENT, "429", "http_error")),
+        # an unreadable non-2xx (a proxy's page) is transient, and the reason says so
+        (403, b"<html>Forbidden</html>", _f(ErrorKind.TRANSIENT, "403", "malformed_reply: body is not valid JSON")),
+        (429, b"", _f(ErrorKind.TRANSIENT, "429", "malformed_reply: empty body")),
+        (403, b'{"status": 5}', _f(ErrorKind.TRANSIENT, "403", "http_error")),
+        (200, b"[" * 2000, _f(ErrorKind.UNKNOWN, "200", "malformed_reply: body nests deeper than 64 levels")),
     ],
 )
 def test_unreadable_or_http_level_replies(status: int, body: bytes, expected: object) -> None:

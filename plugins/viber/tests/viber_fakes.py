@@ -16,7 +16,7 @@ from broadcaster.core.reasons import ErrorReason
 from broadcaster.core.results import Failed, RateLimited
 from broadcaster.testing import send_through_mock
 
-TOKEN = "4453b6ac12345678-e02c5f12174805f9-daec9cbb5448c51f"
+TOKEN = "4453b6ac9f2e71d3-e02c5f12174805f9-daec9cbb5448c51f"
 INTEGRATION = Integration(name="viber-main", provider="viber", settings={"auth_token": TOKEN, "sender_name": "Shop"})
 TOKEN_VALUE = 5741311803571721087
 
@@ -41,6 +41,10 @@ STATUS_MESSAGES = {
     18: "noPublicChat",
     19: "cannotSendBroadcast",
     20: "broadcastNotAllowed",
+    21: "unsupportedCountry",
+    22: "paymentUnsupported",
+    23: "freeMessagesExceeded",
+    24: "noBalance",
 }
 
 
@@ -72,6 +76,10 @@ CATALOGUE: dict[int, object] = {
     18: _f(P, 18, "no_public_chat"),
     19: _f(INTEG, 19, "cannot_send_broadcast"),
     20: _f(INTEG, 20, "broadcast_not_allowed"),
+    21: _f(C, 21, "unsupported_country"),
+    22: _f(P, 22, "payment_unsupported"),
+    23: _f(INTEG, 23, "free_messages_exceeded"),
+    24: _f(INTEG, 24, "no_balance"),
 }
 
 

@@ -8,9 +8,9 @@ from broadcaster.core.http import HttpReply
 from broadcaster.core.outcomes import ErrorKind
 from broadcaster.core.reasons import ErrorReason
 from broadcaster.core.results import Delivered, Failed, RateLimited, SendResult
-from broadcaster.pluginkit import json_object, reason_from_text, retry_after_header
+from broadcaster.pluginkit import json_object, malformed_reply, reason_from_text, retry_after_header
 
-from .errors import PAIR_RATE_RETRY_AFTER, PROVIDER, classify, kind_for_status, read_error
+from .errors import PAIR_RATE_RETRY_AFTER, PROVIDER, classify, read_error
 
 __all__ = ["interpret"]
 
@@ -20,6 +20,12 @@ def _code(status: int) -> str:
 
 
 def _unreadable(reply: HttpReply, why: str, *, integration_name: str, secrets: Iterable[str]) -> SendResult:
+    """A reply with no Graph error object to read (a proxy's page, garbage, a cut body).
+
+    It says nothing about the contact or the payload, so it is never a permanent failure:
+    on a 2xx the message may have gone out (UNKNOWN, never resent silently), otherwise
+    something in between answered (TRANSIENT); 429 and 401 keep what the status says.
+    """
     status = reply.status
     if status == 429:
         return RateLimited(retry_after_header(reply), ErrorReason(PROVIDER, "429", "too_many_requests"))
@@ -28,7 +34,7 @@ def _unreadable(reply: HttpReply, why: str, *, integration_name: str, secrets: I
         return Failed(ErrorKind.INTEGRATION, ErrorReason.auth_failed(integration_name))
     if status >= 500:
         return Failed(ErrorKind.TRANSIENT, reason_from_text(PROVIDER, "5xx", why, secrets=secrets))
-    return Failed(kind_for_status(status), reason_from_text(PROVIDER, _code(status), why, secrets=secrets))
+    return malformed_reply(PROVIDER, status, why, secrets=secrets)
 
 
 def interpret(reply: HttpReply, *, integration_name: str, secrets: Iterable[str]) -> SendResult:
@@ -43,7 +49,7 @@ def interpret(reply: HttpReply, *, integration_name: str, secrets: Iterable[str]
         if isinstance(wamid, str) and wamid:
             # accepted, not delivered: the status webhook confirms or fails it later
             return Delivered(message_id=wamid, confirmed=False)
-        return Failed(ErrorKind.UNKNOWN, ErrorReason(PROVIDER, _code(reply.status), "reply without messages[0].id"))
+        return malformed_reply(PROVIDER, reply.status, "reply without messages[0].id", secrets=secrets)
     error = read_error(body.get("error"))
     if error is None:
         return _unreadable(

@@ -15,7 +15,7 @@ from broadcaster.core.http import HttpReply
 from broadcaster.core.models import Integration, TemplateMessage, TextMessage
 from broadcaster.core.outcomes import ErrorKind
 from broadcaster.core.reasons import ErrorReason
-from broadcaster.core.results import Delivered, DeliveryUpdate, Failed, RateLimited
+from broadcaster.core.results import MAX_RETRY_AFTER, Delivered, DeliveryUpdate, Failed, RateLimited
 from broadcaster.plugins import ProviderRegistry, make_plugin_manager
 from broadcaster.testing import send_through_mock
 
@@ -113,6 +113,8 @@ CATALOGUE = [
     (33, INT, "phone_number_deleted"),
     (131042, INT, "payment_issue"),
     (131045, INT, "certificate_error"),
+    (131037, INT, "display_name_approval_required"),
+    (131063, INT, "business_account_restricted"),
     (133010, INT, "phone_not_registered"),
     (130497, C, "country_restricted"),
     (131047, C, "re_engagement_message_required"),
@@ -141,7 +143,6 @@ CATALOGUE = [
     (131057, T, "maintenance_mode"),
     (131000, T, "unknown_error"),
     (131016, T, "service_unavailable"),
-    (1, T, "api_unknown"),
     (2, T, "service_unavailable"),
 ]
 
@@ -201,11 +202,11 @@ def test_success_through_httpx():
         (graph_error(99999, "Blip", is_transient=True), Failed(T, ErrorReason("whatsapp", "99999", "Blip"))),
         (
             HttpReply(200, body=b'{"messages": [{"id"'),
-            Failed(ErrorKind.UNKNOWN, ErrorReason("whatsapp", "200", "body is not valid JSON")),
+            Failed(ErrorKind.UNKNOWN, ErrorReason("whatsapp", "200", "malformed_reply: body is not valid JSON")),
         ),
         (
             HttpReply.of_json(200, {"messages": []}),
-            Failed(ErrorKind.UNKNOWN, ErrorReason("whatsapp", "200", "reply without messages[0].id")),
+            Failed(ErrorKind.UNKNOWN, ErrorReason("whatsapp", "200", "malformed_reply: reply without messages[0].id")),
         ),
         (HttpReply(502, body=b"<html>"), Failed(T, ErrorReason("whatsapp", "5xx", "body is not valid JSON"))),
         (HttpReply(401, body=b""), Failed(INT, ErrorReason.parse("wa-main:auth_failed"))),
@@ -215,9 +216,21 @@ def test_success_through_httpx():
         ),
         (
             HttpReply.of_json(400, {"error": {"code": "abc"}}),
-            Failed(P, ErrorReason("whatsapp", "400", "error reply without an integer error.code")),
+            Failed(T, ErrorReason("whatsapp", "400", "malformed_reply: error reply without an integer error.code")),
         ),
-        (HttpReply.of_json(400, ["error"]), Failed(P, ErrorReason("whatsapp", "400", "reply is not a JSON object"))),
+        (
+            HttpReply.of_json(400, ["error"]),
+            Failed(T, ErrorReason("whatsapp", "400", "malformed_reply: reply is not a JSON object")),
+        ),
+        # a proxy's HTML page at 403 says nothing about the contact: transient, and says why
+        (
+            HttpReply(403, body=b"<html><h1>403 Forbidden</h1></html>"),
+            Failed(T, ErrorReason("whatsapp", "403", "malformed_reply: body is not valid JSON")),
+        ),
+        (
+            HttpReply(200, body=b"[" * 2000 + b"]" * 2000),
+            Failed(ErrorKind.UNKNOWN, ErrorReason("whatsapp", "200", "malformed_reply: body nests deeper than 64 levels")),
+        ),
     ],
 )
 def test_unknown_and_unreadable_replies(reply, expected):
@@ -316,3 +329,31 @@ def test_a_failed_status_without_errors_still_has_a_reason():
 def test_spec():
     spec = REGISTRY.spec("whatsapp")
     assert (86400.0, 80.0, True) == (spec.window_seconds, spec.rate_per_second, spec.has_templates)
+
+
+# -- issue 10: the seed's own reason strings ------------------------------------------------
+
+
+def test_the_seeds_unsupported_message_type_is_a_payload_error():
+    # delivery-and-logs / retry-failed-contacts: "whatsapp:1:Unsupported message type" — don't retry
+    result = interpret(graph_error(1, "Unsupported message type"))
+    assert Failed(P, ErrorReason.parse("whatsapp:1:Unsupported message type")) == result
+
+
+def test_code_1_from_a_server_error_is_transient():
+    assert Failed(T, ErrorReason.parse("whatsapp:1:api_unknown")) == interpret(graph_error(1, "", status=500))
+
+
+@pytest.mark.parametrize("header", ["1e308", "99999999999", "inf"])
+def test_a_huge_retry_after_header_is_capped(header):
+    reply = HttpReply.of_json(429, {"error": {"code": 130429, "message": "x"}}, headers={"Retry-After": header})
+    result = interpret(reply)
+    assert isinstance(result, RateLimited)
+    assert result.retry_after in (MAX_RETRY_AFTER, None)
+    if header != "inf":
+        assert MAX_RETRY_AFTER == result.retry_after
+
+
+def test_a_message_echoing_part_of_the_token_is_redacted():
+    result = interpret(graph_error(99999, f"bad token ...{TOKEN[10:30]}... or {TOKEN[:12].lower()}"))
+    assert Failed(P, ErrorReason("whatsapp", "99999", "bad token ...***... or ***")) == result
