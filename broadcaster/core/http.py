@@ -139,4 +139,3 @@ class HttpReply:
     def of_json(cls, status: int, value: Any, headers: Mapping[str, str] | None = None) -> HttpReply:
         merged = {"content-type": "application/json", **(headers or {})}
         return cls(status=status, headers=merged, body=json.dumps(value).encode())
-

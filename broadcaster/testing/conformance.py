@@ -359,7 +359,12 @@ def hostile_replies(secrets: Sequence[str]) -> list[HttpReply]:
     ]
     hints: list[Any] = [1e308, -5, -0.5, "soon", 10**30, None]
     for hint in hints:
-        shaped = {"ok": False, "error_code": 429, "description": "Too Many Requests", "parameters": {"retry_after": hint}}
+        shaped = {
+            "ok": False,
+            "error_code": 429,
+            "description": "Too Many Requests",
+            "parameters": {"retry_after": hint},
+        }
         for header in ("1e308", "-5", "soon", "inf", "9" * 400):
             replies.append(HttpReply.of_json(429, shaped, headers={"Retry-After": header}))
     for header in ("1e308", "-5", "soon", "nan"):

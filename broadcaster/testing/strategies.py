@@ -123,8 +123,21 @@ def retry_after_values() -> st.SearchStrategy[str]:
         st.integers(min_value=-100, max_value=10**6).map(str),
         st.floats().map(repr),
         st.sampled_from(
-            ["", " 5 ", "-1", "nan", "inf", "-inf", "1e309", "1e308", "9" * 400, "-5", "0.5", "soon",
-             "Wed, 21 Oct 2015 07:28:00 GMT"]
+            [
+                "",
+                " 5 ",
+                "-1",
+                "nan",
+                "inf",
+                "-inf",
+                "1e309",
+                "1e308",
+                "9" * 400,
+                "-5",
+                "0.5",
+                "soon",
+                "Wed, 21 Oct 2015 07:28:00 GMT",
+            ]
         ),  # fmt: skip
         st.text(max_size=12),
     )

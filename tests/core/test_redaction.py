@@ -24,7 +24,11 @@ def fragments_of(secret: str) -> set[str]:
 def leaks(text: str, secret: str) -> list[str]:
     folded = text.lower()
     grams = fragments_of(secret)
-    return [folded[i : i + MIN_FRAGMENT] for i in range(len(folded) - MIN_FRAGMENT + 1) if folded[i : i + MIN_FRAGMENT] in grams]
+    return [
+        folded[i : i + MIN_FRAGMENT]
+        for i in range(len(folded) - MIN_FRAGMENT + 1)
+        if folded[i : i + MIN_FRAGMENT] in grams
+    ]
 
 
 @pytest.mark.parametrize(

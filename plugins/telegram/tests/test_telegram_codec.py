@@ -191,11 +191,15 @@ def test_unknown_errors_keep_the_description(status, kind):
         ),
         (
             HttpReply.of_json(200, {"ok": True, "result": {}}),
-            Failed(ErrorKind.UNKNOWN, ErrorReason("telegram", "200", "malformed_reply: ok reply without result.message_id")),
+            Failed(
+                ErrorKind.UNKNOWN, ErrorReason("telegram", "200", "malformed_reply: ok reply without result.message_id")
+            ),
         ),
         (
             HttpReply(200, body=b"[" * 2000 + b"]" * 2000),
-            Failed(ErrorKind.UNKNOWN, ErrorReason("telegram", "200", "malformed_reply: body nests deeper than 64 levels")),
+            Failed(
+                ErrorKind.UNKNOWN, ErrorReason("telegram", "200", "malformed_reply: body nests deeper than 64 levels")
+            ),
         ),
         (
             HttpReply(502, body=b"<html>Bad Gateway</html>"),
@@ -216,11 +220,16 @@ def test_unknown_errors_keep_the_description(status, kind):
         ),
         (
             HttpReply.of_json(403, {"ok": False}),
-            Failed(ErrorKind.TRANSIENT, ErrorReason("telegram", "403", "malformed_reply: error reply without a description")),
+            Failed(
+                ErrorKind.TRANSIENT,
+                ErrorReason("telegram", "403", "malformed_reply: error reply without a description"),
+            ),
         ),
         (
             HttpReply(400, body=b"{" * 5000),
-            Failed(ErrorKind.TRANSIENT, ErrorReason("telegram", "400", "malformed_reply: body nests deeper than 64 levels")),
+            Failed(
+                ErrorKind.TRANSIENT, ErrorReason("telegram", "400", "malformed_reply: body nests deeper than 64 levels")
+            ),
         ),
     ],
 )

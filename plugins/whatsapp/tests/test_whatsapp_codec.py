@@ -229,7 +229,9 @@ def test_success_through_httpx():
         ),
         (
             HttpReply(200, body=b"[" * 2000 + b"]" * 2000),
-            Failed(ErrorKind.UNKNOWN, ErrorReason("whatsapp", "200", "malformed_reply: body nests deeper than 64 levels")),
+            Failed(
+                ErrorKind.UNKNOWN, ErrorReason("whatsapp", "200", "malformed_reply: body nests deeper than 64 levels")
+            ),
         ),
     ],
 )
