@@ -298,7 +298,8 @@ def check_unreadable(result: Any, reply: HttpReply, *, where: str) -> None:
             f"{where}: an unreadable 2xx reply is Failed({result.kind.name}); the provider may have sent the"
             " message, so it must be Failed(UNKNOWN) (recorded outcome_unknown, never resent silently)"
         )
-    if result.kind in (ErrorKind.PERMANENT_CONTACT, ErrorKind.PAYLOAD):
+    # (413 is the one status that blames the payload whoever sends it: the request was too large)
+    if result.kind in (ErrorKind.PERMANENT_CONTACT, ErrorKind.PAYLOAD) and reply.status != 413:
         raise _fail(
             f"{where}: an unreadable HTTP {reply.status} reply (a proxy's page, garbage) is Failed({result.kind.name});"
             " it says nothing about the contact or the payload: make it TRANSIENT, with a reason saying it was malformed"

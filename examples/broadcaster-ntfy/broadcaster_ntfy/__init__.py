@@ -134,6 +134,9 @@ class Ntfy(Provider):
         error = body.get("error")
         if reply.status == 413:
             return _failed(ErrorKind.PAYLOAD, code_token, "message_too_large", secrets)
+        if why_not is not None:
+            # not ntfy's envelope (a proxy's page, garbage): says nothing about the message, so transient
+            return malformed_reply(PROVIDER, reply.status, why_not, secrets=secrets)
         if isinstance(error, str) and error.strip():
             return _failed(ErrorKind.PAYLOAD, code_token, error, secrets)
         kind = ErrorKind.PAYLOAD if 400 <= reply.status < 500 else ErrorKind.TRANSIENT

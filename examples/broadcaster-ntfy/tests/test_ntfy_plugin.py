@@ -112,7 +112,7 @@ def test_the_provider_object_passes_the_load_checks() -> None:
         ),
         (
             HttpReply(status=404, body=b"page not found"),
-            Failed(ErrorKind.PAYLOAD, ErrorReason("ntfy", "404", "malformed_reply: body is not valid JSON")),
+            Failed(ErrorKind.TRANSIENT, ErrorReason("ntfy", "404", "malformed_reply: body is not valid JSON")),
         ),
     ],
 )
