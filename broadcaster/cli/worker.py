@@ -34,7 +34,7 @@ from ..runtime.http import HttpExecutor
 from ..runtime.serve import DEFAULT_MAX_CONCURRENT, run_worker
 from ..runtime.stopping import StopWatch, contacts_left, exit_code, is_interrupt
 from ..runtime.webhooks import WebhookPublisher
-from .base import App, CliError, pass_app
+from .base import App, CliError, FiniteRange, pass_app
 from .render import console as terminal_console
 from .render import overdue_note, percent
 from .times import format_duration
@@ -201,14 +201,14 @@ class RichProgress:
 @click.option("--plain", is_flag=True, help="Plain progress lines even on a terminal.")
 @click.option(
     "--interval",
-    type=click.FloatRange(min=0.1),
+    type=FiniteRange(min=0.1, max=3600),
     default=5.0,
     show_default=True,
     help="Seconds between plain progress lines.",
 )
 @click.option(
     "--idle-poll",
-    type=click.FloatRange(min=0.05),
+    type=FiniteRange(min=0.05, max=3600),
     default=1.0,
     show_default=True,
     help="Seconds between looks for due broadcasts.",
