@@ -26,13 +26,23 @@ from .core.http import HttpCall, HttpReply, redact
 from .core.models import Integration, Message, TemplateMessage, TextMessage
 from .core.outcomes import ErrorKind
 from .core.reasons import ErrorReason
-from .core.results import Delivered, DeliveryUpdate, Failed, OutcomeUnknown, RateLimited, Rerouted, SendResult
+from .core.results import (
+    Delivered,
+    DeliveryUpdate,
+    Failed,
+    OutcomeUnknown,
+    RateLimited,
+    RateState,
+    Rerouted,
+    SendResult,
+)
 from .hookspecs import Register, hookimpl
 from .pluginkit import (
     base_url,
     header_value,
     json_object,
     malformed_reply,
+    rate_state,
     reason_from_text,
     require_setting,
     retry_after_header,
@@ -58,6 +68,7 @@ __all__ = [
     "OutcomeUnknown",
     "Provider",
     "RateLimited",
+    "RateState",
     "Register",
     "Rerouted",
     "SendResult",
@@ -68,6 +79,7 @@ __all__ = [
     "hookimpl",
     "json_object",
     "malformed_reply",
+    "rate_state",
     "reason_from_text",
     "redact",
     "require_setting",

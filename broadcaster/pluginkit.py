@@ -28,7 +28,7 @@ from .core.http import HttpCall, HttpReply, redact
 from .core.models import Integration
 from .core.outcomes import ErrorKind
 from .core.reasons import ErrorReason, sanitize_reason_text
-from .core.results import Failed
+from .core.results import Failed, RateState
 
 __all__ = [
     "META_SIGNATURE_HEADER",
@@ -40,6 +40,7 @@ __all__ = [
     "parse_json_object",
     "reason_from_text",
     "require_setting",
+    "rate_state",
     "retry_after_header",
     "same_secret",
     "seconds",
@@ -203,6 +204,39 @@ def retry_after_header(reply: HttpReply) -> float | None:
         return seconds(float(header.strip()))
     except ValueError:
         return None
+
+
+def _header_number(reply: HttpReply, name: str) -> float | None:
+    header = reply.header(name)
+    if header is None:
+        return None
+    try:
+        value = float(header.strip())
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and value >= 0 else None
+
+
+def rate_state(
+    reply: HttpReply,
+    *,
+    remaining: str = "X-RateLimit-Remaining",
+    reset_after: str = "X-RateLimit-Reset-After",
+    limit: str = "X-RateLimit-Limit",
+) -> RateState | None:
+    """The rate budget a reply's headers report (names are your provider's), or None
+    when it reports none. Garbage, negative or non-finite values count as absent, so a
+    proxy's odd header never breaks pacing. Attach it to the success:
+    ``Delivered(message_id, confirmed=True, rate=rate_state(reply))``.
+    """
+    left, reset, size = (_header_number(reply, name) for name in (remaining, reset_after, limit))
+    if left is None and reset is None and size is None:
+        return None
+    return RateState(
+        remaining=None if left is None else int(left),
+        reset_after=reset,
+        limit=None if size is None else int(size),
+    )
 
 
 def reason_from_text(

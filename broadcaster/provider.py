@@ -67,7 +67,9 @@ class Provider:
         """Read the provider's reply to a :meth:`build_call` request.
 
         Called after every reply, whatever its status or body. Returns ``Delivered``
-        (with the provider's message id), ``RateLimited`` (with
+        (with the provider's message id, and the reply's rate headers as
+        ``rate=rate_state(reply)`` when the provider sends them: pacing can then wait
+        before the budget is spent), ``RateLimited`` (with
         the retry-after hint, never negative), ``Rerouted`` (the chat moved) or
         ``Failed`` (an ``ErrorKind`` and a ``provider:code:reason``; auth failures use
         ``<integration>:auth_failed``). Never raises on provider input: a body that is not

@@ -14,6 +14,7 @@ from ..core.models import Flow, Integration, Template, TextMessage
 from .base import App, BroadcasterGroup, CliError, emit_json, json_option, pass_app, unstructure
 from .escaping import SafeTable, clean
 from .files import read_document, structure, structure_items
+from .plugin_check import check
 from .render import console, format_time
 
 __all__ = ["flows", "integrations", "plugins", "templates"]
@@ -29,17 +30,23 @@ def _capabilities(spec: ChannelSpec) -> dict[str, Any]:
     return data
 
 
-@click.command()
+@click.group(cls=BroadcasterGroup, invoke_without_command=True)
 @json_option
-@pass_app
-def plugins(app: App, as_json: bool) -> None:
-    """List the installed provider plugins, what each provider can do, and broken ones.
+@click.pass_context
+def plugins(ctx: click.Context, as_json: bool) -> None:
+    """List the installed provider plugins, what each provider can do, and broken ones;
+    ``plugins check PROVIDER`` runs the conformance kit against one.
 
     \b
     Example:
       broadcaster plugins
       broadcaster plugins --json | jq '.[] | select(.status == "ok") | .provider'
+      broadcaster plugins check ntfy
     """
+    if ctx.invoked_subcommand is not None:
+        return
+    app = ctx.find_object(App)
+    assert app is not None
     infos = list(app.registry)
     broken = app.registry.broken
     if as_json:
@@ -102,6 +109,9 @@ def plugins(app: App, as_json: bool) -> None:
             origin = item.origin
             failing.add_row(origin.name, f"{origin.distribution or '-'} {origin.version or ''}".strip(), item.error)
         console().print(failing)
+
+
+plugins.add_command(check)
 
 
 # -- integrations -----------------------------------------------------------------------------

@@ -22,6 +22,7 @@ __all__ = [
     "MAX_RETRY_AFTER",
     "NotSent",
     "OutcomeUnknown",
+    "RateState",
     "RateLimited",
     "Rerouted",
     "SendResult",
@@ -30,15 +31,49 @@ __all__ = [
 
 
 @attrs.frozen
+class RateState:
+    """What a *successful* reply says about the sender's rate budget.
+
+    Many APIs report it on every reply (``X-RateLimit-Remaining: 0``,
+    ``X-RateLimit-Reset-After: 2.5``): a plugin reading them lets pacing wait *before* the
+    next request instead of learning only from 429s. ``remaining`` is the requests left in
+    the current window, ``reset_after`` the seconds until it refills, ``limit`` its size;
+    each is None when the reply does not say.
+    """
+
+    remaining: int | None = None
+    reset_after: float | None = None
+    limit: int | None = None
+
+    def __attrs_post_init__(self) -> None:
+        for name in ("remaining", "limit"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"{name} must be >= 0, got {value!r}")
+        if self.reset_after is not None and not 0 <= self.reset_after < float("inf"):
+            raise ValueError(f"reset_after must be finite and >= 0 seconds, got {self.reset_after!r}")
+
+    def pause(self) -> float:
+        """Seconds the sender should wait before its next request: the reset time once
+        the window is spent, else 0. This is the value pacing consumes."""
+        if self.remaining == 0 and self.reset_after is not None:
+            return self.reset_after
+        return 0.0
+
+
+@attrs.frozen
 class Delivered:
     """The provider accepted the message.
 
     ``confirmed`` is True when acceptance *is* delivery for this provider (it has no
     later receipt); False when a delivery callback may still confirm or fail it.
+    ``rate`` is what the reply said about the sender's rate budget (see
+    :class:`RateState`), when the plugin reads it.
     """
 
     message_id: str | None = None
     confirmed: bool = False
+    rate: RateState | None = None
 
 
 #: the longest pause a provider's hint can impose, in seconds: a hint of 1e308 (or a day)

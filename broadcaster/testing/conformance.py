@@ -102,7 +102,9 @@ class ConformanceCase:
             pm = make_plugin_manager(autoload=True, environ={})
         else:
             pm = make_plugin_manager(autoload=False, plugins=[self.plugin])
-        return ProviderRegistry(pm, strict=True)
+        # strict for the plugin under test; another installed plugin being broken is
+        # not this provider's failure (check_declaration reports it if it is this one)
+        return ProviderRegistry(pm, strict=self.plugin is not None)
 
     def secrets(self, spec: ChannelSpec) -> tuple[str, ...]:
         return tuple(value for name in spec.secret_settings if (value := self.integration.settings.get(name)))
@@ -154,7 +156,8 @@ def _run(property_test: Any) -> None:
 def check_declaration(case: ConformanceCase) -> ChannelSpec:
     registry = case.registry()
     if case.provider not in registry:
-        raise _fail(f"no plugin declares provider {case.provider!r}; declared: {registry.providers}")
+        broken = "; ".join(item.message() for item in registry.broken)
+        raise _fail(f"no plugin declares provider {case.provider!r}; declared: {registry.providers}. {broken}".strip())
     spec = registry.spec(case.provider)
     if case.integration.provider != case.provider:
         raise _fail(f"the test integration's provider is {case.integration.provider!r}, not {case.provider!r}")
@@ -312,6 +315,8 @@ def check_replies(case: ConformanceCase) -> None:
     registry = case.registry()
     secrets = tuple({*case.secrets(spec), *(s for call in calls for s in call.secrets)})
 
+    _check_auth_failures(case, registry, calls[0], secrets)
+
     @case.hypothesis_settings()
     @given(call=st.sampled_from(calls), reply=strategies.provider_replies(shapes=case.reply_shapes, secrets=secrets))
     def every_reply_maps_to_a_result(call: HttpCall, reply: Any) -> None:
@@ -394,6 +399,27 @@ def check_hostile_replies(case: ConformanceCase) -> None:
                 raise _fail(f"{where}: interpret_reply raised {type(exc).__name__}: {exc}", secrets=secrets) from exc
             check_result(result, case=case, secrets=secrets, where=where)
             check_unreadable(result, reply, where=where)
+
+
+def _check_auth_failures(
+    case: ConformanceCase, registry: ProviderRegistry, call: HttpCall, secrets: Sequence[str]
+) -> None:
+    """A 401 (or each of the provider's ``auth_failure_statuses``) is ``<integration>:auth_failed``."""
+    provider = registry.provider(case.provider)
+    for status in provider.auth_failure_statuses:
+        for reply in (HttpReply(status), HttpReply.of_json(status, {"error": "unauthorized", "code": status})):
+            result = registry.interpret_reply(integration=case.integration, call=call, reply=reply)
+            reason = getattr(result, "reason", None)
+            if not (
+                isinstance(result, Failed)
+                and result.kind is ErrorKind.INTEGRATION
+                and reason == ErrorReason.auth_failed(case.integration.name)
+            ):
+                raise _fail(
+                    f"a {status} reply ({reply.body!r}) became {result!r}, not Failed(INTEGRATION,"
+                    f" {case.integration.name}:auth_failed); set auth_failure_statuses if {status} means something else",
+                    secrets=secrets,
+                )
 
 
 def _implements(registry: ProviderRegistry, method: str, provider: str) -> bool:

@@ -33,6 +33,8 @@ def make_plugin(**overrides):
         )
 
     def read(integration, call, reply):
+        if reply.status == 401:
+            return Failed(ErrorKind.INTEGRATION, ErrorReason.auth_failed(integration.name))
         body, problem = reply.json_body()
         if problem or not isinstance(body, dict):
             return Failed(ErrorKind.UNKNOWN, ErrorReason("acme", "bad", problem or "not an object"))

@@ -54,6 +54,7 @@ def test_the_public_names_exist_and_are_exactly_these() -> None:
         "malformed_reply",
         "meta_signature_ok",
         "parse_json_object",
+        "rate_state",
         "reason_from_text",
         "require_setting",
         "retry_after_header",

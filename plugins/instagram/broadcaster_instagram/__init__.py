@@ -98,6 +98,8 @@ class Instagram(Provider):
 
     spec = CHANNEL
     fake = InstagramFake()
+    #: Graph auth failures are error code 190 (any status); a bare 401 is not one
+    auth_failure_statuses = ()
 
     def build_call(self, integration: Integration, chat_id: str, message: Message) -> HttpCall:
         if isinstance(message, TemplateMessage):

@@ -146,6 +146,8 @@ class Viber(Provider):
 
     spec = CHANNEL
     fake = ViberFake()
+    #: Viber refuses a bad token with HTTP 200 and status 2, not a 401
+    auth_failure_statuses = ()
 
     def build_call(self, integration: Integration, chat_id: str, message: Message) -> HttpCall:
         body = {"receiver": chat_id, **_common_body(integration, _text_of(integration, message))}
