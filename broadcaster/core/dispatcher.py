@@ -364,6 +364,7 @@ class Dispatcher:
         if kind is Delivered:
             # The common case, written out (no keyword plumbing through _row): it runs once per contact.
             self.stats.delivered += 1
+            self._buckets[send.integration].accepted(now)  # the bucket measures the provider's limit
             delivered = cast(Delivered, result)
             confirmed = delivered.confirmed
             self._rows.append(

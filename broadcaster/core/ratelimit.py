@@ -1,25 +1,34 @@
 """Proactive pacing per integration: an adaptive token bucket on the caller's clock.
 
-The bucket runs at the provider's known rate so that a healthy run approaches the limit
-without provoking a 429 storm. When the provider still says "too many requests" for the
-whole integration, the bucket learns:
+The bucket runs at the integration's configured rate — the operator's **ceiling**, which
+it never exceeds. When the provider says "too many requests" for the whole integration,
+the bucket *measures* the provider's real limit instead of guessing at it:
 
-* the rate at that moment becomes the *ceiling* (what the provider would not take);
-* the rate is cut by ``decrease`` (multiplicative decrease) — once per ``gap`` seconds, because the
-  other refusals of one burst are the same signal, not new ones — and the provider's
-  pause hint is honoured;
-* it then climbs linearly over ``recovery`` seconds to 90 % of the ceiling, and from
-  there probes slowly (over ``4 * recovery``) back up to the configured rate.
+* the first refusal of a burst opens a short observation window (``_OBSERVE`` s, long
+  enough for the replies of the requests already in flight to come back). The provider
+  was saturated while they were sent, so the share it accepted, times the rate they were
+  sent at, is its limit: sent at 1 000/s against 300/s, about 30 % come back accepted;
+* the bucket then runs just under that estimate (``_MARGIN``); a later refusal refines it
+  (a refusal at the estimate means it was high, so it only ever moves down on one);
+* after ``_PROBE_AFTER`` s without a refusal it climbs back slowly (``_PROBE_STEP`` of
+  the estimate per ``_PROBE_PERIOD`` s) towards the ceiling, so a limit that was lowered
+  for a while (or was under-estimated) is won back, and forgets the estimate there;
+* a pause hint is obeyed exactly. When *every* reply of the window was refused, the
+  refusals say nothing about the rate: with a long hint (>= ``_HINT_ONLY`` s, Telegram's
+  flood wait, a storm) the pause alone is the answer and the rate is kept, so the storm
+  costs its pauses and no slow climb after it; without one, the rate is cut by
+  ``decrease`` as a blind fallback.
 
-So a configured rate far above the real limit costs a few refusals, not a steady storm.
+So a configured rate far above the real limit costs one or two bursts of refusals, then
+runs at ~0.97 of the limit. A bucket whose configured rate is *below* the provider's limit
+stays at it; :attr:`TokenBucket.unrefused` tells the shell how many sends went through at
+the ceiling without one refusal, so `integrations list` can say the provider seems to
+allow more.
 
 A bucket may also *warm up*: start with one token, not a full burst, and ramp its rate
 from 5 % to the full rate over ``warmup`` seconds. A real run starts cold — no
 connection to the provider is open yet — so the first requests wait for connections
-and then arrive together, a burst the provider answers with 429s; each costs its
-``retry_after`` pause (Telegram: at least 1 s) and a rate cut that takes seconds to win
-back. Measured (bench/runtime.py, 10 000 contacts at 1 000/s): 5 refusals in the first
-0.1 s and 0.76 of the limit without a warm-up; none and 0.96 with half a second of it.
+and then arrive together, a burst the provider answers with 429s.
 Pure: ``now`` is always passed in.
 """
 
@@ -37,12 +46,25 @@ __all__ = ["DEFAULT_WARMUP", "TokenBucket", "buckets_for"]
 # microsecond: at the promised time the token is surely there, and the bucket never
 # sends earlier than its rate allows (a provider enforcing the same rate never refuses).
 _MIN_WAIT = 1e-6
-#: refusals closer together than this are one signal (one decrease)
+#: after a refusal, the replies arriving within this many seconds measure the limit
+#: (requests in flight come back within a round trip; Telegram's p99 is well under it)
+_OBSERVE = 0.3
+#: a new measurement starts at most once per this many seconds
 _GAP = 1.0
-#: after a refusal, recover to this share of the rate that was refused
-_BELOW_CEILING = 0.9
-#: then probe back up to the configured rate over this many recovery periods
-_PROBE_PERIODS = 4
+#: run this far under the measured limit: the estimate is a ratio of a few dozen replies
+_MARGIN = 0.96
+#: a window with at least this share accepted was only just over the limit: step down by _STEP_DOWN
+_NEARLY_ALL = 0.9
+#: with a limit already measured, a window must show this little accepted to re-measure it
+_OVERLOAD = 0.75
+_STEP_DOWN = 0.97
+#: a refusal's pause hint at least this long, with nothing accepted, is a storm, not a rate
+_HINT_ONLY = 2.0
+#: no refusal for this long: start climbing back towards the ceiling
+_PROBE_AFTER = 10.0
+#: climb by this share of the estimate per _PROBE_PERIOD seconds
+_PROBE_STEP = 0.05
+_PROBE_PERIOD = 10.0
 #: a warming bucket starts at this share of its rate
 _WARMUP_FLOOR = 0.05
 #: how long a run's new buckets warm up (the runtime's default; the simulator uses it too,
@@ -55,16 +77,21 @@ class TokenBucket:
         "base_rate",
         "burst",
         "min_rate",
-        "recovery",
-        "_tokens",
-        "_last",
-        "_reduced",
-        "_reduced_at",
-        "_paused_until",
-        "_target",
         "decrease",
         "warmup",
+        "unrefused",
+        "_tokens",
+        "_last",
+        "_learned",
+        "_learned_at",
+        "_paused_until",
         "_warm_until",
+        "_observe_until",
+        "_observed_rate",
+        "_accepted",
+        "_refused",
+        "_hint",
+        "_known",
     )
 
     def __init__(
@@ -74,13 +101,11 @@ class TokenBucket:
         burst: int,
         now: float,
         min_rate: float = 0.5,
-        recovery: float = 10.0,
         decrease: float = 0.7,
         warmup: float = 0.0,
     ) -> None:
-        """``decrease`` is the factor a refusal cuts the rate by. Not a congestion-control
-        halving: a provider's limit is known and a stray 429 (arrival jitter) is more common
-        than a real overload, so one refusal must not cost half the throughput for long."""
+        """``rate`` is the ceiling; ``decrease`` cuts the rate on a refusal that measured
+        nothing (every reply refused, no long pause hint)."""
         if rate <= 0 or burst < 1:
             raise ValueError(f"a token bucket needs rate > 0 and burst >= 1, got rate={rate} burst={burst}")
         if not 0 < decrease < 1:
@@ -93,32 +118,44 @@ class TokenBucket:
         self.base_rate = rate
         self.burst = float(burst)
         self.min_rate = min(min_rate, rate)
-        self.recovery = recovery
+        #: sends accepted since the last refusal (the shell's "the provider seems to allow more")
+        self.unrefused = 0
         self._tokens = 1.0 if warmup > 0 else float(burst)
         self._last = now
-        self._reduced: float | None = None
-        self._reduced_at = now
+        #: the measured limit (None: none known, run at the ceiling) and when it was set
+        self._learned: float | None = None
+        self._learned_at = now
         self._paused_until = now
-        self._target = rate
+        #: an observation window after a refusal (see the module docstring)
+        self._observe_until = -1e300
+        self._observed_rate = rate
+        self._accepted = 0
+        self._refused = 0
+        self._hint = 0.0
+        #: whether a limit was already measured when the window opened
+        self._known = False
+
+    @property
+    def learned(self) -> float | None:
+        """The provider's limit as measured (already under the margin), if one was."""
+        return self._learned
 
     def rate(self, now: float) -> float:
-        reduced = self._reduced
-        learned = self.base_rate if reduced is None else self._recovering(now, reduced)
+        if self._refused and now >= self._observe_until:
+            self._settle(self._observe_until)
+        learned = self._learned
+        if learned is None:
+            current = self.base_rate
+        else:
+            quiet = now - self._learned_at - _PROBE_AFTER
+            current = learned if quiet <= 0 else learned * (1.0 + _PROBE_STEP * quiet / _PROBE_PERIOD)
+            if current >= self.base_rate:
+                self._learned = None  # climbed back to the ceiling: nothing left to remember
+                current = self.base_rate
         if now < self._warm_until:
             warm = (now - self._warm_until) / self.warmup + 1.0
-            return min(learned, self.base_rate * max(_WARMUP_FLOOR, warm))
-        return learned
-
-    def _recovering(self, now: float, reduced: float) -> float:
-        """The rate while it climbs back after a refusal (and forgets it once recovered)."""
-        elapsed = now - self._reduced_at
-        if elapsed < self.recovery:
-            return reduced + (self._target - reduced) * elapsed / self.recovery
-        probing = (elapsed - self.recovery) / (_PROBE_PERIODS * self.recovery)
-        if probing >= 1.0:
-            self._reduced = None
-            return self.base_rate
-        return self._target + (self.base_rate - self._target) * probing
+            return min(current, self.base_rate * max(_WARMUP_FLOOR, warm))
+        return current
 
     def _refill(self, now: float) -> None:
         if now > self._last:
@@ -143,18 +180,64 @@ class TokenBucket:
             return now
         return now + (1.0 - self._tokens) / self.rate(now) + _MIN_WAIT
 
+    def accepted(self, now: float) -> None:
+        """The provider accepted a send of this integration (it counts towards the
+        measurement while a refusal is being observed)."""
+        if now < self._observe_until:
+            self._accepted += 1
+        else:
+            self.unrefused += 1
+
     def throttled(self, now: float, *, pause: float | None = None) -> None:
         """The provider said "too many requests" for the whole integration."""
         self._refill(now)
         self._tokens = 0.0
+        self.unrefused = 0
         if pause is not None and pause > 0:
             self._paused_until = max(self._paused_until, now + pause)
-        if self._reduced is not None and now - self._reduced_at < _GAP:
-            return  # the same burst's other refusals: already slowed down for it
+            self._hint = max(self._hint, pause)
+            # Resume with half a burst, not a full one landing on the provider's refilled
+            # burst (and not a single token: a batch's sends leave together, so its
+            # refusals, if any, come back as one round of its retry budget).
+            self._tokens, self._last = self.burst / 2, self._paused_until
+        if now < self._observe_until:
+            self._refused += 1  # the same burst: one more sample of the measurement
+            return
+        if now < self._observe_until - _OBSERVE + _GAP:
+            return  # just measured: the stragglers of that burst are not a new signal
+        # The first refusal of a burst: measure what the provider takes from the replies
+        # still to come; meanwhile (usually paused anyway) hold the rate at its cut.
         current = self.rate(now)
-        self._target = min(self.base_rate, max(self.min_rate, current * _BELOW_CEILING))
-        self._reduced = max(self.min_rate, current * self.decrease)
-        self._reduced_at = now
+        self._observed_rate = current
+        self._observe_until = now + _OBSERVE
+        self._accepted, self._refused = 0, 1
+        self._hint = pause if pause is not None and pause > 0 else 0.0
+        self._known = self._learned is not None
+        self._set(max(self.min_rate, current * self.decrease), now)
+
+    def _settle(self, now: float) -> None:
+        """The observation window ended at ``now``: turn its replies into the provider's limit."""
+        accepted, refused, hint = self._accepted, self._refused, self._hint
+        self._refused = 0
+        if accepted:
+            share = accepted / (accepted + refused)
+            # Mostly accepted: only just over the limit (a stray refusal of arrival jitter),
+            # step down a little; otherwise the share says how far over it was. Once a limit
+            # is known, only a clear overload re-measures it: refusals that do not fall as
+            # the rate does are not the rate's (a per-chat cap reported for the integration),
+            # and re-measuring each time would walk the rate down to nothing.
+            nearly_all = _OVERLOAD if self._known else _NEARLY_ALL
+            measured = self._observed_rate * (share * _MARGIN if share < nearly_all else _STEP_DOWN)
+            self._set(max(self.min_rate, measured), now)
+        elif hint >= _HINT_ONLY:
+            # Nothing accepted but a long pause asked for: a storm, not a rate. Its pause is
+            # the whole answer; the rate it was refused at stands.
+            self._set(self._observed_rate, now)
+        # else: every reply refused, no long hint: the cut made at the refusal stands
+
+    def _set(self, rate: float, now: float) -> None:
+        self._learned = None if rate >= self.base_rate else rate
+        self._learned_at = now
 
 
 def buckets_for(

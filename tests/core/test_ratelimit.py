@@ -1,4 +1,5 @@
-"""The adaptive token bucket: a hard bound on sends, halving on 429, linear recovery."""
+"""The adaptive token bucket: a hard bound on sends under its ceiling; it measures the provider's
+limit from the replies after a refusal, obeys pause hints, and climbs back after a quiet spell."""
 
 from __future__ import annotations
 
@@ -65,8 +66,8 @@ def test_never_exceeds_rate_times_window_plus_burst(
             assert count <= rate * (taken[j] - start) + burst + DUST * count
 
 
-def test_throttled_halves_the_rate_and_empties_the_bucket() -> None:
-    bucket = TokenBucket(rate=10.0, burst=10, now=0.0, decrease=0.5, recovery=30.0)
+def test_a_refusal_empties_the_bucket_and_cuts_the_rate_until_measured() -> None:
+    bucket = TokenBucket(rate=10.0, burst=10, now=0.0, decrease=0.5)
     bucket.throttled(5.0)
     assert 5.0 == bucket.rate(5.0)
     assert not bucket.try_take(5.0)
@@ -85,60 +86,128 @@ def test_throttled_honours_the_pause_hint() -> None:
     assert 11.0 == bucket.next_available(8.0)
 
 
-@given(st.floats(0, 30))
-def test_recovers_linearly_to_90_percent_of_the_refused_rate(elapsed: float) -> None:
-    bucket = TokenBucket(rate=10.0, burst=10, now=0.0, recovery=30.0, decrease=0.5)
-    bucket.throttled(100.0)
-    assert pytest.approx(5.0 + 4.0 * elapsed / 30.0) == bucket.rate(100.0 + elapsed)
+def test_the_replies_after_a_refusal_measure_the_providers_limit() -> None:
+    """Sent at 1 000/s, 3 of the 10 replies of the burst accepted: the provider takes
+    about 300/s, and the bucket runs just under it (0.96)."""
+    bucket = TokenBucket(rate=1000.0, burst=50, now=0.0)
+    bucket.throttled(1.0, pause=1.0)
+    for at in (1.01, 1.02, 1.03):
+        bucket.accepted(at)
+    for at in (1.04, 1.05, 1.06, 1.07, 1.08, 1.09):
+        bucket.throttled(at, pause=1.0)
+    assert 700.0 == pytest.approx(bucket.rate(1.2))  # still observing: the blind cut
+    assert 288.0 == pytest.approx(bucket.rate(1.31))
+    assert 288.0 == pytest.approx(bucket.learned)
+    assert 2.09 == bucket.next_available(1.31)  # the longest hint of the burst is obeyed
 
 
-def test_recovery_then_probes_back_to_the_configured_rate() -> None:
-    bucket = TokenBucket(rate=10.0, burst=10, now=0.0, recovery=30.0, decrease=0.5)
+def test_a_later_refusal_refines_the_estimate_downwards() -> None:
+    bucket = TokenBucket(rate=1000.0, burst=50, now=0.0)
     bucket.throttled(0.0)
-    assert 7.0 == bucket.rate(15.0)
-    assert 9.0 == bucket.rate(30.0)
-    assert 9.5 == pytest.approx(bucket.rate(90.0))
-    assert 10.0 == bucket.rate(150.0)
-    assert 10.0 == bucket.rate(1000.0)
+    bucket.accepted(0.1)
+    assert 480.0 == pytest.approx(bucket.rate(0.5))  # one of two accepted: 1 000 x 0.5 x 0.96
+    bucket.throttled(2.0)
+    for at in (2.01, 2.02, 2.03):
+        bucket.accepted(at)  # 3 of 4: over the known limit, but not by much: a 3 % step down
+    assert 480.0 * 0.97 == pytest.approx(bucket.rate(2.5))
+    bucket.throttled(4.0)
+    bucket.accepted(4.01)  # 1 of 2: a clear overload, measured again
+    assert 480.0 * 0.97 * 0.5 * 0.96 == pytest.approx(bucket.rate(4.5))
 
 
-def test_refusals_of_one_burst_decrease_the_rate_once() -> None:
-    bucket = TokenBucket(rate=8.0, burst=8, now=0.0, decrease=0.5, recovery=30.0)
-    for at in (0.0, 0.1, 0.5, 0.99):
-        bucket.throttled(at)
-    assert 4.0 == pytest.approx(bucket.rate(0.0))
+def test_a_storm_of_long_hints_is_a_pause_not_a_rate() -> None:
+    """Everything refused with retry_after 5: the pause is the whole answer; afterwards the
+    bucket sends at its rate at once, with no slow climb."""
+    bucket = TokenBucket(rate=1000.0, burst=50, now=0.0)
+    for at in (10.0, 10.05, 10.1):
+        bucket.throttled(at, pause=5.0)
+    assert 15.1 == bucket.next_available(10.5)
+    assert 1000.0 == bucket.rate(10.5) and bucket.learned is None
 
 
-def test_repeated_throttling_halves_again_but_not_below_min_rate() -> None:
-    bucket = TokenBucket(rate=8.0, burst=8, now=0.0, min_rate=1.5, recovery=1e9, decrease=0.5)
+def test_everything_refused_without_a_hint_cuts_the_rate_blindly() -> None:
+    bucket = TokenBucket(rate=8.0, burst=8, now=0.0, min_rate=1.5, decrease=0.5)
     rates = []
     for second in range(4):
         bucket.throttled(float(second))
-        rates.append(bucket.rate(float(second)))
+        rates.append(bucket.rate(second + 0.5))
     assert pytest.approx([4.0, 2.0, 1.5, 1.5]) == rates
 
 
-def test_a_rate_far_above_the_limit_settles_below_it() -> None:
-    """Configured at 200/s against a provider taking 50/s: after learning, the rate stays
-    under the limit for a whole recovery period instead of refusing every few seconds."""
-    bucket = TokenBucket(rate=200.0, burst=5, now=0.0, recovery=30.0)
-    now, refusals, provider_tokens, last = 0.0, 0, 5.0, 0.0
-    for _ in range(20_000):
+def test_after_a_quiet_spell_it_climbs_back_to_the_ceiling_and_forgets() -> None:
+    bucket = TokenBucket(rate=1000.0, burst=50, now=0.0)
+    bucket.throttled(0.0)
+    bucket.accepted(0.1)  # measured 480/s, set at 0.3 s
+    assert 480.0 == pytest.approx(bucket.rate(10.3))
+    assert 480.0 * 1.05 == pytest.approx(bucket.rate(20.3))
+    assert 1000.0 == bucket.rate(300.0) and bucket.learned is None
+    assert 1000.0 == bucket.rate(301.0)
+
+
+def _run_against(bucket: TokenBucket, *, limit: float, burst: float, seconds: float) -> tuple[int, int]:
+    """A closed loop: sends at the bucket's pace to a provider with a token bucket of its own,
+    each reply arriving 50 ms later. Returns (accepted, refused)."""
+    now, tokens, last = 0.0, burst, 0.0
+    replies: list[tuple[float, bool]] = []
+    accepted = refused = 0
+    while now < seconds:
         now = bucket.next_available(now)
-        assert bucket.try_take(now)
-        provider_tokens = min(5.0, provider_tokens + (now - last) * 50.0)
-        last = now
-        if provider_tokens >= 1:
-            provider_tokens -= 1
+        while replies and replies[0][0] <= now:
+            at, ok = replies.pop(0)
+            if ok:
+                bucket.accepted(at)
+            else:
+                bucket.throttled(at, pause=1.0)  # Telegram's retry_after 1
+        if not bucket.try_take(now):
+            continue
+        tokens, last = min(burst, tokens + (now - last) * limit), now
+        ok = tokens >= 1.0
+        if ok:
+            tokens -= 1.0
+            accepted += 1
         else:
-            refusals += 1
-            bucket.throttled(now)
-    assert now > 300  # most of the time is spent near 50/s
-    assert refusals < 20_000 * 0.01  # under one percent of sends refused, even configured 4x too fast
+            refused += 1
+        replies.append((now + 0.05, ok))
+    return accepted, refused
+
+
+def test_a_rate_configured_3x_too_high_finds_the_limit() -> None:
+    """Configured 1 000/s against a provider taking 300/s: >= 0.90 of the limit over 30 s,
+    <= 2 % of requests refused (the bench's target, on a perfect network)."""
+    bucket = TokenBucket(rate=1000.0, burst=50, now=0.0, warmup=0.5)
+    accepted, refused = _run_against(bucket, limit=300.0, burst=50.0, seconds=30.0)
+    assert accepted / 30.0 >= 0.90 * 300.0
+    assert refused <= 0.02 * (accepted + refused)
+
+
+def test_a_rate_configured_too_low_stays_the_ceiling_and_counts_the_unrefused() -> None:
+    bucket = TokenBucket(rate=60.0, burst=50, now=0.0, warmup=0.5)
+    accepted, refused = _run_against(bucket, limit=300.0, burst=50.0, seconds=10.0)
+    assert refused == 0 and accepted <= 60.0 * 10.0 + 1
+    assert accepted / 10.0 >= 0.95 * 60.0
+    assert accepted - 5 <= bucket.unrefused <= accepted  # every reply but those still in flight
+    assert bucket.rate(10.0) == 60.0
+
+
+@given(st.floats(0.5, 2000), st.integers(1, 50), steps, st.lists(st.floats(0, 3), max_size=30))
+def test_never_above_the_ceiling(
+    rate: float, burst: int, plan: list[tuple[float, int, bool, float | None]], accepts: list[float]
+) -> None:
+    bucket = TokenBucket(rate=rate, burst=burst, now=0.0, warmup=0.5)
+    now = 0.0
+    for (advance, tries, throttle, pause), gap in zip(plan, accepts + [0.0] * len(plan), strict=False):
+        now += advance
+        for _ in range(tries):
+            bucket.accepted(now + gap / 10)
+        if throttle:
+            bucket.throttled(now, pause=pause)
+        assert 0 < bucket.rate(now) <= rate  # (warming, it may start under min_rate)
+        learned = bucket.learned
+        assert learned is None or bucket.min_rate <= learned < rate
 
 
 def test_min_rate_never_exceeds_the_base_rate() -> None:
-    bucket = TokenBucket(rate=0.2, burst=1, now=0.0, min_rate=0.5, decrease=0.5, recovery=30.0)
+    bucket = TokenBucket(rate=0.2, burst=1, now=0.0, min_rate=0.5, decrease=0.5)
     bucket.throttled(0.0)
     assert 0.2 == bucket.rate(0.0)
 
@@ -163,15 +232,6 @@ def test_waking_at_next_available_always_yields_a_token_at_posix_scale(epoch, ra
     assert taken == 200
     # one microsecond of margin per token, never early
     assert 199 / rate <= now - epoch <= 199 / rate + 199 * 2e-6
-
-
-def test_the_default_decrease_is_gentle_and_recovers_within_ten_seconds() -> None:
-    """One stray refusal (arrival jitter) costs 30 % for a moment, not half the rate for long."""
-    bucket = TokenBucket(rate=1000.0, burst=30, now=0.0)
-    bucket.throttled(0.0)
-    assert 700.0 == pytest.approx(bucket.rate(0.0))
-    assert 900.0 == pytest.approx(bucket.rate(10.0))  # back to 90 % of the refused rate
-    assert 1000.0 == bucket.rate(50.0)  # then probed back up to the configured rate
 
 
 def test_decrease_must_be_a_fraction() -> None:
@@ -200,8 +260,9 @@ def test_a_refusal_while_warming_is_remembered_after_it() -> None:
     bucket = TokenBucket(rate=100.0, burst=10, now=t0, warmup=1.0)
     assert bucket.rate(t0 + 0.5) == pytest.approx(50.0)  # half way up the ramp
     bucket.throttled(t0 + 0.5)
-    assert bucket.rate(t0 + 0.5) == pytest.approx(35.0)  # cut from the rate it was refused at
-    assert bucket.rate(t0 + 1.0) == pytest.approx(35.5)  # after the ramp: recovering, not back to 100
+    bucket.accepted(t0 + 0.55)
+    assert bucket.rate(t0 + 0.6) == pytest.approx(35.0)  # cut from the rate it was refused at
+    assert bucket.rate(t0 + 1.0) == pytest.approx(24.0)  # measured: 50 x 1/2 x 0.96, not back to 100
 
 
 def test_without_warmup_a_bucket_is_as_before() -> None:
