@@ -364,7 +364,7 @@ class Dispatcher:
         if kind is Delivered:
             # The common case, written out (no keyword plumbing through _row): it runs once per contact.
             self.stats.delivered += 1
-            self._buckets[send.integration].accepted(now)  # the bucket measures the provider's limit
+            self._buckets[send.integration].accepted(now, sent_at=sent_at)  # it measures the provider's limit
             delivered = cast(Delivered, result)
             confirmed = delivered.confirmed
             self._rows.append(
@@ -397,7 +397,7 @@ class Dispatcher:
                 status = Status.PROVIDER_ERROR
             self._row(send, status, now, sent_at=sent_at, reason=reason, kind=fkind)
         elif kind is RateLimited:
-            self._on_rate_limited(batch, send, cast(RateLimited, result), now)
+            self._on_rate_limited(batch, send, cast(RateLimited, result), now, sent_at)
         elif kind is OutcomeUnknown:
             reason = cast(OutcomeUnknown, result).reason
             self._row(send, Status.OUTCOME_UNKNOWN, now, sent_at=sent_at, reason=reason, kind=ErrorKind.UNKNOWN)
@@ -429,9 +429,9 @@ class Dispatcher:
         if not batch.queue and batch.in_flight == 0:
             self._may_free = True
 
-    def _on_rate_limited(self, batch: _Batch, send: Send, result: RateLimited, now: float) -> None:
+    def _on_rate_limited(self, batch: _Batch, send: Send, result: RateLimited, now: float, sent_at: float) -> None:
         if result.scope == "integration":
-            self._buckets[send.integration].throttled(now, pause=result.retry_after)
+            self._buckets[send.integration].throttled(now, pause=result.retry_after, sent_at=sent_at)
         reason = ErrorReason.rate_limit_exhausted(self._provider(send))
         self._retry_later(
             batch, send, result.retry_after, reason, ErrorKind.RATE_LIMITED, Status.RATE_LIMIT_EXHAUSTED, now

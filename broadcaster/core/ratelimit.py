@@ -92,6 +92,7 @@ class TokenBucket:
         "_refused",
         "_hint",
         "_known",
+        "_saturated_at",
     )
 
     def __init__(
@@ -134,6 +135,8 @@ class TokenBucket:
         self._hint = 0.0
         #: whether a limit was already measured when the window opened
         self._known = False
+        #: when the first refused send of the window left (the provider was saturated)
+        self._saturated_at = now
 
     @property
     def learned(self) -> float | None:
@@ -180,16 +183,20 @@ class TokenBucket:
             return now
         return now + (1.0 - self._tokens) / self.rate(now) + _MIN_WAIT
 
-    def accepted(self, now: float) -> None:
-        """The provider accepted a send of this integration (it counts towards the
-        measurement while a refusal is being observed)."""
+    def accepted(self, now: float, *, sent_at: float | None = None) -> None:
+        """The provider accepted a send of this integration, sent at ``sent_at`` (it
+        counts towards the measurement while a refusal is being observed)."""
         if now < self._observe_until:
-            self._accepted += 1
+            if sent_at is None or sent_at >= self._saturated_at:
+                self._accepted += 1
         else:
             self.unrefused += 1
 
-    def throttled(self, now: float, *, pause: float | None = None) -> None:
-        """The provider said "too many requests" for the whole integration."""
+    def throttled(self, now: float, *, pause: float | None = None, sent_at: float | None = None) -> None:
+        """The provider said "too many requests" for the whole integration, to a send that
+        left at ``sent_at``. Given, it keeps the measurement to the sends that left once
+        the provider was saturated: a reply that overtook others (latency jitter) to a send
+        that left before then says nothing about the limit."""
         self._refill(now)
         self._tokens = 0.0
         self.unrefused = 0
@@ -201,14 +208,16 @@ class TokenBucket:
             # refusals, if any, come back as one round of its retry budget).
             self._tokens, self._last = self.burst / 2, self._paused_until
         if now < self._observe_until:
-            self._refused += 1  # the same burst: one more sample of the measurement
+            if sent_at is None or sent_at >= self._saturated_at:
+                self._refused += 1  # the same burst: one more sample of the measurement
             return
         if now < self._observe_until - _OBSERVE + _GAP:
             return  # just measured: the stragglers of that burst are not a new signal
         # The first refusal of a burst: measure what the provider takes from the replies
         # still to come; meanwhile (usually paused anyway) hold the rate at its cut.
         current = self.rate(now)
-        self._observed_rate = current
+        self._saturated_at = now if sent_at is None else sent_at
+        self._observed_rate = current if sent_at is None else min(current, self.rate(sent_at))
         self._observe_until = now + _OBSERVE
         self._accepted, self._refused = 0, 1
         self._hint = pause if pause is not None and pause > 0 else 0.0

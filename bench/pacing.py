@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""The pacing decisions alone, machine-independent: a token bucket in a closed loop against a
+provider model, on a virtual clock (no I/O, so a loaded machine cannot skew it).
+
+    .venv/bin/python bench/pacing.py                    # this checkout's bucket
+    .venv/bin/python bench/pacing.py --old ../old-tree  # and another checkout's, side by side
+
+The loop is the runtime's shape: up to 50 requests in flight; each reply comes back after
+a latency drawn between 20 and 80 ms (the runtime bench's fake); the provider is a token
+bucket (burst 50) that answers 429 with ``retry_after`` 1 above its limit (Telegram's
+style), whatever rate the integration is configured with; a refused send is sent again.
+``bench/runtime.py`` runs the same regimes over real HTTP; this one isolates what the
+bucket decides from what the machine can do. Deterministic (seeded): one run is the figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import importlib.util
+import random
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+IN_FLIGHT = 50
+BURST = 50
+#: (name, provider limit, configured rate, messages, storm (start, end) with retry_after 5)
+REGIMES: tuple[tuple[str, float, float, int, tuple[float, float] | None], ...] = (
+    ("provider 300/s, configured 300/s, 3 000 msgs", 300, 300, 3_000, None),
+    ("provider 300/s, configured 1 000/s, 3 000 msgs", 300, 1_000, 3_000, None),
+    ("provider 300/s, configured 1 000/s, 9 000 msgs", 300, 1_000, 9_000, None),
+    ("provider 300/s, configured 60/s (5x too low), 1 500 msgs", 300, 60, 1_500, None),
+    ("provider 1 000/s, configured 1 000/s, 5 000 msgs", 1_000, 1_000, 5_000, None),
+    ("provider 1 000/s, configured 1 000/s, 20 000 msgs", 1_000, 1_000, 20_000, None),
+    (
+        "429 storm (retry_after 5) for 30 s, provider = configured 1 000/s, 10 000 msgs",
+        1_000,
+        1_000,
+        10_000,
+        (2.0, 32.0),
+    ),
+)
+
+
+def load_ratelimit(tree: Path | None) -> ModuleType:
+    if tree is None:
+        from broadcaster.core import ratelimit
+
+        return ratelimit
+    # the other checkout's module, loaded as part of this checkout's package (it imports .channels)
+    path = tree / "broadcaster" / "core" / "ratelimit.py"
+    spec = importlib.util.spec_from_file_location("broadcaster.core._old_ratelimit", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run(ratelimit: ModuleType, limit: float, configured: float, count: int, storm: Any) -> dict[str, float]:
+    rng = random.Random(1)
+    bucket = ratelimit.TokenBucket(rate=configured, burst=BURST, now=0.0, warmup=ratelimit.DEFAULT_WARMUP)
+    has_accepted = hasattr(bucket, "accepted")
+    now, tokens, last = 0.0, float(BURST), 0.0
+    replies: list[tuple[float, int, bool, float, float]] = []  # (at, seq, accepted, hint, sent at)
+    todo, in_flight, seq = count, 0, 0
+    accepted_at: list[float] = []
+    refused = 0
+    while todo or in_flight:
+        wake = bucket.next_available(now) if todo and in_flight < IN_FLIGHT else float("inf")
+        if replies and replies[0][0] <= wake:
+            now, _, ok, hint, sent = heapq.heappop(replies)
+            in_flight -= 1
+            if ok:
+                accepted_at.append(now)
+                if has_accepted:  # the new bucket's signature; the old one had neither
+                    bucket.accepted(now, sent_at=sent)
+            else:
+                todo += 1
+                if has_accepted:
+                    bucket.throttled(now, pause=hint, sent_at=sent)
+                else:
+                    bucket.throttled(now, pause=hint)
+            continue
+        now = wake
+        if not bucket.try_take(now):
+            continue
+        todo -= 1
+        in_flight += 1
+        stormy = storm is not None and storm[0] <= now < storm[1]
+        tokens, last = min(BURST, tokens + (now - last) * limit), now
+        ok = tokens >= 1.0 and not stormy
+        if ok:
+            tokens -= 1.0
+        else:
+            refused += 1
+        seq += 1
+        heapq.heappush(replies, (now + rng.uniform(0.02, 0.08), seq, ok, 5.0 if stormy else 1.0, now))
+    span = accepted_at[-1] - accepted_at[0]
+    reference = min(limit, configured)
+    return {
+        "ratio": (len(accepted_at) - 1) / span / reference,
+        "per_1000": 1000 * refused / len(accepted_at),
+        "share": refused / (refused + len(accepted_at)),
+        "storm_cost": span - count / reference,
+    }
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--old", type=Path, help="also decide with the bucket of the checkout at this directory")
+    opts = parser.parse_args(argv)
+    buckets = [("new", load_ratelimit(None))]
+    if opts.old is not None:
+        buckets.insert(0, ("old", load_ratelimit(opts.old.resolve())))
+    for name, limit, configured, count, storm in REGIMES:
+        print(name)
+        for label, module in buckets:
+            fig = run(module, limit, configured, count, storm)
+            head = (
+                f"storm costs {fig['storm_cost']:.1f} s of sending (target <= 35 s)"
+                if storm
+                else f"{fig['ratio']:.3f} of {'the true limit' if limit <= configured else 'the configured ceiling'}"
+            )
+            print(f"  {label:<4} {head}; 429s {100 * fig['share']:.2f} % ({fig['per_1000']:.1f} per 1 000)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
