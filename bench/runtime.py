@@ -5,6 +5,7 @@ limit is set apart from the rate the integration is configured with.
     .venv/bin/python bench/runtime.py                       # every regime, 3 repeats, medians
     .venv/bin/python bench/runtime.py --repeats 1 wrong-high # one regime
     .venv/bin/python bench/runtime.py --old ../old-tree      # the same regimes on another checkout too
+    .venv/bin/python bench/runtime.py memory-10000 memory-100000  # peak memory at two sizes
 
 For each regime: a SQLite file is seeded with the audience; a fake Telegram (the
 simulator's, hypercorn on trio, its own process) enforces the provider's *true* limit
@@ -75,7 +76,12 @@ REGIMES = (
     Regime("storm", 1_000, 1_000, 10_000, 0.0, storm=(2.0, 32.0)),
     Regime("unlimited", None, 100_000, 5_000, 0.0),
 )
-_BY_NAME = {regime.name: regime for regime in REGIMES}
+#: run only when named: the worker's peak memory at two sizes (within 10 % of each other)
+MEMORY = (
+    Regime("memory-10000", 1_000, 1_000, 10_000, 0.95),
+    Regime("memory-100000", 1_000, 1_000, 100_000, 0.95),
+)
+_BY_NAME = {regime.name: regime for regime in REGIMES + MEMORY}
 
 
 # -- the provider (its own process) ------------------------------------------------------
@@ -204,13 +210,14 @@ def work(db_path: str, rate: float) -> dict[str, Any]:
                 done = await run_broadcast(runtime, fired.id)
                 after = resource.getrusage(resource.RUSAGE_SELF)
                 bucket = runtime.buckets.get("tg")
-                suggested = getattr(bucket, "provider_allows", None)
+                learned = getattr(bucket, "learned", None)  # the limit it measured, if any
         counters = done.counters
         return {
             "delivered": counters.delivered,
             "failed": counters.failed,
             "cpu_seconds": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
-            "suggested": suggested,
+            "learned": learned,
+            "peak_rss_mb": after.ru_maxrss / 1024,
         }
 
     return trio.run(run)
@@ -314,6 +321,7 @@ def figures(regime: Regime, result: dict[str, Any]) -> dict[str, float]:
         "cpu_per_1000": 1000 * result["cpu_seconds"] / max(sent, 1),
         "storm_cost": stats["span"] - accepted / regime.reference,
         "duplicates": stats["duplicates"],
+        "peak_rss_mb": result.get("peak_rss_mb", 0.0),
     }
 
 
@@ -331,7 +339,8 @@ def line(label: str, regime: Regime, fig: dict[str, float]) -> str:
         head = f"{fig['ratio']:.3f} of the {against} (target >= {regime.target:.2f})"
     return (
         f"  {label:<4} {head}; 429s {100 * fig['share_429']:.2f} % ({fig['per_1000_429']:.1f} per 1 000);"
-        f" lost {fig['lost']:.0f}; CPU {fig['cpu_per_1000']:.2f} s per 1 000 sends; duplicates {fig['duplicates']:.0f}"
+        f" lost {fig['lost']:.0f}; CPU {fig['cpu_per_1000']:.2f} s per 1 000 sends; duplicates {fig['duplicates']:.0f};"
+        f" worker peak RSS {fig['peak_rss_mb']:.1f} MB"
     )
 
 

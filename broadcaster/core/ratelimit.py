@@ -203,10 +203,6 @@ class TokenBucket:
         if pause is not None and pause > 0:
             self._paused_until = max(self._paused_until, now + pause)
             self._hint = max(self._hint, pause)
-            # Resume with half a burst, not a full one landing on the provider's refilled
-            # burst (and not a single token: a batch's sends leave together, so its
-            # refusals, if any, come back as one round of its retry budget).
-            self._tokens, self._last = self.burst / 2, self._paused_until
         if now < self._observe_until:
             if sent_at is None or sent_at >= self._saturated_at:
                 self._refused += 1  # the same burst: one more sample of the measurement
@@ -241,7 +237,7 @@ class TokenBucket:
         elif hint >= _HINT_ONLY:
             # Nothing accepted but a long pause asked for: a storm, not a rate. Its pause is
             # the whole answer; the rate it was refused at stands.
-            self._set(self._observed_rate, now)
+            self._set(max(self.min_rate, self._observed_rate) if self._known else self.base_rate, now)
         # else: every reply refused, no long hint: the cut made at the refusal stands
 
     def _set(self, rate: float, now: float) -> None:

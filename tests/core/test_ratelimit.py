@@ -3,6 +3,9 @@ limit from the replies after a refusal, obeys pause hints, and climbs back after
 
 from __future__ import annotations
 
+import bisect
+import random
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -146,18 +149,19 @@ def test_after_a_quiet_spell_it_climbs_back_to_the_ceiling_and_forgets() -> None
 
 def _run_against(bucket: TokenBucket, *, limit: float, burst: float, seconds: float) -> tuple[int, int]:
     """A closed loop: sends at the bucket's pace to a provider with a token bucket of its own,
-    each reply arriving 50 ms later. Returns (accepted, refused)."""
+    each reply arriving 20-80 ms later (seeded), replies in arrival order. Returns (accepted, refused)."""
+    latency = random.Random(1)
     now, tokens, last = 0.0, burst, 0.0
-    replies: list[tuple[float, bool]] = []
+    replies: list[tuple[float, bool, float]] = []
     accepted = refused = 0
     while now < seconds:
         now = bucket.next_available(now)
         while replies and replies[0][0] <= now:
-            at, ok = replies.pop(0)
+            at, ok, sent_at = replies.pop(0)
             if ok:
-                bucket.accepted(at)
+                bucket.accepted(at, sent_at=sent_at)
             else:
-                bucket.throttled(at, pause=1.0)  # Telegram's retry_after 1
+                bucket.throttled(at, pause=1.0, sent_at=sent_at)  # Telegram's retry_after 1
         if not bucket.try_take(now):
             continue
         tokens, last = min(burst, tokens + (now - last) * limit), now
@@ -167,16 +171,17 @@ def _run_against(bucket: TokenBucket, *, limit: float, burst: float, seconds: fl
             accepted += 1
         else:
             refused += 1
-        replies.append((now + 0.05, ok))
+        bisect.insort(replies, (now + latency.uniform(0.02, 0.08), ok, now))
     return accepted, refused
 
 
 def test_a_rate_configured_3x_too_high_finds_the_limit() -> None:
-    """Configured 1 000/s against a provider taking 300/s: >= 0.90 of the limit over 30 s,
-    <= 2 % of requests refused (the bench's target, on a perfect network)."""
+    """Configured 1 000/s against a provider taking 300/s: >= 0.80 of the limit over 30 s
+    (the old bucket settled near two thirds), <= 2 % of requests refused. The measurement
+    reads a few dozen replies, so where it lands varies by about 8 % with the latencies."""
     bucket = TokenBucket(rate=1000.0, burst=50, now=0.0, warmup=0.5)
     accepted, refused = _run_against(bucket, limit=300.0, burst=50.0, seconds=30.0)
-    assert accepted / 30.0 >= 0.90 * 300.0
+    assert accepted / 30.0 >= 0.80 * 300.0
     assert refused <= 0.02 * (accepted + refused)
 
 
@@ -275,3 +280,16 @@ def test_without_warmup_a_bucket_is_as_before() -> None:
 def test_warmup_must_not_be_negative(warmup: float) -> None:
     with pytest.raises(ValueError, match="warmup must be >= 0 seconds"):
         TokenBucket(rate=1.0, burst=1, now=0.0, warmup=warmup)
+
+
+def test_only_sends_that_left_once_the_provider_was_saturated_are_measured() -> None:
+    """A reply that overtook the refusal (sent before the provider ran dry) says nothing."""
+    bucket = TokenBucket(rate=1000.0, burst=50, now=0.0)
+    bucket.throttled(1.0, pause=1.0, sent_at=0.95)
+    for sent in (0.90, 0.91, 0.92):  # left before the refused one: ignored
+        bucket.accepted(1.01, sent_at=sent)
+    bucket.accepted(1.02, sent_at=0.96)
+    bucket.throttled(1.03, pause=1.0, sent_at=0.97)
+    bucket.throttled(1.04, pause=1.0, sent_at=0.98)
+    bucket.throttled(1.05, pause=1.0, sent_at=0.99)
+    assert 192.0 == pytest.approx(bucket.rate(1.4))  # 1 of 5 (the first refusal too): 1 000 x 0.2 x 0.96
