@@ -8,8 +8,13 @@ the bucket *measures* the provider's real limit instead of guessing at it:
   enough for the replies of the requests already in flight to come back). The provider
   was saturated while they were sent, so the share it accepted, times the rate they were
   sent at, is its limit: sent at 1 000/s against 300/s, about 30 % come back accepted;
-* the bucket then runs just under that estimate (``_MARGIN``); a later refusal refines it
-  (a refusal at the estimate means it was high, so it only ever moves down on one);
+  Only the replies to sends that left once the provider was saturated count (the
+  caller passes each reply's ``sent_at``): one that overtook the refusal says nothing;
+* the bucket then runs just under that estimate (``_MARGIN``). A later refusal with nearly
+  all of its window accepted steps it down by ``_STEP_DOWN``; only a clear overload
+  (under ``_OVERLOAD`` accepted) measures again, so refusals that do not fall as the rate
+  does (a per-chat cap reported for the integration) cannot walk it down to nothing; a new
+  measurement starts at most once per ``_GAP`` s;
 * after ``_PROBE_AFTER`` s without a refusal it climbs back slowly (``_PROBE_STEP`` of
   the estimate per ``_PROBE_PERIOD`` s) towards the ceiling, so a limit that was lowered
   for a while (or was under-estimated) is won back, and forgets the estimate there;
@@ -20,10 +25,9 @@ the bucket *measures* the provider's real limit instead of guessing at it:
   ``decrease`` as a blind fallback.
 
 So a configured rate far above the real limit costs one or two bursts of refusals, then
-runs at ~0.97 of the limit. A bucket whose configured rate is *below* the provider's limit
-stays at it; :attr:`TokenBucket.unrefused` tells the shell how many sends went through at
-the ceiling without one refusal, so `integrations list` can say the provider seems to
-allow more.
+runs at ~0.96 of the limit. A bucket whose configured rate is *below* the provider's limit
+stays at it; :attr:`TokenBucket.unrefused` counts the sends accepted since the last refusal
+(the basis for telling an operator the provider seems to allow more; no shell shows it yet).
 
 A bucket may also *warm up*: start with one token, not a full burst, and ramp its rate
 from 5 % to the full rate over ``warmup`` seconds. A real run starts cold — no
