@@ -14,20 +14,21 @@ from typing import Callable, Sequence
 
 import attrs
 
-from .core.errors import ConfigError, NotFound, RetryNotTerminal
+from .core.errors import ConfigError, NotFound, RetryNotTerminal, RetryPending, RetryRefused
 from .core.filters import parse_filter
 from .core.lifecycle import TERMINAL_STATES, Action, LifecycleEventKind, State, transition
 from .core.models import (
     Audience,
     Broadcast,
     Counters,
+    DispatchRow,
     FallbackTemplate,
     Integration,
     LifecycleEvent,
     Mode,
     TemplateRoute,
 )
-from .core.outcomes import Outcome
+from .core.outcomes import Outcome, Status
 from .core.progress import stalled_for
 from .core.retry import (
     ROW_TTL_SECONDS,
@@ -42,7 +43,7 @@ from .core.schedule import DEFAULT_MAX_LATENESS, check_run_at, overdue_by
 from .plugins import ProviderRegistry
 from .store.base import Store
 
-__all__ = ["BroadcastService", "DEFAULT_QUOTA", "BroadcastSummary"]
+__all__ = ["BroadcastService", "DEFAULT_QUOTA", "BroadcastSummary", "ContactAttempt", "RetryPreview"]
 
 #: DRAFT + SCHEDULED broadcasts allowed at once (retries included)
 DEFAULT_QUOTA = 25
@@ -76,6 +77,33 @@ class BroadcastSummary:
     def used_fallback_share(self) -> float | None:
         recorded = self.broadcast.counters.recorded
         return self.used_fallback / recorded if recorded else None
+
+
+@attrs.frozen
+class RetryPreview:
+    """The Retry dialog, read-only: may it run, the count it would target, and the risk."""
+
+    #: the refusal Retry would raise now, or None when it may run
+    refusal: RetryRefused | None
+    #: FAILED rows still held: the dialog's "contacts to retry"
+    contacts_to_retry: int
+    #: of those, rows whose request may have left (the contact may already have the message)
+    outcome_unknown: int
+    #: an earlier retry of it that is not terminal yet
+    pending_retry: str | None
+
+    @property
+    def retryable(self) -> bool:
+        return self.refusal is None
+
+
+@attrs.frozen
+class ContactAttempt:
+    """One broadcast of a retry chain and the contact's row in it (None: not in it, or aged out)."""
+
+    attempt: int
+    broadcast: Broadcast
+    row: DispatchRow | None
 
 
 def _new_id() -> str:
@@ -314,6 +342,7 @@ class BroadcastService:
             check_run_at(run_at, now, max_lateness=self.max_lateness)
         if contact_ids is None:
             check_retry_eligible(source, failed_rows=self.retryable_count(broadcast_id), now=now)
+            self._check_no_pending_retry(broadcast_id)
             failed = list(self.store.failed_contact_ids(broadcast_id))
         else:
             # The advanced override bypasses the failed-contact lookup, not the lifecycle.
@@ -333,6 +362,72 @@ class BroadcastService:
         stored = self.store.create_broadcast(planned)
         self.on_event(LifecycleEvent(LifecycleEventKind.SCHEDULED, stored, now))
         return stored
+
+    def pending_retry(self, broadcast_id: str) -> str | None:
+        """The newest retry of ``broadcast_id`` that has not reached a terminal state."""
+        pending = [b for b in self.store.retries_of(broadcast_id) if b.state not in TERMINAL_STATES]
+        return pending[-1].id if pending else None
+
+    def _check_no_pending_retry(self, broadcast_id: str) -> None:
+        pending = self.pending_retry(broadcast_id)
+        if pending is not None:
+            raise RetryPending(
+                f"broadcast {broadcast_id} already has retry {pending}, which has not finished; "
+                "a second retry would send to the same FAILED contacts",
+                retry_id=pending,
+                hint=f"retry {pending} instead once it finishes, or give an explicit contact-ID list",
+            )
+
+    def retry_preview(self, broadcast_id: str) -> RetryPreview:
+        """What ``retry`` would do now, changing nothing (the CLI's ``retry --dry-run``)."""
+        source = self.store.get_broadcast(broadcast_id)
+        count = self.retryable_count(broadcast_id)
+        refusal: RetryRefused | None = None
+        try:
+            check_retry_eligible(source, failed_rows=count, now=self.clock())
+            self._check_no_pending_retry(broadcast_id)
+        except RetryRefused as exc:
+            refusal = exc
+        return RetryPreview(
+            refusal=refusal,
+            contacts_to_retry=count,
+            outcome_unknown=self._count_status(broadcast_id, Outcome.FAILED, Status.OUTCOME_UNKNOWN) if count else 0,
+            pending_retry=self.pending_retry(broadcast_id),
+        )
+
+    def _count_status(self, broadcast_id: str, outcome: Outcome, status: Status) -> int:
+        found, cursor = 0, None
+        while True:
+            page = self.store.history(broadcast_id, outcome=outcome, cursor=cursor, limit=5000)
+            found += sum(1 for row in page.rows if row.status is status)
+            if page.next_cursor is None:
+                return found
+            cursor = page.next_cursor
+
+    def clone(self, broadcast_id: str, *, name: str | None = None) -> Broadcast:
+        """A new DRAFT with the source's configuration and audience (the filter, or its ID list)."""
+        source = self.store.get_broadcast(broadcast_id)
+        audience = source.audience
+        return self.create(
+            name=f"{source.name or source.id} (copy)" if name is None else name,
+            mode=source.mode,
+            flow_id=source.flow_id,
+            routes=source.routes,
+            fallbacks=source.fallbacks,
+            channels=source.channels,
+            audience_filter=audience.filter,
+            contact_ids=audience.contact_ids,
+            draft=True,
+        )
+
+    def contact_attempts(self, broadcast_id: str, contact_id: str) -> list[ContactAttempt]:
+        """The contact's row in each broadcast of the chain through ``broadcast_id``: the
+        original, each retry down to it, and the retries after it."""
+        chain = self.lineage(broadcast_id) + self.descendants(broadcast_id)
+        return [
+            ContactAttempt(attempt, broadcast, self.store.get_row(broadcast.id, contact_id))
+            for attempt, broadcast in enumerate(chain, start=1)
+        ]
 
     def lineage(self, broadcast_id: str) -> list[Broadcast]:
         """Original first, then each retry down to ``broadcast_id``."""

@@ -15,6 +15,7 @@ from broadcaster.core.errors import (
     NothingToRetry,
     QuotaExceeded,
     RetryNotTerminal,
+    RetryPending,
     RowsAgedOut,
 )
 from broadcaster.core.lifecycle import LifecycleEventKind, State
@@ -202,11 +203,15 @@ def test_retry_targets_exactly_the_failed_contacts(env):
     assert (retry.flow_id, retry.mode) == ("f1", Mode.FLOW)
     assert retry.counters.audience_size_estimate == 2
     assert events[-1].kind is LifecycleEventKind.SCHEDULED and events[-1].broadcast.id == retry.id
+    with pytest.raises(RetryPending, match=f"already has retry {retry.id}"):
+        service.retry(source.id)  # both would send to c1 and c4
+    service.cancel(retry.id)  # once the first retry is terminal, another may be made
     at = service.retry(source.id, run_at=NOW + 3 * DAY)
     assert at.run_at == NOW + 3 * DAY
-    service.retry(source.id, contact_ids=["c9"])  # the third SCHEDULED broadcast: at the cap of 3
+    service.retry(source.id, contact_ids=["c9"])  # an explicit list overrides the pending check
+    service.retry(source.id, contact_ids=["c8"])  # the third SCHEDULED broadcast: at the cap of 3
     with pytest.raises(QuotaExceeded, match="3 of 3"):
-        service.retry(source.id)
+        service.retry(source.id, contact_ids=["c7"])
 
 
 def test_retry_refusals_are_distinct(env):

@@ -14,6 +14,8 @@ from .base import App, BroadcasterGroup
 from .broadcasts import cancel, create, edit, lineage, list_broadcasts, purge, retry, show
 from .contacts import contacts
 from .history import history
+from .lifecycle import clone, schedule
+from .serve import serve_command, tokens
 from .setup import flows, integrations, plugins, templates
 from .worker import run
 
@@ -63,6 +65,10 @@ for _command in (
     retry,
     lineage,
     purge,
+    serve_command,
+    tokens,
+    schedule,
+    clone,
 ):
     main.add_command(_command)
 

@@ -15,6 +15,7 @@ from ..core.schedule import overdue_by
 from .base import App, emit_json, json_option, pass_app
 from .escaping import SafeTable, clean
 from .files import read_ids
+from .lifecycle import retry_dry_run
 from .render import broadcast_json, console, format_time, percent, summary_json, summary_lines
 from .times import WHEN_HELP, WhenType, parse_when
 
@@ -303,9 +304,10 @@ def edit(
     default=None,
     help="Advanced: retry exactly these contact IDs (one per line) instead of the FAILED ones.",
 )
+@click.option("--dry-run", is_flag=True, help="Only say whether it may run and how many contacts; create nothing.")
 @json_option
 @pass_app
-def retry(app: App, broadcast_id: str, run_at: str | None, ids_file: Path | None, as_json: bool) -> None:
+def retry(app: App, broadcast_id: str, run_at: str | None, ids_file: Path | None, dry_run: bool, as_json: bool) -> None:
     """Redrive the FAILED contacts of a finished broadcast as a new, linked broadcast.
 
     SKIPPED contacts are never retried (the same configuration skips them again).
@@ -316,7 +318,11 @@ def retry(app: App, broadcast_id: str, run_at: str | None, ids_file: Path | None
       broadcaster retry b1a2b3c4
       broadcaster retry b1a2b3c4 --run-at "in 1h"
       broadcaster retry b1a2b3c4 --ids these.txt
+      broadcaster retry b1a2b3c4 --dry-run
     """
+    if dry_run:
+        retry_dry_run(app, broadcast_id, as_json=as_json)
+        return
     contact_ids = None if ids_file is None else read_ids(ids_file)
     at = None if run_at is None else parse_when(run_at, now=time.time(), zone=app.zone)
     service = app.service

@@ -15,7 +15,8 @@ Hierarchy::
     ├── RetryRefused                      Retry is not possible for this broadcast
     │   ├── RetryNotTerminal              still DRAFT / SCHEDULED / SENDING
     │   ├── NothingToRetry                no FAILED row
-    │   └── RowsAgedOut                   rows purged after 30 days (BAD_USER_INPUT)
+    │   ├── RowsAgedOut                   rows purged after 30 days (BAD_USER_INPUT)
+    │   └── RetryPending                  an earlier retry of it has not finished (CONFLICT)
     ├── EditRefused                       the broadcast can no longer be edited
     ├── QuotaExceeded                     the combined scheduled quota is full
     ├── NotFound                          an unknown broadcast, contact, flow, ...
@@ -40,6 +41,7 @@ __all__ = [
     "QuotaExceeded",
     "ReasonFormatError",
     "RetryNotTerminal",
+    "RetryPending",
     "RetryRefused",
     "RowsAgedOut",
     "StoreError",
@@ -115,6 +117,17 @@ class NothingToRetry(RetryRefused):
 class RowsAgedOut(RetryRefused):
     # The seed names this one: Retry answers BAD_USER_INPUT once rows aged out.
     code = "BAD_USER_INPUT"
+
+
+class RetryPending(RetryRefused):
+    """A second retry of a source whose earlier retry is not terminal: both would send to
+    the same FAILED contacts."""
+
+    code = "CONFLICT"
+
+    def __init__(self, message: str, *, retry_id: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_id = retry_id
 
 
 class EditRefused(BroadcasterError):

@@ -6,7 +6,7 @@ process — the CLI's ``history --follow`` watches a worker running elsewhere.
 
 from __future__ import annotations
 
-from typing import AsyncIterator
+from typing import AsyncIterator, Awaitable, Callable
 
 import attrs
 import trio
@@ -27,12 +27,19 @@ class LiveUpdate:
 
 
 async def follow(
-    store: Store, broadcast_id: str, *, poll: float = 0.5, page: int = 500, from_start: bool = False
+    store: Store,
+    broadcast_id: str,
+    *,
+    poll: float = 0.5,
+    page: int = 500,
+    from_start: bool = False,
+    sleep: Callable[[float], Awaitable[None]] = trio.sleep,
 ) -> AsyncIterator[LiveUpdate]:
     """Yield updates while the broadcast runs; end once it is terminal and drained.
 
     Starts after the rows already recorded unless ``from_start``. An update is yielded
-    when rows arrived or the counters or state changed.
+    when rows arrived or the counters or state changed. ``sleep`` lets an asyncio caller
+    (the GraphQL server) use it too.
     """
     cursor = None if from_start else _seq_of_latest(store, broadcast_id)
     last: Broadcast | None = None
@@ -50,7 +57,7 @@ async def follow(
             last = broadcast
         if broadcast.state in TERMINAL_STATES and not rows:
             return
-        await trio.sleep(poll)
+        await sleep(poll)
 
 
 def _seq_of_latest(store: Store, broadcast_id: str) -> int | None:

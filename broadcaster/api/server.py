@@ -1,0 +1,182 @@
+"""The ASGI application behind ``broadcaster serve``: ``/graphql`` over HTTP, SSE and WebSocket.
+
+* ``POST /graphql`` with a JSON body runs a query or mutation (``application/json``).
+* The same request with ``Accept: text/event-stream`` streams a subscription as GraphQL
+  over SSE ("distinct connections" mode: ``next`` events, then ``complete``).
+* A WebSocket on ``/graphql`` speaks graphql-transport-ws (the protocol of graphql-ws,
+  Apollo and gql); the token goes in the upgrade's header or ``connection_init``'s payload.
+* ``GET /`` (and ``GET /graphql`` from a browser) serves a small self-contained query page.
+
+Every request needs ``Authorization: Bearer <token>``; the page asks for one and sends it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from importlib import resources
+from typing import Any, Awaitable, Callable
+
+from ..core.errors import BroadcasterError
+from .errors import ApiError
+from .operations import Executor, Request, refusal
+from .tokens import ApiToken, TokenFile
+from .ws import serve_websocket
+
+__all__ = ["MAX_BODY_BYTES", "GraphQLApp"]
+
+log = logging.getLogger("broadcaster.api")
+
+#: the largest request body accepted
+MAX_BODY_BYTES = 256 * 1024
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+_PAGE = resources.files("broadcaster.api").joinpath("page.html").read_bytes()
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        self.status = status
+        self.body = body
+
+
+def bearer(headers: list[tuple[bytes, bytes]]) -> str | None:
+    for key, value in headers:
+        if key.lower() == b"authorization":
+            scheme, _, secret = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and secret.strip():
+                return secret.strip()
+    return None
+
+
+class GraphQLApp:
+    def __init__(self, executor: Executor, tokens: TokenFile) -> None:
+        self.executor = executor
+        self.tokens = tokens
+
+    def authenticate(self, secret: str | None) -> ApiToken:
+        if secret is None:
+            raise ApiError(
+                "this API needs a token: send 'Authorization: Bearer <token>'",
+                code="UNAUTHENTICATED",
+                hint="create one with `broadcaster tokens create NAME --scope read`",
+            )
+        token = self.tokens.check(secret)
+        if token is None:
+            raise ApiError(
+                "the token is not valid (unknown or revoked)",
+                code="UNAUTHENTICATED",
+                hint="see `broadcaster tokens list`",
+            )
+        return token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            await _lifespan(receive, send)
+        elif kind == "websocket":
+            await serve_websocket(self, scope, receive, send)
+        elif kind == "http":
+            try:
+                await self._http(scope, receive, send)
+            except _Refused as refused:
+                await _respond(send, refused.status, refused.body)
+            except Exception:  # a fault of ours: logged, never shown
+                log.exception("internal error serving %s", scope.get("path"))
+                await _respond(send, 500, refusal("internal error", "INTERNAL_SERVER_ERROR"))
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path, method = scope["path"], scope["method"]
+        headers = scope["headers"]
+        accept = _header(headers, b"accept")
+        if method == "GET" and (path == "/" or (path == "/graphql" and "text/html" in accept)):
+            await _respond_raw(send, 200, _PAGE, b"text/html; charset=utf-8")
+            return
+        if path != "/graphql":
+            raise _Refused(404, refusal(f"no such path {path}: the API is at /graphql", "NOT_FOUND"))
+        if method != "POST":
+            raise _Refused(405, refusal("send GraphQL requests as POST with a JSON body", "BAD_REQUEST"))
+        try:
+            token = self.authenticate(bearer(headers))
+        except ApiError as exc:
+            raise _Refused(401, refusal(str(exc), exc.code)) from None
+        request = await _read_request(receive, headers)
+        if "text/event-stream" in accept:
+            await self._sse(request, token, send)
+            return
+        await _respond(send, 200, await self.executor.run(request, token))
+
+    async def _sse(self, request: Request, token: ApiToken, send: Send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")],
+            }
+        )
+        async for result in self.executor.stream(request, token):
+            data = json.dumps(result, allow_nan=False)
+            await send(
+                {"type": "http.response.body", "body": f"event: next\ndata: {data}\n\n".encode(), "more_body": True}
+            )
+        await send({"type": "http.response.body", "body": b"event: complete\ndata:\n\n", "more_body": False})
+
+
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str:
+    for key, value in headers:
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return ""
+
+
+async def _read_request(receive: Receive, headers: list[tuple[bytes, bytes]]) -> Request:
+    declared = _header(headers, b"content-length")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _Refused(413, refusal(f"the request body is larger than {MAX_BODY_BYTES} bytes", "BAD_REQUEST"))
+    if "application/json" not in _header(headers, b"content-type"):
+        raise _Refused(415, refusal("send the request as Content-Type: application/json", "BAD_REQUEST"))
+    body = b""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Refused(400, refusal("the client went away", "BAD_REQUEST"))
+        body += message.get("body", b"")
+        if len(body) > MAX_BODY_BYTES:
+            raise _Refused(413, refusal(f"the request body is larger than {MAX_BODY_BYTES} bytes", "BAD_REQUEST"))
+        if not message.get("more_body"):
+            break
+    try:
+        return Request.from_json(json.loads(body))
+    except ValueError:
+        raise _Refused(400, refusal("the request body is not valid JSON", "BAD_REQUEST")) from None
+    except BroadcasterError as exc:
+        raise _Refused(400, refusal(str(exc), "BAD_REQUEST")) from None
+
+
+async def _respond(send: Send, status: int, body: dict[str, Any]) -> None:
+    payload = json.dumps(body, allow_nan=False).encode()
+    await _respond_raw(send, status, payload, b"application/json")
+
+
+async def _respond_raw(send: Send, status: int, payload: bytes, content_type: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", content_type), (b"content-length", str(len(payload)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
