@@ -89,7 +89,7 @@ async def serve_websocket(app: GraphQLApp, scope: Scope, receive: Receive, send:
                 try:
                     token = app.authenticate(secret)
                 except ApiError as exc:
-                    raise _Closed(4403, _short(str(exc))) from None
+                    raise _Closed(4403, _short(exc.message)) from None
                 await emit({"type": "connection_ack"})
             elif kind == "ping":
                 await emit({"type": "pong"})
