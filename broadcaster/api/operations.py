@@ -7,6 +7,7 @@ the same things the same way.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import threading
 from typing import Any, AsyncIterator
@@ -82,20 +83,30 @@ class Executor:
         self.rules = [*specified_rules, *limit_rules()]
         self._mutations = threading.Lock()
         self._context: dict[str, Any] = {"service": service}
+        # parsing and validating cost more than running a page of history: a client sends
+        # the same few documents again and again (the variables differ), so keep them
+        self._checked = functools.lru_cache(maxsize=256)(self._parse_and_validate)
         if poll is not None:
             self._context["poll"] = poll
 
-    def prepare(self, request: Request, token: ApiToken) -> tuple[DocumentNode, OperationType] | dict[str, Any]:
-        """The parsed, validated document and its operation type, or the refusal to send."""
-        if len(request.query) > MAX_QUERY_CHARS:
-            return refusal(f"the query is longer than {MAX_QUERY_CHARS} characters", "BAD_REQUEST")
+    def _parse_and_validate(self, query: str) -> DocumentNode | dict[str, Any]:
         try:
-            document = parse(request.query)
+            document = parse(query)
         except GraphQLError as error:
             return {"errors": [format_error(error)]}
         errors = validate(self.schema, document, self.rules)
         if errors:
             return {"errors": [format_error(error) for error in errors]}
+        return document
+
+    def prepare(self, request: Request, token: ApiToken) -> tuple[DocumentNode, OperationType] | dict[str, Any]:
+        """The parsed, validated document and its operation type, or the refusal to send."""
+        if len(request.query) > MAX_QUERY_CHARS:
+            return refusal(f"the query is longer than {MAX_QUERY_CHARS} characters", "BAD_REQUEST")
+        checked = self._checked(request.query)
+        if isinstance(checked, dict):
+            return checked
+        document = checked
         operation = get_operation_ast(document, request.operation_name)
         if operation is None:
             return refusal("name the operation to run (operationName)", "BAD_REQUEST")

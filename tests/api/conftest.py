@@ -42,6 +42,7 @@ def seed(db: Path) -> None:
         store.put_integration(Integration("wa", "whatsapp", {"token": "w"}))
         store.put_template("wa", Template("promo", "en", param_count=1))
         store.put_flow(Flow("f1", "promo", first_card=TextCard("Hi")))
+        store.put_flow(Flow("welcome", "Welcome", first_card=TextCard("Hello")))
         store.upsert_contacts(
             [
                 Contact(f"c{i}", f"N{i}", fields={"city": "Oslo" if i % 2 else "Rome"}, chats=(Chat("tg", str(i)),))

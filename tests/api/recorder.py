@@ -22,8 +22,9 @@ def main(db: str, broadcast_id: str, *batches: str) -> None:
     try:
         for batch in batches:
             time.sleep(0.3)
-            record(store, broadcast_id, {cid: Status.DELIVERED for cid in batch.split(",")})
-            print(f"{time.time():.6f} {batch}", flush=True)
+            items = [item.partition("=") for item in batch.split(",")]
+            record(store, broadcast_id, {cid: Status(status or "delivered") for cid, _, status in items})
+            print(f"{time.time():.6f} {','.join(cid for cid, _, _ in items)}", flush=True)
         time.sleep(0.3)
         b = store.get_broadcast(broadcast_id)
         store.update_broadcast(

@@ -111,7 +111,10 @@ def test_lists_integrations_contacts_flows_templates(server):
         "endCursor": "c4",
         "totalCount": 5,
     }
-    assert got["flows"] == [{"id": "f1", "name": "promo", "published": True}]
+    assert got["flows"] == [
+        {"id": "f1", "name": "promo", "published": True},
+        {"id": "welcome", "name": "Welcome", "published": True},
+    ]
     assert got["templates"] == [{"integration": "wa", "name": "promo", "language": "en", "paramCount": 1}]
 
 

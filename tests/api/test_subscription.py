@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 import httpx
-from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
 from gql import Client, gql
 from gql.transport.websockets import WebsocketsTransport
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from broadcaster.api.ws import PROTOCOL
 from broadcaster.core.lifecycle import State

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from .test_bad_input import HOSTILE_TEXT, refused, world  # noqa: F401  (world: the fixture)
 from .test_broadcast_commands import create, finished
 
 
@@ -45,3 +46,18 @@ def test_retry_dry_run_counts_and_creates_nothing(ready):
     }
     second = ready("retry", bid)
     assert second.exit_code == 1 and f"already has retry {retry_id}" in second.stderr
+
+
+def test_the_new_commands_refuse_hostile_input_in_one_line(world):
+    cli, broadcast_id = world
+    for text in HOSTILE_TEXT:
+        for command in ("schedule", "clone"):
+            refused(cli, command, text or "-")
+        refused(cli, "retry", text or "-", "--dry-run")
+        refused(cli, "tokens", "create", text or "-", "--scope", "read")
+        refused(cli, "tokens", "revoke", text or "-")
+    refused(cli, "schedule", broadcast_id)  # COMPLETED: cannot be scheduled
+    refused(cli, "schedule", broadcast_id, "--run-at", "yesterday-ish")
+    refused(cli, "tokens", "create", "ok", "--scope", "admin")
+    refused(cli, "serve", "--port", "99999")
+    refused(cli, "--store", "missing.db", "serve")
