@@ -48,7 +48,7 @@ def test_retry_dry_run_counts_and_creates_nothing(ready):
     assert second.exit_code == 1 and f"already has retry {retry_id}" in second.stderr
 
 
-def test_the_new_commands_refuse_hostile_input_in_one_line(world):
+def test_the_new_commands_refuse_hostile_input_in_one_line(world):  # noqa: F811  (the fixture imported above)
     cli, broadcast_id = world
     for text in HOSTILE_TEXT:
         for command in ("schedule", "clone"):
