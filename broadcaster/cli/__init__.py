@@ -13,6 +13,7 @@ import click
 from .base import App, BroadcasterGroup
 from .broadcasts import cancel, create, edit, lineage, list_broadcasts, purge, retry, show
 from .contacts import contacts
+from .db import db
 from .history import history
 from .lifecycle import clone, schedule
 from .serve import serve_command, tokens
@@ -69,6 +70,7 @@ for _command in (
     tokens,
     schedule,
     clone,
+    db,
 ):
     main.add_command(_command)
 

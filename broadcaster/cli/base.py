@@ -24,7 +24,8 @@ from ..core.errors import BroadcasterError, FilterSyntaxError
 from ..plugins import ProviderRegistry, make_plugin_manager
 from ..serde import converter
 from ..service import BroadcastService
-from ..store import SQLiteStore, open_store, sqlite_target
+from ..store import SQLStore, open_store, sqlite_target
+from ..store.postgres import is_postgres_url
 from ..store.faults import describe_sqlite_error
 from .escaping import clean
 from .times import Zone, local_zone
@@ -124,7 +125,7 @@ def _fail(line: str, code: int) -> None:
 
 
 #: commands that write something new into the store (the others never create an empty one)
-_CREATING_COMMANDS = frozenset({"add", "import", "create", "rehearse"})
+_CREATING_COMMANDS = frozenset({"add", "import", "create", "rehearse", "upgrade"})
 
 
 @attrs.define
@@ -134,7 +135,7 @@ class App:
     config_path: Path | None = None
     store_override: str | None = None
     _config: Config | None = None
-    _store: SQLiteStore | None = None
+    _store: SQLStore | None = None
     _registry: ProviderRegistry | None = None
     #: set when the command fails: a store file it created is then removed again
     failed: bool = False
@@ -150,13 +151,13 @@ class App:
         return self._config
 
     @property
-    def store(self) -> SQLiteStore:
+    def store(self) -> SQLStore:
         """The store; only commands that put something in it may create it."""
         if self._store is None:
             context = click.get_current_context(silent=True)
             creating = context is None or context.command.name in _CREATING_COMMANDS
             target = self.store_target
-            fresh = target != ":memory:" and not Path(target).exists()
+            fresh = target != ":memory:" and not is_postgres_url(target) and not Path(target).exists()
             # a store named with --store must exist for a reading command ("no such store")
             self._store = open_store(self.config.store, create=creating, must_exist=bool(self.store_override))
             if fresh and self._store.path != ":memory:":
@@ -165,7 +166,9 @@ class App:
 
     @property
     def store_target(self) -> str:
-        return sqlite_target(self.config.store)
+        """The SQLite file the store names, or the PostgreSQL URL as given."""
+        store = self.config.store
+        return store if is_postgres_url(store) else sqlite_target(store)
 
     @property
     def registry(self) -> ProviderRegistry:

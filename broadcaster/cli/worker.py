@@ -1,7 +1,10 @@
 """``run``: the worker — fire due broadcasts, dispatch them, show progress.
 
 One worker per SQLite store: ``run`` holds an exclusive ``flock`` on ``<db>.lock`` while
-it works (two would race their token buckets past the provider's rate). On a terminal the
+it works (two would race their token buckets past the provider's rate). The lock file sits
+next to the *resolved* database file, so a second ``run`` reaching the same file through a
+symlink, a relative path or ``..`` meets the same lock. A PostgreSQL store takes no lock:
+many workers share it. On a terminal the
 progress is a live rich display; elsewhere, plain lines every few seconds.
 
 SIGINT (Ctrl-C) or SIGTERM stops it gracefully (runtime.stopping): no new sends, the
@@ -34,6 +37,7 @@ from ..runtime.http import HttpExecutor
 from ..runtime.serve import DEFAULT_MAX_CONCURRENT, run_worker
 from ..runtime.stopping import StopWatch, contacts_left, exit_code, is_interrupt
 from ..runtime.webhooks import WebhookPublisher
+from ..store.postgres import is_postgres_url
 from .base import App, CliError, FiniteRange, pass_app
 from .render import console as terminal_console
 from .render import overdue_note, percent
@@ -60,10 +64,13 @@ class SecretResolvingStore:
 
 
 def _sqlite_path(url: str) -> str | None:
+    if is_postgres_url(url):
+        return None
     target = url[len("sqlite://") :] if url.startswith("sqlite://") else url
     if target in (":memory:", "/:memory:", ""):
         return None
-    return target
+    # every spelling of the path (symlinks, relative, ..) names one lock
+    return os.path.realpath(target)
 
 
 class worker_lock:  # noqa: N801 - used as a context manager, reads like one
@@ -85,7 +92,7 @@ class worker_lock:  # noqa: N801 - used as a context manager, reads like one
             self._file = None
             raise CliError(
                 f"another worker is already running on this store (it holds {self.path})",
-                hint="stop it first; one `broadcaster run` per SQLite store",
+                hint="stop it first; one `broadcaster run` per SQLite store (PostgreSQL takes many)",
             ) from None
         self._file.seek(0)
         self._file.truncate()

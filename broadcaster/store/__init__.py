@@ -1,9 +1,12 @@
-"""Durable state behind one small interface (:class:`Store`); SQLite is the embedded default."""
+"""Durable state behind one small interface (:class:`Store`): one SQL implementation
+(:class:`SQLStore`) on SQLite, the embedded default, or PostgreSQL, for many workers."""
 
 from __future__ import annotations
 
 from .base import CSV_COLUMNS, Claim, ConcurrentUpdate, HealthStatus, HistoryPage, IntegrationHealth, Store
-from .sqlite import SQLiteStore, open_store, sqlite_target
+from .opening import open_store
+from .sql import SQLStore
+from .sqlite import SQLiteStore, sqlite_target
 
 __all__ = [
     "CSV_COLUMNS",
@@ -12,6 +15,7 @@ __all__ = [
     "HealthStatus",
     "HistoryPage",
     "IntegrationHealth",
+    "SQLStore",
     "SQLiteStore",
     "Store",
     "open_store",

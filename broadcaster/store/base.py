@@ -33,6 +33,7 @@ __all__ = [
     "HistoryPage",
     "IntegrationHealth",
     "Store",
+    "WorkerInfo",
 ]
 
 #: the history CSV export's header, in order
@@ -84,6 +85,30 @@ class HistoryPage:
 
     rows: tuple[DispatchRow, ...]
     next_cursor: int | None
+
+
+@attrs.frozen
+class WorkerInfo:
+    """A ``broadcaster run`` process as the store knows it (``broadcaster workers``).
+
+    A worker renews ``lease_until`` with each heartbeat; once that passes, any other worker
+    marks it lost (``lost_at``) and may resolve the claims it left (``taken_over``: the
+    broadcasts whose pending rows it held).
+    """
+
+    id: str
+    host: str
+    pid: int
+    started_at: float
+    heartbeat_at: float
+    lease_until: float
+    broadcasts: tuple[str, ...] = ()
+    lost_at: float | None = None
+    taken_over: tuple[str, ...] = ()
+
+    @property
+    def live(self) -> bool:
+        return self.lost_at is None
 
 
 class Store(Protocol):
@@ -192,3 +217,19 @@ class Store(Protocol):
 
     # -- retention
     def purge_rows(self, older_than: float) -> int: ...
+
+    # -- workers (many on PostgreSQL; one on SQLite)
+    worker_id: str
+
+    def heartbeat(self, now: float, *, lease: float, broadcasts: Sequence[str] = ()) -> None:
+        """Register or renew this store's worker: live until ``now + lease``."""
+        ...
+
+    def mark_lost_workers(self, now: float) -> list[WorkerInfo]:
+        """Mark workers whose lease ended before ``now`` as lost; returns them (newly lost only)."""
+        ...
+
+    def list_workers(self) -> list[WorkerInfo]: ...
+    def retire_worker(self) -> None:
+        """This worker stops cleanly: its row goes, its claims are no longer protected."""
+        ...

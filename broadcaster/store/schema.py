@@ -12,7 +12,7 @@ from typing import Final
 
 from broadcaster.core.errors import ConfigError
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate", "schema_version"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate", "refuse_newer", "schema_version"]
 
 _V1: Final = """
 CREATE TABLE contacts (
@@ -94,14 +94,40 @@ ALTER TABLE dispatch_rows ADD COLUMN chat_id TEXT;
 CREATE INDEX dispatch_rows_chat ON dispatch_rows (broadcast_id, integration, chat_id);
 """
 
+# Many workers: the worker holding a claim (so that no other overwrites it while it lives)
+# and the registry of workers with their heartbeats (``broadcaster workers``).
+_V4: Final = """
+ALTER TABLE dispatch_rows ADD COLUMN claimed_by TEXT;
+CREATE TABLE workers (
+    id           TEXT PRIMARY KEY,
+    host         TEXT NOT NULL,
+    pid          INTEGER NOT NULL,
+    started_at   REAL NOT NULL,
+    heartbeat_at REAL NOT NULL,
+    lease_until  REAL NOT NULL,
+    broadcasts   TEXT NOT NULL DEFAULT '[]',
+    lost_at      REAL,
+    taken_over   TEXT NOT NULL DEFAULT '[]'
+)
+"""
+
 #: index i holds the script that takes a file from version i to version i + 1 (statements are
 #: split on ";", so no semicolon may appear inside a statement or a comment)
-MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3)
+MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3, _V4)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def refuse_newer(found: int, known: int, *, where: str) -> None:
+    """One line, the same for every engine, when a newer broadcaster wrote the database."""
+    if found > known:
+        raise ConfigError(
+            f"{where} has schema version {found}, newer than this broadcaster understands ({known})",
+            hint="upgrade broadcaster, or point it at another database",
+        )
 
 
 def migrate(conn: sqlite3.Connection, *, target: int = SCHEMA_VERSION, where: str = "the database") -> int:
@@ -110,11 +136,7 @@ def migrate(conn: sqlite3.Connection, *, target: int = SCHEMA_VERSION, where: st
     ``conn`` must be in autocommit mode (``isolation_level=None``).
     """
     found = schema_version(conn)
-    if found > SCHEMA_VERSION:
-        raise ConfigError(
-            f"{where} has schema version {found}, newer than this broadcaster understands ({SCHEMA_VERSION})",
-            hint="upgrade broadcaster, or point it at another database file",
-        )
+    refuse_newer(found, SCHEMA_VERSION, where=where)
     for version in range(found, target):
         statements = [part.strip() for part in MIGRATIONS[version].split(";") if part.strip()]
         conn.execute("BEGIN IMMEDIATE")

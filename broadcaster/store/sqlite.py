@@ -1,70 +1,34 @@
-"""The embedded SQLite implementation of :class:`broadcaster.store.base.Store`.
+"""The embedded SQLite engine of the SQL store: one file, one machine.
 
 One file, created on first use, in WAL mode; the schema is upgraded in place on open
 (:mod:`broadcaster.store.schema`). Every write that must be atomic runs in one
-``BEGIN IMMEDIATE`` transaction. The connection is shared by the threads of one process
-behind a lock; several processes may open the same file (WAL plus a busy timeout).
+``BEGIN IMMEDIATE`` transaction, which also serialises recorders. The connection is shared
+by the threads of one process behind a lock; several processes may open the same file (WAL
+plus a busy timeout), but only one ``broadcaster run`` works on it (``cli/worker.py``).
 """
 
 from __future__ import annotations
 
-import collections
 import contextlib
-import csv
-import json
-import math
 import sqlite3
 import threading
 from pathlib import Path
-from typing import IO, Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
-from broadcaster.core.errors import ConfigError, NotFound
-from broadcaster.core.filters import Filter
-from broadcaster.core.lifecycle import State
-from broadcaster.core.models import Broadcast, Chat, Contact, DispatchRow, Flow, Integration, Template
-from broadcaster.core.outcomes import ErrorKind, Outcome, Status
-from broadcaster.core.reasons import parse_reason
-from broadcaster.core.results import DeliveryUpdate
-from broadcaster.serde import converter
+from broadcaster.core.errors import ConfigError
 
-from .base import CSV_COLUMNS, Claim, ConcurrentUpdate, HealthStatus, HistoryPage, IntegrationHealth
-from .csv_export import csv_cells
-from .faults import check_sqlite_file, describe_sqlite_error
-from .filter_sql import filter_to_sql, register_functions
-from .schema import migrate
+from .engine import Tx
+from .filter_sql import SQLITE, register_functions
+from .opening import open_store
+from .schema import SCHEMA_VERSION, migrate
+from .sql import SQLStore
 
-__all__ = ["SQLiteStore", "open_store", "sqlite_target"]
-
-_INT64 = (-(2**63), 2**63 - 1)
-_COUNTER_COLUMN = {Outcome.DELIVERED: "delivered", Outcome.FAILED: "failed", Outcome.SKIPPED: "skipped"}
-_PAGE = 500
-_ROW_COLUMNS = (
-    "rec_seq, broadcast_id, contact_id, status, contact_name, integration, error_reason, error_kind,"
-    " used_fallback, sent_at, delivered_at, message_id, recorded_at"
-)
-_BROADCAST_COLUMNS = (
-    "body, state, run_at, retry_of, created_at, audience_size_estimate, audience_size_actual,"
-    " delivered, failed, skipped, started_at, finished_at"
-)
-
-
-def open_store(url_or_path: str | Path, *, create: bool = True, must_exist: bool = False) -> SQLiteStore:
-    """Open a store: ``sqlite:///path``, a plain path, or ``:memory:``.
-
-    With ``create=False`` a missing file opens as an empty, in-memory store: a command
-    that only reads sees "nothing here" and never leaves an empty database behind —
-    unless ``must_exist`` (the path was named on purpose): then it is "no such store".
-    Faults are one-line :class:`~broadcaster.core.errors.StoreError` (:mod:`.faults`).
-    """
-    target = check_sqlite_file(sqlite_target(url_or_path), create=create, must_exist=must_exist)
-    try:
-        return SQLiteStore(target)
-    except sqlite3.Error as exc:
-        raise describe_sqlite_error(exc, target) from None
+# open_store is re-exported: it was defined here before PostgreSQL came
+__all__ = ["SQLiteEngine", "SQLiteStore", "open_store", "sqlite_target"]
 
 
 def sqlite_target(url_or_path: str | Path) -> str:
-    """The file (or ``:memory:``) a store URL or path names; ConfigError for another scheme."""
+    """The file (or ``:memory:``) a ``sqlite://`` URL or plain path names."""
     target = str(url_or_path)
     if target.startswith("sqlite://"):
         target = target[len("sqlite://") :]
@@ -75,33 +39,20 @@ def sqlite_target(url_or_path: str | Path) -> str:
         scheme = target.split("://", 1)[0]
         raise ConfigError(
             f"unsupported store URL scheme {scheme!r} in {str(url_or_path)!r}",
-            hint="use sqlite:///path/to/file.db or a plain file path (PostgreSQL is planned, not built)",
+            hint="use sqlite:///path/to/file.db, postgresql://user@host:port/db or a plain file path",
         )
     return target
 
 
-def _check_field_value(contact_id: str, key: str, value: object) -> None:
-    ok = value is None or isinstance(value, (str, bool))
-    if isinstance(value, int) and not isinstance(value, bool):
-        ok = _INT64[0] <= value <= _INT64[1]
-    elif isinstance(value, float):
-        ok = math.isfinite(value)
-    if not ok:
-        raise ConfigError(
-            f"contact {contact_id!r}: field {key!r} holds {value!r}, which cannot be stored",
-            hint="field values are text, booleans, null, 64-bit integers or finite numbers",
-        )
+class SQLiteEngine:
+    """A connection to one file, shared by this process's threads behind a lock."""
 
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-class SQLiteStore:
-    """See :class:`broadcaster.store.base.Store` for the contract of each method."""
+    filters = SQLITE
+    like = "LIKE"  # case-insensitive for ASCII letters only (SQLite without ICU)
+    integrity_errors: tuple[type[BaseException], ...] = (sqlite3.IntegrityError,)
 
     def __init__(self, path: str) -> None:
-        self.path = path
+        self.where = path
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
@@ -113,599 +64,56 @@ class SQLiteStore:
             # can lose the last transactions), and much faster than FULL.
             self._conn.execute("PRAGMA synchronous = NORMAL")
         register_functions(self._conn)
-        migrate(self._conn, where=path)
-
-    # -- plumbing ------------------------------------------------------------------
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
-
-    def __enter__(self) -> SQLiteStore:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+        self.version_found = migrate(self._conn, where=path)
+        self.version = SCHEMA_VERSION
 
     @contextlib.contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def tx(self) -> Iterator[Tx]:
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
-                yield self._conn
+                yield _SQLiteTx(self._conn)
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
 
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The raw connection (tests and schema checks; the store goes through tx/query)."""
+        return self._conn
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             return self._conn.execute(sql, params).fetchall()
 
-    # -- contacts ----------------------------------------------------------------------
+    def order_records(self, tx: Tx) -> None:
+        """BEGIN IMMEDIATE already admits one writer at a time."""
 
-    def upsert_contacts(self, contacts: Sequence[Contact]) -> int:
-        unstructure = converter().unstructure
-        values = []
-        for contact in contacts:
-            for key, value in contact.fields.items():
-                _check_field_value(contact.id, key, value)
-            values.append(
-                (
-                    contact.id,
-                    contact.name,
-                    int(contact.opted_out),
-                    json.dumps(dict(contact.fields), ensure_ascii=False),
-                    json.dumps(unstructure(contact.chats), ensure_ascii=False),
-                )
-            )
-        with self._tx() as conn:
-            conn.executemany(
-                "INSERT INTO contacts (id, name, opted_out, fields, chats) VALUES (?, ?, ?, ?, ?)"
-                " ON CONFLICT (id) DO UPDATE SET name = excluded.name, opted_out = excluded.opted_out,"
-                " fields = excluded.fields, chats = excluded.chats",
-                values,
-            )
-        return len(values)
+    def check_text(self, what: str, text: str) -> None:
+        """SQLite keeps any text."""
 
-    @staticmethod
-    def _contact(row: Sequence[Any]) -> Contact:
-        chats = converter().structure(json.loads(row[4]), tuple[Chat, ...])
-        return Contact(id=row[0], name=row[1], opted_out=bool(row[2]), fields=json.loads(row[3]), chats=chats)
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
 
-    def get_contact(self, contact_id: str) -> Contact:
-        rows = self._query("SELECT id, name, opted_out, fields, chats FROM contacts WHERE id = ?", (contact_id,))
-        if not rows:
-            raise NotFound(f"no contact with id {contact_id!r}", hint="check the id, or import the contact first")
-        return self._contact(rows[0])
 
-    def count_contacts(self, audience_filter: Filter | str = "") -> int:
-        where, params = filter_to_sql(audience_filter)
-        return int(self._query(f"SELECT COUNT(*) FROM contacts c WHERE {where}", params)[0][0])
+class _SQLiteTx:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
 
-    def contacts_page(self, audience_filter: Filter | str = "", *, after_id: str | None, limit: int) -> list[Contact]:
-        where, params = filter_to_sql(audience_filter)
-        rows = self._query(
-            "SELECT c.id, c.name, c.opted_out, c.fields, c.chats FROM contacts c"
-            f" WHERE (? IS NULL OR c.id > ?) AND {where} ORDER BY c.id LIMIT ?",
-            [after_id, after_id, *params, limit],
-        )
-        return [self._contact(row) for row in rows]
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        return self._conn.execute(sql, params)
 
-    # -- configuration -------------------------------------------------------------------
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self._conn.executemany(sql, rows)
 
-    def _put(self, sql: str, params: Sequence[Any]) -> None:
-        with self._tx() as conn:
-            conn.execute(sql, params)
 
-    def _get_body(self, sql: str, params: Sequence[Any], cls: Any, what: str) -> Any:
-        rows = self._query(sql, params)
-        if not rows:
-            raise NotFound(f"no {what}", hint="check the name or id; list what exists first")
-        return converter().structure(json.loads(rows[0][0]), cls)
+class SQLiteStore(SQLStore):
+    """The SQL store on an SQLite file (or ``:memory:``)."""
 
-    def put_integration(self, integration: Integration) -> None:
-        body = json.dumps(converter().unstructure(integration))
-        self._put("INSERT OR REPLACE INTO integrations (name, body) VALUES (?, ?)", (integration.name, body))
+    def __init__(self, path: str, *, worker_id: str | None = None) -> None:
+        super().__init__(SQLiteEngine(path), worker_id=worker_id)
 
-    def get_integration(self, name: str) -> Integration:
-        sql = "SELECT body FROM integrations WHERE name = ?"
-        result: Integration = self._get_body(sql, (name,), Integration, f"integration named {name!r}")
-        return result
-
-    def list_integrations(self) -> list[Integration]:
-        rows = self._query("SELECT body FROM integrations ORDER BY name")
-        return [converter().structure(json.loads(row[0]), Integration) for row in rows]
-
-    def put_integration_health(self, health: IntegrationHealth) -> None:
-        self._put(
-            "INSERT OR REPLACE INTO integration_health (integration, status, detail, updated_at) VALUES (?, ?, ?, ?)",
-            (health.integration, health.status.value, health.detail, health.updated_at),
-        )
-
-    def get_integration_health(self, name: str) -> IntegrationHealth | None:
-        rows = self._query("SELECT status, detail, updated_at FROM integration_health WHERE integration = ?", (name,))
-        if not rows:
-            return None
-        status, detail, updated_at = rows[0]
-        return IntegrationHealth(name, HealthStatus(status), detail, updated_at)
-
-    def put_flow(self, flow: Flow) -> None:
-        self._put(
-            "INSERT OR REPLACE INTO flows (id, body) VALUES (?, ?)",
-            (flow.id, json.dumps(converter().unstructure(flow))),
-        )
-
-    def get_flow(self, flow_id: str) -> Flow:
-        result: Flow = self._get_body(
-            "SELECT body FROM flows WHERE id = ?", (flow_id,), Flow, f"flow with id {flow_id!r}"
-        )
-        return result
-
-    def list_flows(self) -> list[Flow]:
-        return [
-            converter().structure(json.loads(row[0]), Flow) for row in self._query("SELECT body FROM flows ORDER BY id")
-        ]
-
-    def set_flow_published(self, flow_id: str, published: bool) -> Flow:
-        with self._tx() as conn:
-            rows = conn.execute("SELECT body FROM flows WHERE id = ?", (flow_id,)).fetchall()
-            if not rows:
-                raise NotFound(f"no flow with id {flow_id!r}", hint="check the id; list flows first")
-            body = json.loads(rows[0][0])
-            body["published"] = published
-            conn.execute("UPDATE flows SET body = ? WHERE id = ?", (json.dumps(body), flow_id))
-        result: Flow = converter().structure(body, Flow)
-        return result
-
-    def put_template(self, integration: str, template: Template) -> None:
-        self._put(
-            "INSERT OR REPLACE INTO templates (integration, name, language, body) VALUES (?, ?, ?, ?)",
-            (integration, template.name, template.language, json.dumps(converter().unstructure(template))),
-        )
-
-    def get_template(self, integration: str, name: str, language: str = "en") -> Template:
-        result: Template = self._get_body(
-            "SELECT body FROM templates WHERE integration = ? AND name = ? AND language = ?",
-            (integration, name, language),
-            Template,
-            f"template {name!r} ({language}) on integration {integration!r}",
-        )
-        return result
-
-    def list_templates(self, integration: str | None = None) -> list[tuple[str, Template]]:
-        rows = self._query(
-            "SELECT integration, body FROM templates WHERE ? IS NULL OR integration = ?"
-            " ORDER BY integration, name, language",
-            (integration, integration),
-        )
-        return [(row[0], converter().structure(json.loads(row[1]), Template)) for row in rows]
-
-    # -- broadcasts -----------------------------------------------------------------------
-
-    @staticmethod
-    def _broadcast(row: Sequence[Any]) -> Broadcast:
-        body = json.loads(row[0])
-        body.update(state=row[1], run_at=row[2], retry_of=row[3], created_at=row[4])
-        body["counters"] = dict(
-            zip(
-                ("audience_size_estimate", "audience_size_actual", "delivered", "failed", "skipped"),
-                row[5:10],
-                strict=True,
-            ),
-            started_at=row[10],
-            finished_at=row[11],
-        )
-        result: Broadcast = converter().structure(body, Broadcast)
-        return result
-
-    @staticmethod
-    def _broadcast_values(broadcast: Broadcast) -> tuple[Any, ...]:
-        c = broadcast.counters
-        body = json.dumps(converter().unstructure(broadcast), ensure_ascii=False)
-        return (
-            body,
-            broadcast.state.value,
-            broadcast.run_at,
-            broadcast.retry_of,
-            c.audience_size_estimate,
-            c.audience_size_actual,
-            c.started_at,
-            c.finished_at,
-        )
-
-    def create_broadcast(self, broadcast: Broadcast) -> Broadcast:
-        c = broadcast.counters
-        try:
-            with self._tx() as conn:
-                conn.execute(
-                    "INSERT INTO broadcasts (body, state, run_at, retry_of, audience_size_estimate,"
-                    " audience_size_actual, started_at, finished_at, id, created_at, delivered, failed, skipped)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        *self._broadcast_values(broadcast),
-                        broadcast.id,
-                        broadcast.created_at,
-                        c.delivered,
-                        c.failed,
-                        c.skipped,
-                    ),
-                )
-        except sqlite3.IntegrityError:
-            raise ConfigError(
-                f"a broadcast with id {broadcast.id!r} already exists", hint="choose another id"
-            ) from None
-        return self.get_broadcast(broadcast.id)
-
-    def get_broadcast(self, broadcast_id: str) -> Broadcast:
-        rows = self._query(f"SELECT {_BROADCAST_COLUMNS} FROM broadcasts WHERE id = ?", (broadcast_id,))
-        if not rows:
-            raise NotFound(f"no broadcast with id {broadcast_id!r}", hint="check the id; list broadcasts to see them")
-        return self._broadcast(rows[0])
-
-    def list_broadcasts(self, *, state: State | None = None, limit: int | None = None) -> list[Broadcast]:
-        rows = self._query(
-            f"SELECT {_BROADCAST_COLUMNS} FROM broadcasts WHERE ? IS NULL OR state = ?"
-            " ORDER BY created_at DESC, id DESC LIMIT ?",
-            (state and state.value, state and state.value, -1 if limit is None else limit),
-        )
-        return [self._broadcast(row) for row in rows]
-
-    def update_broadcast(self, new: Broadcast, *, expected_state: State) -> Broadcast:
-        with self._tx() as conn:
-            cursor = conn.execute(
-                "UPDATE broadcasts SET body = ?, state = ?, run_at = ?, retry_of = ?, audience_size_estimate = ?,"
-                " audience_size_actual = ?, started_at = ?, finished_at = ? WHERE id = ? AND state = ?",
-                (*self._broadcast_values(new), new.id, expected_state.value),
-            )
-            if cursor.rowcount == 0:
-                found = conn.execute("SELECT state FROM broadcasts WHERE id = ?", (new.id,)).fetchall()
-                if not found:
-                    raise NotFound(f"no broadcast with id {new.id!r}", hint="create it before updating it")
-                raise ConcurrentUpdate(
-                    f"broadcast {new.id!r} is {found[0][0]}, not {expected_state.value}: it changed meanwhile",
-                    hint="reload the broadcast and try again",
-                )
-        return self.get_broadcast(new.id)
-
-    def due_broadcasts(self, now: float) -> list[Broadcast]:
-        rows = self._query(
-            f"SELECT {_BROADCAST_COLUMNS} FROM broadcasts WHERE state = 'SCHEDULED' AND run_at <= ?"
-            " ORDER BY run_at, id",
-            (now,),
-        )
-        return [self._broadcast(row) for row in rows]
-
-    def retries_of(self, broadcast_id: str) -> list[Broadcast]:
-        rows = self._query(
-            f"SELECT {_BROADCAST_COLUMNS} FROM broadcasts WHERE retry_of = ? ORDER BY created_at, id", (broadcast_id,)
-        )
-        return [self._broadcast(row) for row in rows]
-
-    def count_quota(self) -> int:
-        return int(self._query("SELECT COUNT(*) FROM broadcasts WHERE state IN ('DRAFT', 'SCHEDULED')")[0][0])
-
-    # -- audience ---------------------------------------------------------------------------
-
-    def snapshot_audience(self, broadcast_id: str) -> int:
-        broadcast = self.get_broadcast(broadcast_id)
-        with self._tx() as conn:
-            conn.execute("DELETE FROM audience WHERE broadcast_id = ?", (broadcast_id,))
-            if broadcast.audience.contact_ids is not None:
-                conn.executemany(
-                    "INSERT OR IGNORE INTO audience (broadcast_id, contact_id) SELECT ?, id FROM contacts WHERE id = ?",
-                    ((broadcast_id, contact_id) for contact_id in broadcast.audience.contact_ids),
-                )
-            else:
-                where, params = filter_to_sql(broadcast.audience.filter or "")
-                conn.execute(
-                    f"INSERT OR IGNORE INTO audience (broadcast_id, contact_id) SELECT ?, c.id FROM contacts c WHERE {where}",
-                    [broadcast_id, *params],
-                )
-            size = int(
-                conn.execute("SELECT COUNT(*) FROM audience WHERE broadcast_id = ?", (broadcast_id,)).fetchone()[0]
-            )
-            conn.execute("UPDATE broadcasts SET audience_size_actual = ? WHERE id = ?", (size, broadcast_id))
-        return size
-
-    def audience_page(self, broadcast_id: str, *, after_id: str | None, limit: int) -> list[Contact]:
-        rows = self._query(
-            "SELECT c.id, c.name, c.opted_out, c.fields, c.chats FROM audience a JOIN contacts c ON c.id = a.contact_id"
-            " WHERE a.broadcast_id = ? AND (? IS NULL OR a.contact_id > ?) AND NOT EXISTS"
-            " (SELECT 1 FROM dispatch_rows d WHERE d.broadcast_id = a.broadcast_id AND d.contact_id = a.contact_id)"
-            " ORDER BY a.contact_id LIMIT ?",
-            (broadcast_id, after_id, after_id, limit),
-        )
-        return [self._contact(row) for row in rows]
-
-    # -- dispatch rows -------------------------------------------------------------------------
-
-    def claim(self, broadcast_id: str, targets: Sequence[tuple[str, ...]], now: float) -> list[str]:
-        claimed = []
-        with self._tx() as conn:
-            for target in targets:
-                contact_id, integration = target[0], target[1]
-                chat_id = target[2] if len(target) > 2 else None
-                cursor = conn.execute(
-                    "INSERT OR IGNORE INTO dispatch_rows"
-                    " (broadcast_id, contact_id, integration, chat_id, contact_name, claimed_at)"
-                    " VALUES (?, ?, ?, ?, COALESCE((SELECT name FROM contacts WHERE id = ?), ''), ?)",
-                    (broadcast_id, contact_id, integration, chat_id, contact_id, now),
-                )
-                if cursor.rowcount:
-                    claimed.append(contact_id)
-        return claimed
-
-    def release(self, broadcast_id: str, contact_ids: Sequence[str]) -> None:
-        with self._tx() as conn:
-            conn.executemany(
-                "DELETE FROM dispatch_rows WHERE broadcast_id = ? AND contact_id = ? AND status IS NULL",
-                [(broadcast_id, contact_id) for contact_id in contact_ids],
-            )
-
-    def used_chats(self, broadcast_id: str, chats: Iterable[tuple[str, str]]) -> frozenset[tuple[str, str]]:
-        """Which of these (integration, chat_id) pairs a claimed send of the broadcast went to."""
-        by_integration: dict[str, list[str]] = {}
-        for integration, chat_id in dict.fromkeys(chats):
-            by_integration.setdefault(integration, []).append(chat_id)
-        used: set[tuple[str, str]] = set()
-        for integration, chat_ids in by_integration.items():
-            for start in range(0, len(chat_ids), 500):
-                chunk = chat_ids[start : start + 500]
-                # One equality prefix and an IN list: an index lookup per chat, never a scan
-                # of the broadcast's rows (an OR of pairs made SQLite scan them all).
-                marks = ", ".join("?" * len(chunk))
-                rows = self._query(
-                    "SELECT DISTINCT chat_id FROM dispatch_rows"
-                    f" WHERE broadcast_id = ? AND integration = ? AND chat_id IN ({marks})",
-                    [broadcast_id, integration, *chunk],
-                )
-                used.update((integration, row[0]) for row in rows)
-        return frozenset(used)
-
-    def record(self, rows: Sequence[DispatchRow]) -> int:
-        bumps: collections.Counter[tuple[str, Outcome]] = collections.Counter()
-        with self._tx() as conn:
-            seq = int(conn.execute("SELECT COALESCE(MAX(rec_seq), 0) FROM dispatch_rows").fetchone()[0])
-            for row in rows:
-                seq += 1
-                values = (
-                    row.status.value,
-                    row.outcome.value,
-                    row.contact_name,
-                    row.integration,
-                    None if row.error_reason is None else str(row.error_reason),
-                    None if row.error_kind is None else row.error_kind.value,
-                    int(row.used_fallback),
-                    row.sent_at,
-                    row.delivered_at,
-                    row.message_id,
-                    row.recorded_at,
-                    seq,
-                )
-                cursor = conn.execute(
-                    "UPDATE dispatch_rows SET status = ?, outcome = ?,"
-                    " contact_name = CASE WHEN ?3 = '' THEN contact_name ELSE ?3 END,"
-                    " integration = COALESCE(?4, integration), error_reason = ?5, error_kind = ?6, used_fallback = ?7,"
-                    " sent_at = ?8, delivered_at = ?9, message_id = ?10, recorded_at = ?11, rec_seq = ?12"
-                    " WHERE broadcast_id = ?13 AND contact_id = ?14 AND status IS NULL",
-                    (*values, row.broadcast_id, row.contact_id),
-                )
-                if cursor.rowcount == 0:
-                    cursor = conn.execute(
-                        "INSERT OR IGNORE INTO dispatch_rows (status, outcome, contact_name, integration, error_reason,"
-                        " error_kind, used_fallback, sent_at, delivered_at, message_id, recorded_at, rec_seq,"
-                        " broadcast_id, contact_id) VALUES (?1, ?2,"
-                        " CASE WHEN ?3 = '' THEN COALESCE((SELECT name FROM contacts WHERE id = ?14), '') ELSE ?3 END,"
-                        " ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-                        (*values, row.broadcast_id, row.contact_id),
-                    )
-                if cursor.rowcount:
-                    bumps[(row.broadcast_id, row.outcome)] += 1
-                else:
-                    seq -= 1  # already final: recorded before, counted once
-            for (broadcast_id, outcome), count in bumps.items():
-                column = _COUNTER_COLUMN[outcome]
-                conn.execute(f"UPDATE broadcasts SET {column} = {column} + ? WHERE id = ?", (count, broadcast_id))
-        return sum(bumps.values())
-
-    def pending(self, broadcast_id: str) -> list[Claim]:
-        rows = self._query(
-            "SELECT contact_id, integration, claimed_at FROM dispatch_rows"
-            " WHERE broadcast_id = ? AND status IS NULL ORDER BY contact_id",
-            (broadcast_id,),
-        )
-        return [
-            Claim(broadcast_id, contact_id, integration, claimed_at) for contact_id, integration, claimed_at in rows
-        ]
-
-    def failed_with_reasons(self, broadcast_id: str, reasons: Iterable[str]) -> list[tuple[str, str | None, float]]:
-        """(contact id, integration, recorded at) of the broadcast's FAILED rows whose
-        error reason is one of ``reasons`` (full ``provider:code:reason`` strings)."""
-        wanted = sorted(set(reasons))
-        if not wanted:
-            return []
-        marks = ", ".join("?" * len(wanted))
-        rows = self._query(
-            "SELECT contact_id, integration, recorded_at FROM dispatch_rows"
-            f" WHERE broadcast_id = ? AND outcome = 'FAILED' AND error_reason IN ({marks})",
-            (broadcast_id, *wanted),
-        )
-        return [(contact_id, integration, float(at or 0.0)) for contact_id, integration, at in rows]
-
-    def failed_contact_ids(self, broadcast_id: str) -> Iterator[str]:
-        after = ""
-        while True:
-            page = self._query(
-                "SELECT contact_id FROM dispatch_rows WHERE broadcast_id = ? AND outcome = 'FAILED' AND contact_id > ?"
-                " ORDER BY contact_id LIMIT ?",
-                (broadcast_id, after, _PAGE),
-            )
-            for (contact_id,) in page:
-                yield contact_id
-            if len(page) < _PAGE:
-                return
-            after = page[-1][0]
-
-    def count_rows(self, broadcast_id: str) -> dict[Outcome, int]:
-        rows = self._query(
-            "SELECT outcome, COUNT(*) FROM dispatch_rows WHERE broadcast_id = ? AND outcome IS NOT NULL GROUP BY outcome",
-            (broadcast_id,),
-        )
-        counts = {outcome: 0 for outcome in Outcome}
-        counts.update({Outcome(outcome): count for outcome, count in rows})
-        return counts
-
-    def apply_delivery_update(self, integration: str, update: DeliveryUpdate) -> bool:
-        with self._tx() as conn:
-            found = conn.execute(
-                "SELECT seq, broadcast_id, status FROM dispatch_rows WHERE integration = ? AND message_id = ?",
-                (integration, update.message_id),
-            ).fetchall()
-            # Only an ACCEPTED row can still move: forward to DELIVERED, or to FAILED.
-            if not found or found[0][2] != Status.ACCEPTED.value or update.status == "sent":
-                return False
-            seq, broadcast_id, _ = found[0]
-            if update.status in ("delivered", "read"):
-                conn.execute(
-                    "UPDATE dispatch_rows SET status = ?, delivered_at = ? WHERE seq = ?",
-                    (Status.DELIVERED.value, update.at, seq),
-                )
-                return True
-            conn.execute(
-                "UPDATE dispatch_rows SET status = ?, outcome = 'FAILED', error_reason = ?, error_kind = ? WHERE seq = ?",
-                (
-                    Status.PROVIDER_ERROR.value,
-                    str(update.reason),
-                    (update.kind or ErrorKind.PERMANENT_CONTACT).value,
-                    seq,
-                ),
-            )
-            conn.execute(
-                "UPDATE broadcasts SET delivered = delivered - 1, failed = failed + 1 WHERE id = ?", (broadcast_id,)
-            )
-            return True
-
-    # -- history -----------------------------------------------------------------------------
-
-    @staticmethod
-    def _row(row: Sequence[Any]) -> DispatchRow:
-        return DispatchRow(
-            broadcast_id=row[1],
-            contact_id=row[2],
-            status=Status(row[3]),
-            contact_name=row[4],
-            integration=row[5],
-            error_reason=None if row[6] is None else parse_reason(row[6]),
-            error_kind=None if row[7] is None else ErrorKind(row[7]),
-            used_fallback=bool(row[8]),
-            sent_at=row[9],
-            delivered_at=row[10],
-            message_id=row[11],
-            recorded_at=row[12] or 0.0,
-        )
-
-    def history(
-        self,
-        broadcast_id: str,
-        *,
-        outcome: Outcome | None = None,
-        search: str | None = None,
-        cursor: int | None = None,
-        limit: int = 50,
-    ) -> HistoryPage:
-        if limit < 1:
-            raise ConfigError(f"a history page needs a limit of at least 1, got {limit}")
-        where = ["broadcast_id = ?", "status IS NOT NULL"]
-        params: list[Any] = [broadcast_id]
-        if outcome is not None:
-            where.append("outcome = ?")
-            params.append(outcome.value)
-        if search:
-            # LIKE is case-insensitive for ASCII letters only (SQLite without ICU).
-            where.append("contact_name LIKE ? ESCAPE '\\'")
-            params.append(f"%{_escape_like(search)}%")
-        if cursor is not None:
-            where.append("rec_seq < ?")
-            params.append(cursor)
-        rows = self._query(
-            f"SELECT {_ROW_COLUMNS} FROM dispatch_rows WHERE {' AND '.join(where)} ORDER BY rec_seq DESC LIMIT ?",
-            [*params, limit + 1],
-        )
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return HistoryPage(tuple(self._row(row) for row in rows), rows[-1][0] if more else None)
-
-    def get_row(self, broadcast_id: str, contact_id: str) -> DispatchRow | None:
-        """The contact's final row in the broadcast, or None (no row, still pending, or purged)."""
-        rows = self._query(
-            f"SELECT {_ROW_COLUMNS} FROM dispatch_rows WHERE broadcast_id = ? AND contact_id = ? AND status IS NOT NULL",
-            (broadcast_id, contact_id),
-        )
-        return self._row(rows[0]) if rows else None
-
-    def count_used_fallback(self, broadcast_id: str) -> int:
-        """Rows of the broadcast whose contact got a fallback template instead of the flow."""
-        found = self._query(
-            "SELECT COUNT(*) FROM dispatch_rows WHERE broadcast_id = ? AND status IS NOT NULL AND used_fallback = 1",
-            (broadcast_id,),
-        )
-        return int(found[0][0])
-
-    def last_recorded_at(self, broadcast_id: str) -> float | None:
-        """When the broadcast's latest final row was written (None before the first)."""
-        found = self._query(
-            "SELECT recorded_at FROM dispatch_rows WHERE broadcast_id = ? AND rec_seq IS NOT NULL"
-            " ORDER BY rec_seq DESC LIMIT 1",
-            (broadcast_id,),
-        )
-        return float(found[0][0]) if found and found[0][0] is not None else None
-
-    def count_existing_contacts(self, contact_ids: Sequence[str]) -> int:
-        """How many distinct ids of ``contact_ids`` name a stored contact (an explicit audience's estimate)."""
-        unique = list(dict.fromkeys(contact_ids))
-        total = 0
-        for start in range(0, len(unique), 500):
-            chunk = unique[start : start + 500]
-            marks = ", ".join("?" * len(chunk))
-            total += int(self._query(f"SELECT COUNT(*) FROM contacts WHERE id IN ({marks})", chunk)[0][0])
-        return total
-
-    def rows_after(self, broadcast_id: str, cursor: int | None, *, limit: int = 500) -> HistoryPage:
-        """Rows recorded after ``cursor``, oldest first; ``next_cursor`` is where to continue."""
-        rows = self._query(
-            f"SELECT {_ROW_COLUMNS} FROM dispatch_rows WHERE broadcast_id = ? AND status IS NOT NULL AND rec_seq > ?"
-            " ORDER BY rec_seq LIMIT ?",
-            (broadcast_id, cursor or 0, limit),
-        )
-        return HistoryPage(tuple(self._row(row) for row in rows), rows[-1][0] if rows else cursor)
-
-    def export_csv(
-        self, broadcast_id: str, fileobj: IO[str], *, outcome: Outcome | None = None, search: str | None = None
-    ) -> int:
-        """Write the history (newest first) as CSV, page by page; returns the number of rows."""
-        writer = csv.writer(fileobj)
-        writer.writerow(CSV_COLUMNS)
-        written, cursor = 0, None
-        while True:
-            page = self.history(broadcast_id, outcome=outcome, search=search, cursor=cursor, limit=_PAGE)
-            writer.writerows(csv_cells(row) for row in page.rows)
-            written += len(page.rows)
-            if page.next_cursor is None:
-                return written
-            cursor = page.next_cursor
-
-    # -- retention ------------------------------------------------------------------------------
-
-    def purge_rows(self, older_than: float) -> int:
-        """Delete rows recorded (or claimed, if never recorded) before ``older_than``; counters stay."""
-        with self._tx() as conn:
-            deleted = conn.execute(
-                "DELETE FROM dispatch_rows WHERE COALESCE(recorded_at, claimed_at) < ?", (older_than,)
-            ).rowcount
-            conn.execute(
-                "DELETE FROM audience WHERE broadcast_id IN (SELECT id FROM broadcasts"
-                " WHERE state IN ('COMPLETED', 'CANCELLED') AND finished_at < ?)",
-                (older_than,),
-            )
-        return int(deleted)
+    def __enter__(self) -> SQLiteStore:
+        return self

@@ -49,7 +49,7 @@ from broadcaster.runtime.http import HttpExecutor
 from broadcaster.runtime.serve import run_worker
 from broadcaster.runtime.stopping import StopWatch
 from broadcaster.service import BroadcastService
-from broadcaster.store import SQLiteStore, open_store
+from broadcaster.store import SQLStore, open_store
 
 from .audience import AudienceGenerator
 from .draws import derive_key
@@ -133,7 +133,7 @@ def _is_rehearsal_store(path: Path) -> bool:
     return True
 
 
-def prepare_store(path: Path) -> SQLiteStore:
+def prepare_store(path: Path) -> SQLStore:
     """A new, empty store at ``path``; a previous rehearsal's store there is replaced.
 
     Refuses (ConfigError) to replace anything else, so ``--store`` can never wipe a real
@@ -150,7 +150,7 @@ def prepare_store(path: Path) -> SQLiteStore:
     return open_store(path)
 
 
-def _write_audience(store: SQLiteStore, audience: AudienceGenerator, size: int) -> None:
+def _write_audience(store: SQLStore, audience: AudienceGenerator, size: int) -> None:
     after: str | None = None
     written = 0
     while written < size:
@@ -192,7 +192,7 @@ def _routing_transport(fakes_by_host: Mapping[str, FakeProvider]) -> httpx.MockT
     return httpx.MockTransport(handle)
 
 
-def _retry_wanted(scenario: Scenario, store: SQLiteStore, broadcast_id: str, done: int) -> bool:
+def _retry_wanted(scenario: Scenario, store: SQLStore, broadcast_id: str, done: int) -> bool:
     """The simulator's rule, on the store's rows: retry while FAILED rows are left (and,
     for ``only_systemic``, some of them are not), up to ``max_retries``."""
     policy = scenario.retry
@@ -205,7 +205,7 @@ def _retry_wanted(scenario: Scenario, store: SQLiteStore, broadcast_id: str, don
 
 
 async def _run(
-    scenario: Scenario, store: SQLiteStore, registry: ProviderRegistry, seed: int, watch: StopWatch | None
+    scenario: Scenario, store: SQLStore, registry: ProviderRegistry, seed: int, watch: StopWatch | None
 ) -> tuple[list[str], dict[str, FakeProvider]]:
     clock = WallClock(epoch=scenario.start)
 
@@ -349,7 +349,7 @@ class _Rows:
     integrations: dict[str, Counter[Outcome]] = attrs.field(factory=dict)
 
 
-def _read_rows(store: SQLiteStore, broadcast_id: str) -> _Rows:
+def _read_rows(store: SQLStore, broadcast_id: str) -> _Rows:
     counted = _Rows()
     cursor: int | None = None
     while True:
@@ -370,7 +370,7 @@ def _read_rows(store: SQLiteStore, broadcast_id: str) -> _Rows:
         cursor = page.next_cursor
 
 
-def _attempt(store: SQLiteStore, scenario: Scenario, number: int, broadcast_id: str) -> dict[str, Any]:
+def _attempt(store: SQLStore, scenario: Scenario, number: int, broadcast_id: str) -> dict[str, Any]:
     broadcast = store.get_broadcast(broadcast_id)
     counters = broadcast.counters
     rows = _read_rows(store, broadcast_id)
@@ -407,7 +407,7 @@ def _attempt(store: SQLiteStore, scenario: Scenario, number: int, broadcast_id: 
     }
 
 
-def _checks(store: SQLiteStore, result: RehearsalResult, attempts: list[dict[str, Any]]) -> dict[str, bool]:
+def _checks(store: SQLStore, result: RehearsalResult, attempts: list[dict[str, Any]]) -> dict[str, bool]:
     """Invariants a correct engine always keeps; any False is a bug worth reporting."""
     one_row = counters_match = True
     for attempt in attempts:

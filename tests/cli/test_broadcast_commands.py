@@ -224,6 +224,18 @@ def test_run_once_when_idle_and_the_single_worker_lock(ready):
     assert result.stderr.startswith("error: another worker is already running on this store")
 
 
+def test_the_single_worker_lock_holds_for_every_spelling_of_the_path(ready):
+    (ready.root / "link.db").symlink_to(ready.root / "broadcaster.db")
+    (ready.root / "sub").mkdir()
+    with open(ready.root / "broadcaster.db.lock", "a+") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        for spelling in ("link.db", "sub/../broadcaster.db", str(ready.root / "link.db")):
+            result = ready("--store", spelling, "run", "--once")
+            assert result.exit_code == 1, spelling
+            assert result.stderr.startswith("error: another worker is already running on this store")
+    assert not (ready.root / "link.db.lock").exists()
+
+
 def test_run_refuses_an_unresolvable_secret(ready, monkeypatch):
     monkeypatch.delenv("TG_TOKEN")
     result = ready("run", "--once")

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from hypothesis import given, settings
+from typing import Callable
+
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from broadcaster.core.models import Broadcast, DispatchRow
 from broadcaster.core.outcomes import Outcome, Status
 from broadcaster.core.reasons import ErrorReason
 from broadcaster.core.results import DeliveryUpdate
-from broadcaster.store import open_store
+from broadcaster.store import SQLStore
 
 CONTACTS = [f"c{i}" for i in range(6)]
 REASON = ErrorReason("whatsapp", "131026", "undeliverable")
@@ -25,10 +27,11 @@ updates = st.tuples(
 )
 
 
-@settings(max_examples=60)
-@given(st.lists(st.one_of(claims, records, updates), max_size=15))
-def test_counters_equal_rows(steps: list[tuple[str, object]]) -> None:
-    store = open_store(":memory:")
+# new_store is a factory: each example gets an empty store of the engine
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(st.one_of(claims, records, updates), max_size=15))
+def test_counters_equal_rows(new_store: Callable[[], SQLStore], steps: list[tuple[str, object]]) -> None:
+    store = new_store()
     store.create_broadcast(Broadcast("b"))
     first_status: dict[str, Status] = {}
     for kind, payload in steps:
@@ -62,7 +65,6 @@ def test_counters_equal_rows(steps: list[tuple[str, object]]) -> None:
         or (status is Status.ACCEPTED and _failed_later(steps, cid))
     )
     assert failed_expected == list(store.failed_contact_ids("b"))
-    store.close()
 
 
 def _failed_later(steps: list[tuple[str, object]], cid: str) -> bool:

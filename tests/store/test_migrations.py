@@ -40,7 +40,7 @@ def test_v1_file_is_upgraded_in_place(tmp_path: Path) -> None:
     check.close()
 
     with open_store(path) as store:
-        assert SCHEMA_VERSION == schema_version(store._conn)
+        assert SCHEMA_VERSION == schema_version(store.engine.connection)
         assert Contact("c1", "Ada", {"city": "Paris"}) == store.get_contact("c1")
         assert 1 == store.get_broadcast("b1").counters.delivered
         # what v2 added works on the old data
@@ -53,12 +53,12 @@ def test_v1_file_is_upgraded_in_place(tmp_path: Path) -> None:
         assert ["c2", "c1"] == [row.contact_id for row in store.history("b1").rows]
     # opening again is a no-op
     with open_store(path) as store:
-        assert SCHEMA_VERSION == schema_version(store._conn)
+        assert SCHEMA_VERSION == schema_version(store.engine.connection)
 
 
 def test_fresh_file_gets_latest_version(tmp_path: Path) -> None:
     with open_store(tmp_path / "new.db") as store:
-        assert 3 == SCHEMA_VERSION == schema_version(store._conn)
+        assert 4 == SCHEMA_VERSION == schema_version(store.engine.connection)
 
 
 def test_newer_file_is_refused(tmp_path: Path) -> None:
@@ -83,6 +83,28 @@ def test_a_version_2_file_gains_the_chat_column_and_keeps_its_rows(tmp_path: Pat
     )
     conn.close()
     with open_store(path) as store:
-        assert schema_version(store._conn) == 3
+        assert schema_version(store.engine.connection) == SCHEMA_VERSION
         assert store.get_row("b", "c1").status.value == "delivered"
         assert store.used_chats("b", [("tg", "1")]) == frozenset()  # old rows carry no chat id
+
+
+def test_postgresql_gets_its_versioned_schema_and_refuses_a_newer_one(pg_url: str) -> None:
+    import psycopg
+
+    from broadcaster.store.pg_schema import PG_SCHEMA_VERSION
+    from tests.conftest import pg_reset
+
+    pg_reset(pg_url)
+    with open_store(pg_url) as store:
+        assert store.engine.version == PG_SCHEMA_VERSION
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO broadcaster_schema (version) VALUES (%s)", (PG_SCHEMA_VERSION + 1,))
+    try:
+        with pytest.raises(ConfigError) as caught:
+            open_store(pg_url)
+        assert f"has schema version {PG_SCHEMA_VERSION + 1}, newer than this broadcaster understands" in str(
+            caught.value
+        )
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute("DELETE FROM broadcaster_schema WHERE version > %s", (PG_SCHEMA_VERSION,))

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import pytest
+
 from broadcaster.core.lifecycle import State
 from broadcaster.core.models import Audience, Broadcast, Chat, Contact, DispatchRow
 from broadcaster.core.outcomes import Status
 from broadcaster.store.sqlite import open_store
 
 
-def make_store():
-    store = open_store(":memory:")
+@pytest.fixture
+def make_store(new_store):
+    return lambda: _filled(new_store())
+
+
+def _filled(store):
     store.upsert_contacts([Contact(f"c{i}", f"N{i}", chats=(Chat("tg", str(i)),)) for i in range(5)])
     store.create_broadcast(Broadcast(id="b", audience=Audience(filter=""), state=State.SENDING))
     return store
 
 
-def test_get_row_returns_the_final_row_only():
+def test_get_row_returns_the_final_row_only(make_store):
     store = make_store()
     store.claim("b", [("c1", "tg"), ("c2", "tg")], 10.0)
     store.record([DispatchRow("b", "c1", Status.DELIVERED, "N1", "tg", used_fallback=True, recorded_at=11.0)])
@@ -25,7 +31,7 @@ def test_get_row_returns_the_final_row_only():
     assert store.get_row("b", "c9") is None
 
 
-def test_count_used_fallback():
+def test_count_used_fallback(make_store):
     store = make_store()
     store.record(
         [
@@ -37,7 +43,7 @@ def test_count_used_fallback():
     assert store.count_used_fallback("b") == 2
 
 
-def test_count_existing_contacts_ignores_unknown_and_duplicate_ids():
+def test_count_existing_contacts_ignores_unknown_and_duplicate_ids(make_store):
     store = make_store()
     assert store.count_existing_contacts(["c1", "c1", "c4", "nobody"]) == 2
     assert store.count_existing_contacts([f"c{i % 5}" for i in range(2000)]) == 5
@@ -54,7 +60,7 @@ def test_a_read_only_open_of_a_missing_file_is_empty_and_leaves_nothing(tmp_path
     assert path.exists()
 
 
-def test_used_chats_are_the_chats_claimed_sends_went_to():
+def test_used_chats_are_the_chats_claimed_sends_went_to(make_store):
     store = make_store()
     store.claim("b", [("c1", "tg", "1"), ("c2", "tg", "2"), ("c3", "tg")], 1.0)  # c3: no chat id given
     store.record([DispatchRow("b", "c4", Status.OPTED_OUT, integration="tg", recorded_at=1.0)])  # a skip: not messaged
@@ -66,7 +72,7 @@ def test_used_chats_are_the_chats_claimed_sends_went_to():
     assert store.used_chats("b", many) == frozenset({("tg", "1"), ("tg", "2")})
 
 
-def test_last_recorded_at_is_the_latest_final_row_of_that_broadcast():
+def test_last_recorded_at_is_the_latest_final_row_of_that_broadcast(make_store):
     store = make_store()
     assert store.last_recorded_at("b") is None
     store.claim("b", [("c1", "tg", "1")], 5.0)
@@ -79,7 +85,7 @@ def test_last_recorded_at_is_the_latest_final_row_of_that_broadcast():
     assert store.last_recorded_at("b") == 15.0 and store.last_recorded_at("other") == 99.0
 
 
-def test_failed_with_reasons_finds_the_rows_failed_for_those_reasons_only():
+def test_failed_with_reasons_finds_the_rows_failed_for_those_reasons_only(make_store):
     from broadcaster.core.outcomes import ErrorKind
     from broadcaster.core.reasons import ErrorReason
 

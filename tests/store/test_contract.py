@@ -1,4 +1,4 @@
-"""Every operation of the SQLite store."""
+"""The store contract: every operation, on every engine (the ``store`` fixture of conftest.py)."""
 
 from __future__ import annotations
 
@@ -33,16 +33,11 @@ from broadcaster.store import (
     ConcurrentUpdate,
     HealthStatus,
     IntegrationHealth,
-    SQLiteStore,
+    SQLStore,
     open_store,
 )
 
 BLOCKED = ErrorReason("telegram", "403", "blocked_by_user")
-
-
-@pytest.fixture
-def store() -> SQLiteStore:
-    return open_store(":memory:")
 
 
 def people(n: int) -> list[Contact]:
@@ -73,23 +68,24 @@ def test_file_is_created_on_first_use_in_wal_mode(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "broadcaster.db"
     with open_store(f"sqlite:///{path}") as store:
         store.upsert_contacts(people(2))
-        assert "wal" == store._conn.execute("PRAGMA journal_mode").fetchone()[0]
+        assert "wal" == store.engine.query("PRAGMA journal_mode")[0][0]
     assert path.exists()
     with open_store(path) as again:
         assert 2 == again.count_contacts()
 
 
-@pytest.mark.parametrize("url", ["postgresql://db/x", "sqlite://"])
+@pytest.mark.parametrize("url", ["mysql://db/x", "sqlite://", "postgresql://nobody@127.0.0.1:1/x"])
 def test_bad_store_urls(url: str) -> None:
     with pytest.raises(ConfigError) as caught:
         open_store(url)
     assert url.split("://")[0] in str(caught.value) or "names no file" in str(caught.value)
+    assert "\n" not in str(caught.value)
 
 
 # -- contacts ------------------------------------------------------------------------------
 
 
-def test_contacts_upsert_get_count_page(store: SQLiteStore) -> None:
+def test_contacts_upsert_get_count_page(store: SQLStore) -> None:
     assert 5 == store.upsert_contacts(people(5))
     ada = Contact("c001", "Ada", {"n": 1, "city": "Paris", "x": None}, True, (Chat("wa", "+33", 5.0),))
     store.upsert_contacts([ada])
@@ -103,13 +99,13 @@ def test_contacts_upsert_get_count_page(store: SQLiteStore) -> None:
     assert ["c002", "c004"] == [c.id for c in store.contacts_page("even = true", after_id="c000", limit=10)]
 
 
-def test_unknown_contact(store: SQLiteStore) -> None:
+def test_unknown_contact(store: SQLStore) -> None:
     with pytest.raises(NotFound, match="no contact with id 'nope'"):
         store.get_contact("nope")
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), 2**64, [1]])
-def test_unstorable_field_values_are_refused(store: SQLiteStore, value: object) -> None:
+def test_unstorable_field_values_are_refused(store: SQLStore, value: object) -> None:
     with pytest.raises(ConfigError, match="contact 'c': field 'x' holds"):
         store.upsert_contacts([Contact("c", fields={"x": value})])  # type: ignore[dict-item]
     assert 0 == store.count_contacts()
@@ -118,7 +114,7 @@ def test_unstorable_field_values_are_refused(store: SQLiteStore, value: object) 
 # -- configuration ------------------------------------------------------------------------
 
 
-def test_integrations_and_health(store: SQLiteStore) -> None:
+def test_integrations_and_health(store: SQLStore) -> None:
     wa = Integration("wa", "whatsapp", {"token": "t"})
     store.put_integration(wa)
     store.put_integration(Integration("tg", "telegram"))
@@ -132,7 +128,7 @@ def test_integrations_and_health(store: SQLiteStore) -> None:
         store.get_integration("x")
 
 
-def test_flows_and_templates(store: SQLiteStore) -> None:
+def test_flows_and_templates(store: SQLStore) -> None:
     flow = Flow("f1", "Welcome", True, TemplateCard("hello", params=("name",)), ("email",))
     store.put_flow(flow)
     assert flow == store.get_flow("f1")
@@ -157,7 +153,7 @@ def broadcast(id: str, *, state: State = State.DRAFT, created_at: float = 1.0, *
     return Broadcast(id, state=state, created_at=created_at, **kw)  # type: ignore[arg-type]
 
 
-def test_broadcast_create_get_list(store: SQLiteStore) -> None:
+def test_broadcast_create_get_list(store: SQLStore) -> None:
     b = broadcast("b1", routes=(TemplateRoute("wa", "t"),), audience=Audience(contact_ids=("a",)), counters=Counters(7))
     assert b == store.create_broadcast(b)
     assert b == store.get_broadcast("b1")
@@ -173,7 +169,7 @@ def test_broadcast_create_get_list(store: SQLiteStore) -> None:
     assert "no broadcast with id 'zz' — check the id; list broadcasts to see them" == str(caught.value)
 
 
-def test_update_broadcast_is_compare_and_set(store: SQLiteStore) -> None:
+def test_update_broadcast_is_compare_and_set(store: SQLStore) -> None:
     store.create_broadcast(broadcast("b1", state=State.SCHEDULED, run_at=5.0))
     store.record([delivered("b1", "c1")])
     fired = attrs.evolve(
@@ -191,7 +187,7 @@ def test_update_broadcast_is_compare_and_set(store: SQLiteStore) -> None:
         store.update_broadcast(broadcast("nope"), expected_state=State.DRAFT)
 
 
-def test_due_retries_and_quota(store: SQLiteStore) -> None:
+def test_due_retries_and_quota(store: SQLStore) -> None:
     store.create_broadcast(broadcast("d1"))
     store.create_broadcast(broadcast("s1", state=State.SCHEDULED, run_at=10.0))
     store.create_broadcast(broadcast("s2", state=State.SCHEDULED, run_at=5.0))
@@ -206,7 +202,7 @@ def test_due_retries_and_quota(store: SQLiteStore) -> None:
 # -- audience ----------------------------------------------------------------------------------
 
 
-def test_snapshot_from_filter(store: SQLiteStore) -> None:
+def test_snapshot_from_filter(store: SQLStore) -> None:
     store.upsert_contacts(people(10))
     store.create_broadcast(broadcast("b", audience=Audience(filter="even = true AND n >= 4")))
     assert 3 == store.snapshot_audience("b")
@@ -216,14 +212,14 @@ def test_snapshot_from_filter(store: SQLiteStore) -> None:
     assert ["c004", "c006", "c008"] == [c.id for c in store.audience_page("b", after_id=None, limit=10)]
 
 
-def test_snapshot_from_explicit_ids_keeps_existing_unique_ids(store: SQLiteStore) -> None:
+def test_snapshot_from_explicit_ids_keeps_existing_unique_ids(store: SQLStore) -> None:
     store.upsert_contacts(people(3))
     store.create_broadcast(broadcast("b", audience=Audience(contact_ids=("c002", "ghost", "c000", "c002"))))
     assert 2 == store.snapshot_audience("b")
     assert ["c000", "c002"] == [c.id for c in store.audience_page("b", after_id=None, limit=10)]
 
 
-def test_audience_page_skips_claimed_and_recorded_members(store: SQLiteStore) -> None:
+def test_audience_page_skips_claimed_and_recorded_members(store: SQLStore) -> None:
     store.upsert_contacts(people(6))
     store.create_broadcast(broadcast("b"))
     assert 6 == store.snapshot_audience("b")
@@ -238,7 +234,7 @@ def test_audience_page_skips_claimed_and_recorded_members(store: SQLiteStore) ->
 # -- claims and records ----------------------------------------------------------------------
 
 
-def test_claim_is_unique_per_broadcast_and_contact(store: SQLiteStore) -> None:
+def test_claim_is_unique_per_broadcast_and_contact(store: SQLStore) -> None:
     store.upsert_contacts(people(3))
     store.create_broadcast(broadcast("b"))
     assert ["c000", "c001"] == store.claim("b", [("c000", "tg"), ("c001", None)], now=5.0)
@@ -248,10 +244,10 @@ def test_claim_is_unique_per_broadcast_and_contact(store: SQLiteStore) -> None:
         Claim("b", "c001", None, 5.0),
         Claim("b", "c002", "tg", 6.0),
     ] == store.pending("b")
-    assert 3 == store._conn.execute("SELECT COUNT(*) FROM dispatch_rows").fetchone()[0]
+    assert 3 == store.engine.query("SELECT COUNT(*) FROM dispatch_rows")[0][0]
 
 
-def test_record_finalises_claims_and_counts_once(store: SQLiteStore) -> None:
+def test_record_finalises_claims_and_counts_once(store: SQLStore) -> None:
     store.upsert_contacts(people(4))
     store.create_broadcast(broadcast("b"))
     store.claim("b", [("c000", "wa"), ("c001", "tg")], now=1.0)
@@ -263,14 +259,14 @@ def test_record_finalises_claims_and_counts_once(store: SQLiteStore) -> None:
     counters = store.get_broadcast("b").counters
     assert (1, 1, 2) == (counters.delivered, counters.failed, counters.skipped)
     assert {Outcome.DELIVERED: 1, Outcome.FAILED: 1, Outcome.SKIPPED: 2} == store.count_rows("b")
-    assert 4 == store._conn.execute("SELECT COUNT(*) FROM dispatch_rows").fetchone()[0]
+    assert 4 == store.engine.query("SELECT COUNT(*) FROM dispatch_rows")[0][0]
     row = store.history("b", outcome=Outcome.DELIVERED).rows[0]
     assert delivered("b", "c000", contact_name="Person 0") == row
     # a contact name missing from the row is taken from the contact at claim/insert time
     assert "Person 3" == store.history("b", search="Person 3").rows[0].contact_name
 
 
-def test_failed_contact_ids_stream_in_id_order(store: SQLiteStore) -> None:
+def test_failed_contact_ids_stream_in_id_order(store: SQLStore) -> None:
     store.create_broadcast(broadcast("b"))
     ids = [f"c{i:04d}" for i in range(1203)]
     store.record([failed("b", cid) for cid in reversed(ids)] + [skipped("b", "z")])
@@ -281,7 +277,7 @@ def test_failed_contact_ids_stream_in_id_order(store: SQLiteStore) -> None:
 # -- delivery updates ---------------------------------------------------------------------------
 
 
-def test_delivery_updates_move_rows_forward_only(store: SQLiteStore) -> None:
+def test_delivery_updates_move_rows_forward_only(store: SQLStore) -> None:
     store.create_broadcast(broadcast("b"))
     store.record([delivered("b", "c1", message_id="m1"), delivered("b", "c2", message_id="m2")])
     assert not store.apply_delivery_update("wa", DeliveryUpdate("m1", "sent", 101.0))
@@ -296,7 +292,7 @@ def test_delivery_updates_move_rows_forward_only(store: SQLiteStore) -> None:
     assert (2, 0) == (store.get_broadcast("b").counters.delivered, store.get_broadcast("b").counters.failed)
 
 
-def test_late_failure_moves_the_counter(store: SQLiteStore) -> None:
+def test_late_failure_moves_the_counter(store: SQLStore) -> None:
     store.create_broadcast(broadcast("b"))
     store.record([delivered("b", "c1", message_id="m1")])
     reason = ErrorReason("whatsapp", "131047", "re_engagement_message_required")
@@ -315,7 +311,7 @@ def test_late_failure_moves_the_counter(store: SQLiteStore) -> None:
     assert ["c1"] == list(store.failed_contact_ids("b"))
 
 
-def test_delivery_update_for_unknown_message_or_other_integration(store: SQLiteStore) -> None:
+def test_delivery_update_for_unknown_message_or_other_integration(store: SQLStore) -> None:
     store.create_broadcast(broadcast("b"))
     store.record([delivered("b", "c1", message_id="m1")])
     assert not store.apply_delivery_update("wa", DeliveryUpdate("nope", "delivered", 1.0))
@@ -325,7 +321,7 @@ def test_delivery_update_for_unknown_message_or_other_integration(store: SQLiteS
 # -- history -----------------------------------------------------------------------------------
 
 
-def test_history_newest_first_paginated_filtered_searched(store: SQLiteStore) -> None:
+def test_history_newest_first_paginated_filtered_searched(store: SQLStore) -> None:
     store.create_broadcast(broadcast("b"))
     names = ["Ana", "ANABEL", "Bo_b", "100%", "Zoe"]
     for i, name in enumerate(names):
@@ -345,7 +341,7 @@ def test_history_newest_first_paginated_filtered_searched(store: SQLiteStore) ->
     assert [] == list(store.history("other").rows)
 
 
-def test_rows_after_follows_new_rows(store: SQLiteStore) -> None:
+def test_rows_after_follows_new_rows(store: SQLStore) -> None:
     store.create_broadcast(broadcast("b"))
     store.record([delivered("b", "c1"), failed("b", "c2")])
     page = store.rows_after("b", None)
@@ -357,7 +353,7 @@ def test_rows_after_follows_new_rows(store: SQLiteStore) -> None:
     assert later.next_cursor == store.rows_after("b", later.next_cursor).next_cursor
 
 
-def test_csv_export_columns_times_and_neutralisation(store: SQLiteStore) -> None:
+def test_csv_export_columns_times_and_neutralisation(store: SQLStore) -> None:
     store.create_broadcast(broadcast("b"))
     hostile = ['=HYPERLINK("x")', "+1", "-2", "@SUM(A1)", "\tTab", "\rCR", 'Plain, "quoted"']
     rows = [
@@ -381,7 +377,7 @@ def test_csv_export_columns_times_and_neutralisation(store: SQLiteStore) -> None
     assert 1 == store.export_csv("b", failed_only, outcome=Outcome.FAILED)
 
 
-def test_csv_export_streams_many_pages(store: SQLiteStore) -> None:
+def test_csv_export_streams_many_pages(store: SQLStore) -> None:
     store.create_broadcast(broadcast("b"))
     store.record([skipped("b", f"c{i:04d}") for i in range(1100)])
     out = io.StringIO()
@@ -392,7 +388,7 @@ def test_csv_export_streams_many_pages(store: SQLiteStore) -> None:
 # -- retention ----------------------------------------------------------------------------------
 
 
-def test_purge_deletes_old_rows_and_keeps_counters(store: SQLiteStore) -> None:
+def test_purge_deletes_old_rows_and_keeps_counters(store: SQLStore) -> None:
     store.upsert_contacts(people(3))
     store.create_broadcast(broadcast("b", state=State.COMPLETED, counters=Counters(finished_at=50.0)))
     store.snapshot_audience("b")
@@ -404,5 +400,5 @@ def test_purge_deletes_old_rows_and_keeps_counters(store: SQLiteStore) -> None:
     assert ["c001"] == [r.contact_id for r in store.history("b").rows]
     counters = store.get_broadcast("b").counters
     assert (1, 1) == (counters.delivered, counters.failed)
-    assert 0 == store._conn.execute("SELECT COUNT(*) FROM audience").fetchone()[0]
+    assert 0 == store.engine.query("SELECT COUNT(*) FROM audience")[0][0]
     assert 0 == store.purge_rows(older_than=100.0)

@@ -1,0 +1,34 @@
+"""Open a store from its URL: the one place that picks the engine."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from .faults import check_sqlite_file, describe_sqlite_error
+from .sql import SQLStore
+
+__all__ = ["open_store"]
+
+
+def open_store(
+    url_or_path: str | Path, *, create: bool = True, must_exist: bool = False, worker_id: str | None = None
+) -> SQLStore:
+    """Open a store: ``postgresql://user@host:port/db``, ``sqlite:///path``, a plain path, or ``:memory:``.
+
+    With ``create=False`` a missing SQLite file opens as an empty, in-memory store: a command
+    that only reads sees "nothing here" and never leaves an empty database behind —
+    unless ``must_exist`` (the path was named on purpose): then it is "no such store".
+    Faults are one-line :class:`~broadcaster.core.errors.StoreError` (:mod:`.faults`). A
+    PostgreSQL database must exist (``createdb``); its tables are created or upgraded on open.
+    """
+    from .postgres import PostgresStore, is_postgres_url
+    from .sqlite import SQLiteStore, sqlite_target
+
+    if isinstance(url_or_path, str) and is_postgres_url(url_or_path):
+        return PostgresStore(url_or_path, worker_id=worker_id)
+    target = check_sqlite_file(sqlite_target(url_or_path), create=create, must_exist=must_exist)
+    try:
+        return SQLiteStore(target, worker_id=worker_id)
+    except sqlite3.Error as exc:
+        raise describe_sqlite_error(exc, target) from None

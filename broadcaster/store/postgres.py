@@ -1,0 +1,116 @@
+"""The PostgreSQL engine of the SQL store: one database shared by many workers.
+
+psycopg 3 with a small psycopg-pool connection pool (the store is called from several
+threads of one worker). Connections are in autocommit mode: a read is one statement, a write
+one explicit transaction. The shared SQL in :mod:`broadcaster.store.sql` is written with
+``?`` placeholders; :func:`to_pyformat` turns them into psycopg's ``%s`` (no ``?`` appears in
+that SQL other than as a placeholder). Recorders are serialised by a transaction-level
+advisory lock so that ``rec_seq`` grows in commit order across workers — the live history
+(``rows_after``) would otherwise skip a row committed late with a smaller number.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from typing import Any, Iterable, Iterator, Sequence
+
+import psycopg
+import psycopg.errors
+from psycopg_pool import ConnectionPool
+
+from broadcaster.core.errors import ConfigError
+
+from .engine import Tx
+from .filter_sql import POSTGRES
+from .pg_schema import PG_SCHEMA_VERSION, pg_migrate
+from .sql import SQLStore
+
+__all__ = ["PostgresEngine", "PostgresStore", "is_postgres_url", "to_pyformat"]
+
+_RECORD_LOCK = 0x6272_6F61_6472  # advisory lock key serialising record()
+
+
+def is_postgres_url(url: str) -> bool:
+    return url.startswith(("postgresql://", "postgres://"))
+
+
+@functools.lru_cache(maxsize=512)
+def to_pyformat(sql: str) -> str:
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+def _redacted(url: str) -> str:
+    """The URL without a password, for messages."""
+    head, sep, rest = url.partition("://")
+    if "@" in rest:
+        credentials, _, host = rest.rpartition("@")
+        rest = f"{credentials.split(':', 1)[0]}@{host}"
+    return f"{head}{sep}{rest}"
+
+
+class PostgresEngine:
+    """A pool of connections to one database."""
+
+    filters = POSTGRES
+    like = "ILIKE"  # on the "C" collation: ASCII letters only, as SQLite's LIKE
+    integrity_errors: tuple[type[BaseException], ...] = (psycopg.errors.UniqueViolation,)
+
+    def __init__(self, url: str, *, max_connections: int = 4) -> None:
+        self.where = _redacted(url)
+        try:
+            with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+                self.version_found = pg_migrate(conn, where=self.where)
+        except psycopg.OperationalError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConfigError(
+                f"cannot open the PostgreSQL store {self.where}: {first}",
+                hint="check that the server runs and the database exists (createdb NAME)",
+            ) from None
+        self.version = PG_SCHEMA_VERSION
+        self._pool = ConnectionPool(
+            url, min_size=1, max_size=max_connections, kwargs={"autocommit": True}, open=True, name="broadcaster"
+        )
+
+    @contextlib.contextmanager
+    def tx(self) -> Iterator[Tx]:
+        with self._pool.connection() as conn, conn.transaction():
+            yield _PostgresTx(conn)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._pool.connection() as conn:
+            return conn.execute(to_pyformat(sql), params).fetchall()
+
+    def order_records(self, tx: Tx) -> None:
+        tx.execute("SELECT pg_advisory_xact_lock(?)", (_RECORD_LOCK,))
+
+    def check_text(self, what: str, text: str) -> None:
+        if "\x00" in text:
+            raise ConfigError(
+                f"{what} holds a NUL character, which PostgreSQL cannot store", hint="remove the \\x00 from the data"
+            )
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+class _PostgresTx:
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
+        return self._conn.execute(to_pyformat(sql), params)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        with self._conn.cursor() as cursor:
+            cursor.executemany(to_pyformat(sql), rows)
+
+
+class PostgresStore(SQLStore):
+    """The SQL store on a PostgreSQL database (``postgresql://user@host:port/db``)."""
+
+    def __init__(self, url: str, *, worker_id: str | None = None) -> None:
+        super().__init__(PostgresEngine(url), worker_id=worker_id)
+
+    def __enter__(self) -> PostgresStore:
+        return self

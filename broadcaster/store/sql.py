@@ -1,0 +1,679 @@
+"""The one SQL implementation of :class:`broadcaster.store.base.Store`, for every engine.
+
+The SQL here is the dialect SQLite and PostgreSQL share (``ON CONFLICT``, ``?`` placeholders
+that the PostgreSQL engine rewrites); what differs — connecting, transactions, migrations,
+how a filter reads JSON, case-insensitive LIKE, integrity errors, the order of recording —
+lives in the engine objects of :mod:`broadcaster.store.sqlite` and
+:mod:`broadcaster.store.postgres`, and nowhere else.
+
+Many workers: each store instance has a ``worker_id``; a claim records it, and
+:meth:`SQLStore.record` never overwrites a pending row that another *live* worker claimed
+(a worker is live while its row in ``workers`` is not marked lost).
+"""
+
+from __future__ import annotations
+
+import collections
+import csv
+import json
+import math
+from typing import IO, Any, ContextManager, Iterable, Iterator, Sequence
+
+from broadcaster.core.errors import ConfigError, NotFound
+from broadcaster.core.filters import Filter
+from broadcaster.core.lifecycle import State
+from broadcaster.core.models import Broadcast, Chat, Contact, DispatchRow, Flow, Integration, Template
+from broadcaster.core.outcomes import ErrorKind, Outcome, Status
+from broadcaster.core.reasons import parse_reason
+from broadcaster.core.results import DeliveryUpdate
+from broadcaster.serde import converter
+
+from .base import CSV_COLUMNS, Claim, ConcurrentUpdate, HealthStatus, HistoryPage, IntegrationHealth
+from .csv_export import csv_cells
+from .engine import Engine, Tx, new_worker_id
+from .filter_sql import filter_to_sql
+from .workers_sql import WorkerRegistry
+
+__all__ = ["Engine", "SQLStore", "Tx", "new_worker_id"]
+
+_INT64 = (-(2**63), 2**63 - 1)
+_COUNTER_COLUMN = {Outcome.DELIVERED: "delivered", Outcome.FAILED: "failed", Outcome.SKIPPED: "skipped"}
+_PAGE = 500
+_ROW_COLUMNS = (
+    "rec_seq, broadcast_id, contact_id, status, contact_name, integration, error_reason, error_kind,"
+    " used_fallback, sent_at, delivered_at, message_id, recorded_at"
+)
+_BROADCAST_COLUMNS = (
+    "body, state, run_at, retry_of, created_at, audience_size_estimate, audience_size_actual,"
+    " delivered, failed, skipped, started_at, finished_at"
+)
+
+
+def _check_field_value(contact_id: str, key: str, value: object) -> None:
+    ok = value is None or isinstance(value, (str, bool))
+    if isinstance(value, int) and not isinstance(value, bool):
+        ok = _INT64[0] <= value <= _INT64[1]
+    elif isinstance(value, float):
+        ok = math.isfinite(value)
+    if not ok:
+        raise ConfigError(
+            f"contact {contact_id!r}: field {key!r} holds {value!r}, which cannot be stored",
+            hint="field values are text, booleans, null, 64-bit integers or finite numbers",
+        )
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+class SQLStore(WorkerRegistry):
+    """See :class:`broadcaster.store.base.Store` for the contract of each method."""
+
+    def __init__(self, engine: Engine, *, worker_id: str | None = None) -> None:
+        self.engine = engine
+        self.worker_id = worker_id or new_worker_id()
+
+    @property
+    def path(self) -> str:
+        return self.engine.where
+
+    # -- plumbing ------------------------------------------------------------------
+
+    def close(self) -> None:
+        self.engine.close()
+
+    def __enter__(self) -> SQLStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _tx(self) -> ContextManager[Tx]:
+        return self.engine.tx()
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self.engine.query(sql, params)
+
+    # -- contacts ----------------------------------------------------------------------
+
+    def upsert_contacts(self, contacts: Sequence[Contact]) -> int:
+        unstructure = converter().unstructure
+        values = []
+        for contact in contacts:
+            for text in (contact.id, contact.name):
+                self.engine.check_text(f"contact {contact.id!r}", text)
+            for key, value in contact.fields.items():
+                _check_field_value(contact.id, key, value)
+                self.engine.check_text(f"contact {contact.id!r}: field {key!r}", key)
+                if isinstance(value, str):
+                    self.engine.check_text(f"contact {contact.id!r}: field {key!r}", value)
+            values.append(
+                (
+                    contact.id,
+                    contact.name,
+                    int(contact.opted_out),
+                    json.dumps(dict(contact.fields), ensure_ascii=False),
+                    json.dumps(unstructure(contact.chats), ensure_ascii=False),
+                )
+            )
+        with self._tx() as conn:
+            conn.executemany(
+                "INSERT INTO contacts (id, name, opted_out, fields, chats) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (id) DO UPDATE SET name = excluded.name, opted_out = excluded.opted_out,"
+                " fields = excluded.fields, chats = excluded.chats",
+                values,
+            )
+        return len(values)
+
+    @staticmethod
+    def _contact(row: Sequence[Any]) -> Contact:
+        chats = converter().structure(json.loads(row[4]), tuple[Chat, ...])
+        return Contact(id=row[0], name=row[1], opted_out=bool(row[2]), fields=json.loads(row[3]), chats=chats)
+
+    def get_contact(self, contact_id: str) -> Contact:
+        rows = self._query("SELECT id, name, opted_out, fields, chats FROM contacts WHERE id = ?", (contact_id,))
+        if not rows:
+            raise NotFound(f"no contact with id {contact_id!r}", hint="check the id, or import the contact first")
+        return self._contact(rows[0])
+
+    def count_contacts(self, audience_filter: Filter | str = "") -> int:
+        where, params = filter_to_sql(audience_filter, self.engine.filters)
+        return int(self._query(f"SELECT COUNT(*) FROM contacts c WHERE {where}", params)[0][0])
+
+    def contacts_page(self, audience_filter: Filter | str = "", *, after_id: str | None, limit: int) -> list[Contact]:
+        where, params = filter_to_sql(audience_filter, self.engine.filters)
+        after = "" if after_id is None else "c.id > ? AND "
+        rows = self._query(
+            f"SELECT c.id, c.name, c.opted_out, c.fields, c.chats FROM contacts c WHERE {after}{where}"
+            " ORDER BY c.id LIMIT ?",
+            [*([] if after_id is None else [after_id]), *params, limit],
+        )
+        return [self._contact(row) for row in rows]
+
+    # -- configuration -------------------------------------------------------------------
+
+    def _put(self, sql: str, params: Sequence[Any]) -> None:
+        with self._tx() as conn:
+            conn.execute(sql, params)
+
+    def _get_body(self, sql: str, params: Sequence[Any], cls: Any, what: str) -> Any:
+        rows = self._query(sql, params)
+        if not rows:
+            raise NotFound(f"no {what}", hint="check the name or id; list what exists first")
+        return converter().structure(json.loads(rows[0][0]), cls)
+
+    def put_integration(self, integration: Integration) -> None:
+        body = json.dumps(converter().unstructure(integration))
+        self._put(
+            "INSERT INTO integrations (name, body) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET body = excluded.body",
+            (integration.name, body),
+        )
+
+    def get_integration(self, name: str) -> Integration:
+        sql = "SELECT body FROM integrations WHERE name = ?"
+        result: Integration = self._get_body(sql, (name,), Integration, f"integration named {name!r}")
+        return result
+
+    def list_integrations(self) -> list[Integration]:
+        rows = self._query("SELECT body FROM integrations ORDER BY name")
+        return [converter().structure(json.loads(row[0]), Integration) for row in rows]
+
+    def put_integration_health(self, health: IntegrationHealth) -> None:
+        self._put(
+            "INSERT INTO integration_health (integration, status, detail, updated_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (integration) DO UPDATE SET status = excluded.status, detail = excluded.detail,"
+            " updated_at = excluded.updated_at",
+            (health.integration, health.status.value, health.detail, health.updated_at),
+        )
+
+    def get_integration_health(self, name: str) -> IntegrationHealth | None:
+        rows = self._query("SELECT status, detail, updated_at FROM integration_health WHERE integration = ?", (name,))
+        if not rows:
+            return None
+        status, detail, updated_at = rows[0]
+        return IntegrationHealth(name, HealthStatus(status), detail, updated_at)
+
+    def put_flow(self, flow: Flow) -> None:
+        self._put(
+            "INSERT INTO flows (id, body) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+            (flow.id, json.dumps(converter().unstructure(flow))),
+        )
+
+    def get_flow(self, flow_id: str) -> Flow:
+        result: Flow = self._get_body(
+            "SELECT body FROM flows WHERE id = ?", (flow_id,), Flow, f"flow with id {flow_id!r}"
+        )
+        return result
+
+    def list_flows(self) -> list[Flow]:
+        return [
+            converter().structure(json.loads(row[0]), Flow) for row in self._query("SELECT body FROM flows ORDER BY id")
+        ]
+
+    def set_flow_published(self, flow_id: str, published: bool) -> Flow:
+        with self._tx() as conn:
+            rows = conn.execute("SELECT body FROM flows WHERE id = ?", (flow_id,)).fetchall()
+            if not rows:
+                raise NotFound(f"no flow with id {flow_id!r}", hint="check the id; list flows first")
+            body = json.loads(rows[0][0])
+            body["published"] = published
+            conn.execute("UPDATE flows SET body = ? WHERE id = ?", (json.dumps(body), flow_id))
+        result: Flow = converter().structure(body, Flow)
+        return result
+
+    def put_template(self, integration: str, template: Template) -> None:
+        self._put(
+            "INSERT INTO templates (integration, name, language, body) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (integration, name, language) DO UPDATE SET body = excluded.body",
+            (integration, template.name, template.language, json.dumps(converter().unstructure(template))),
+        )
+
+    def get_template(self, integration: str, name: str, language: str = "en") -> Template:
+        result: Template = self._get_body(
+            "SELECT body FROM templates WHERE integration = ? AND name = ? AND language = ?",
+            (integration, name, language),
+            Template,
+            f"template {name!r} ({language}) on integration {integration!r}",
+        )
+        return result
+
+    def list_templates(self, integration: str | None = None) -> list[tuple[str, Template]]:
+        where = "" if integration is None else " WHERE integration = ?"
+        rows = self._query(
+            f"SELECT integration, body FROM templates{where} ORDER BY integration, name, language",
+            () if integration is None else (integration,),
+        )
+        return [(row[0], converter().structure(json.loads(row[1]), Template)) for row in rows]
+
+    # -- broadcasts -----------------------------------------------------------------------
+
+    @staticmethod
+    def _broadcast(row: Sequence[Any]) -> Broadcast:
+        body = json.loads(row[0])
+        body.update(state=row[1], run_at=row[2], retry_of=row[3], created_at=row[4])
+        body["counters"] = dict(
+            zip(
+                ("audience_size_estimate", "audience_size_actual", "delivered", "failed", "skipped"),
+                row[5:10],
+                strict=True,
+            ),
+            started_at=row[10],
+            finished_at=row[11],
+        )
+        result: Broadcast = converter().structure(body, Broadcast)
+        return result
+
+    @staticmethod
+    def _broadcast_values(broadcast: Broadcast) -> tuple[Any, ...]:
+        c = broadcast.counters
+        body = json.dumps(converter().unstructure(broadcast), ensure_ascii=False)
+        return (
+            body,
+            broadcast.state.value,
+            broadcast.run_at,
+            broadcast.retry_of,
+            c.audience_size_estimate,
+            c.audience_size_actual,
+            c.started_at,
+            c.finished_at,
+        )
+
+    def create_broadcast(self, broadcast: Broadcast) -> Broadcast:
+        c = broadcast.counters
+        try:
+            with self._tx() as conn:
+                conn.execute(
+                    "INSERT INTO broadcasts (body, state, run_at, retry_of, audience_size_estimate,"
+                    " audience_size_actual, started_at, finished_at, id, created_at, delivered, failed, skipped)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        *self._broadcast_values(broadcast),
+                        broadcast.id,
+                        broadcast.created_at,
+                        c.delivered,
+                        c.failed,
+                        c.skipped,
+                    ),
+                )
+        except self.engine.integrity_errors:
+            raise ConfigError(
+                f"a broadcast with id {broadcast.id!r} already exists", hint="choose another id"
+            ) from None
+        return self.get_broadcast(broadcast.id)
+
+    def get_broadcast(self, broadcast_id: str) -> Broadcast:
+        rows = self._query(f"SELECT {_BROADCAST_COLUMNS} FROM broadcasts WHERE id = ?", (broadcast_id,))
+        if not rows:
+            raise NotFound(f"no broadcast with id {broadcast_id!r}", hint="check the id; list broadcasts to see them")
+        return self._broadcast(rows[0])
+
+    def list_broadcasts(self, *, state: State | None = None, limit: int | None = None) -> list[Broadcast]:
+        where = "" if state is None else " WHERE state = ?"
+        bounded = "" if limit is None else " LIMIT ?"
+        params = [*([] if state is None else [state.value]), *([] if limit is None else [limit])]
+        rows = self._query(
+            f"SELECT {_BROADCAST_COLUMNS} FROM broadcasts{where} ORDER BY created_at DESC, id DESC{bounded}", params
+        )
+        return [self._broadcast(row) for row in rows]
+
+    def update_broadcast(self, new: Broadcast, *, expected_state: State) -> Broadcast:
+        with self._tx() as conn:
+            cursor = conn.execute(
+                "UPDATE broadcasts SET body = ?, state = ?, run_at = ?, retry_of = ?, audience_size_estimate = ?,"
+                " audience_size_actual = ?, started_at = ?, finished_at = ? WHERE id = ? AND state = ?",
+                (*self._broadcast_values(new), new.id, expected_state.value),
+            )
+            if cursor.rowcount == 0:
+                found = conn.execute("SELECT state FROM broadcasts WHERE id = ?", (new.id,)).fetchall()
+                if not found:
+                    raise NotFound(f"no broadcast with id {new.id!r}", hint="create it before updating it")
+                raise ConcurrentUpdate(
+                    f"broadcast {new.id!r} is {found[0][0]}, not {expected_state.value}: it changed meanwhile",
+                    hint="reload the broadcast and try again",
+                )
+        return self.get_broadcast(new.id)
+
+    def due_broadcasts(self, now: float) -> list[Broadcast]:
+        rows = self._query(
+            f"SELECT {_BROADCAST_COLUMNS} FROM broadcasts WHERE state = 'SCHEDULED' AND run_at <= ?"
+            " ORDER BY run_at, id",
+            (now,),
+        )
+        return [self._broadcast(row) for row in rows]
+
+    def retries_of(self, broadcast_id: str) -> list[Broadcast]:
+        rows = self._query(
+            f"SELECT {_BROADCAST_COLUMNS} FROM broadcasts WHERE retry_of = ? ORDER BY created_at, id", (broadcast_id,)
+        )
+        return [self._broadcast(row) for row in rows]
+
+    def count_quota(self) -> int:
+        return int(self._query("SELECT COUNT(*) FROM broadcasts WHERE state IN ('DRAFT', 'SCHEDULED')")[0][0])
+
+    # -- audience ---------------------------------------------------------------------------
+
+    def snapshot_audience(self, broadcast_id: str) -> int:
+        broadcast = self.get_broadcast(broadcast_id)
+        with self._tx() as conn:
+            conn.execute("DELETE FROM audience WHERE broadcast_id = ?", (broadcast_id,))
+            if broadcast.audience.contact_ids is not None:
+                conn.executemany(
+                    "INSERT INTO audience (broadcast_id, contact_id) SELECT ?, id FROM contacts WHERE id = ?"
+                    " ON CONFLICT DO NOTHING",
+                    ((broadcast_id, contact_id) for contact_id in broadcast.audience.contact_ids),
+                )
+            else:
+                where, params = filter_to_sql(broadcast.audience.filter or "", self.engine.filters)
+                conn.execute(
+                    f"INSERT INTO audience (broadcast_id, contact_id) SELECT ?, c.id FROM contacts c WHERE {where}"
+                    " ON CONFLICT DO NOTHING",
+                    [broadcast_id, *params],
+                )
+            size = int(
+                conn.execute("SELECT COUNT(*) FROM audience WHERE broadcast_id = ?", (broadcast_id,)).fetchone()[0]
+            )
+            conn.execute("UPDATE broadcasts SET audience_size_actual = ? WHERE id = ?", (size, broadcast_id))
+        return size
+
+    def audience_page(self, broadcast_id: str, *, after_id: str | None, limit: int) -> list[Contact]:
+        after = "" if after_id is None else " AND a.contact_id > ?"
+        rows = self._query(
+            "SELECT c.id, c.name, c.opted_out, c.fields, c.chats FROM audience a JOIN contacts c ON c.id = a.contact_id"
+            f" WHERE a.broadcast_id = ?{after} AND NOT EXISTS"
+            " (SELECT 1 FROM dispatch_rows d WHERE d.broadcast_id = a.broadcast_id AND d.contact_id = a.contact_id)"
+            " ORDER BY a.contact_id LIMIT ?",
+            (broadcast_id, *([] if after_id is None else [after_id]), limit),
+        )
+        return [self._contact(row) for row in rows]
+
+    # -- dispatch rows -------------------------------------------------------------------------
+
+    def claim(self, broadcast_id: str, targets: Sequence[tuple[str, ...]], now: float) -> list[str]:
+        claimed = []
+        with self._tx() as conn:
+            for target in targets:
+                contact_id, integration = target[0], target[1]
+                chat_id = target[2] if len(target) > 2 else None
+                cursor = conn.execute(
+                    "INSERT INTO dispatch_rows"
+                    " (broadcast_id, contact_id, integration, chat_id, contact_name, claimed_at, claimed_by)"
+                    " VALUES (?, ?, ?, ?, COALESCE((SELECT name FROM contacts WHERE id = ?), ''), ?, ?)"
+                    " ON CONFLICT DO NOTHING",
+                    (broadcast_id, contact_id, integration, chat_id, contact_id, now, self.worker_id),
+                )
+                if cursor.rowcount:
+                    claimed.append(contact_id)
+        return claimed
+
+    def release(self, broadcast_id: str, contact_ids: Sequence[str]) -> None:
+        with self._tx() as conn:
+            conn.executemany(
+                "DELETE FROM dispatch_rows WHERE broadcast_id = ? AND contact_id = ? AND status IS NULL"
+                " AND (claimed_by IS NULL OR claimed_by = ?)",
+                [(broadcast_id, contact_id, self.worker_id) for contact_id in contact_ids],
+            )
+
+    def used_chats(self, broadcast_id: str, chats: Iterable[tuple[str, str]]) -> frozenset[tuple[str, str]]:
+        """Which of these (integration, chat_id) pairs a claimed send of the broadcast went to."""
+        by_integration: dict[str, list[str]] = {}
+        for integration, chat_id in dict.fromkeys(chats):
+            by_integration.setdefault(integration, []).append(chat_id)
+        used: set[tuple[str, str]] = set()
+        for integration, chat_ids in by_integration.items():
+            for start in range(0, len(chat_ids), 500):
+                chunk = chat_ids[start : start + 500]
+                # One equality prefix and an IN list: an index lookup per chat, never a scan
+                # of the broadcast's rows (an OR of pairs made SQLite scan them all).
+                marks = ", ".join("?" * len(chunk))
+                rows = self._query(
+                    "SELECT DISTINCT chat_id FROM dispatch_rows"
+                    f" WHERE broadcast_id = ? AND integration = ? AND chat_id IN ({marks})",
+                    [broadcast_id, integration, *chunk],
+                )
+                used.update((integration, row[0]) for row in rows)
+        return frozenset(used)
+
+    def record(self, rows: Sequence[DispatchRow]) -> int:
+        bumps: collections.Counter[tuple[str, Outcome]] = collections.Counter()
+        with self._tx() as conn:
+            self.engine.order_records(conn)
+            seq = int(conn.execute("SELECT COALESCE(MAX(rec_seq), 0) FROM dispatch_rows").fetchone()[0])
+            for row in rows:
+                seq += 1
+                name = row.contact_name
+                reason = None if row.error_reason is None else str(row.error_reason)
+                kind = None if row.error_kind is None else row.error_kind.value
+                final = (
+                    row.status.value, row.outcome.value, reason, kind, int(row.used_fallback),
+                    row.sent_at, row.delivered_at, row.message_id, row.recorded_at, seq,
+                )  # fmt: skip
+                # A pending row is ours to finalise when we claimed it, nobody did, or the
+                # worker that did is gone (marked lost): never while another worker lives.
+                cursor = conn.execute(
+                    "UPDATE dispatch_rows SET status = ?, outcome = ?, error_reason = ?, error_kind = ?,"
+                    " used_fallback = ?, sent_at = ?, delivered_at = ?, message_id = ?, recorded_at = ?, rec_seq = ?,"
+                    " contact_name = CASE WHEN ? = '' THEN contact_name ELSE ? END,"
+                    " integration = COALESCE(?, integration)"
+                    " WHERE broadcast_id = ? AND contact_id = ? AND status IS NULL"
+                    " AND (claimed_by IS NULL OR claimed_by = ? OR NOT EXISTS"
+                    " (SELECT 1 FROM workers w WHERE w.id = dispatch_rows.claimed_by AND w.lost_at IS NULL))",
+                    (*final, name, name, row.integration, row.broadcast_id, row.contact_id, self.worker_id),
+                )
+                if cursor.rowcount == 0:
+                    cursor = conn.execute(
+                        "INSERT INTO dispatch_rows (status, outcome, error_reason, error_kind, used_fallback, sent_at,"
+                        " delivered_at, message_id, recorded_at, rec_seq, contact_name, integration,"
+                        " broadcast_id, contact_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                        " CASE WHEN ? = '' THEN COALESCE((SELECT name FROM contacts WHERE id = ?), '') ELSE ? END,"
+                        " ?, ?, ?) ON CONFLICT DO NOTHING",
+                        (*final, name, row.contact_id, name, row.integration, row.broadcast_id, row.contact_id),
+                    )
+                if cursor.rowcount:
+                    bumps[(row.broadcast_id, row.outcome)] += 1
+                else:
+                    seq -= 1  # already final (recorded before, counted once) or another live worker's
+            for (broadcast_id, outcome), count in bumps.items():
+                column = _COUNTER_COLUMN[outcome]
+                conn.execute(f"UPDATE broadcasts SET {column} = {column} + ? WHERE id = ?", (count, broadcast_id))
+        return sum(bumps.values())
+
+    def pending(self, broadcast_id: str) -> list[Claim]:
+        rows = self._query(
+            "SELECT contact_id, integration, claimed_at FROM dispatch_rows"
+            " WHERE broadcast_id = ? AND status IS NULL ORDER BY contact_id",
+            (broadcast_id,),
+        )
+        return [
+            Claim(broadcast_id, contact_id, integration, claimed_at) for contact_id, integration, claimed_at in rows
+        ]
+
+    def failed_with_reasons(self, broadcast_id: str, reasons: Iterable[str]) -> list[tuple[str, str | None, float]]:
+        """(contact id, integration, recorded at) of the broadcast's FAILED rows whose
+        error reason is one of ``reasons`` (full ``provider:code:reason`` strings)."""
+        wanted = sorted(set(reasons))
+        if not wanted:
+            return []
+        marks = ", ".join("?" * len(wanted))
+        rows = self._query(
+            "SELECT contact_id, integration, recorded_at FROM dispatch_rows"
+            f" WHERE broadcast_id = ? AND outcome = 'FAILED' AND error_reason IN ({marks})",
+            (broadcast_id, *wanted),
+        )
+        return [(contact_id, integration, float(at or 0.0)) for contact_id, integration, at in rows]
+
+    def failed_contact_ids(self, broadcast_id: str) -> Iterator[str]:
+        after = ""
+        while True:
+            page = self._query(
+                "SELECT contact_id FROM dispatch_rows WHERE broadcast_id = ? AND outcome = 'FAILED' AND contact_id > ?"
+                " ORDER BY contact_id LIMIT ?",
+                (broadcast_id, after, _PAGE),
+            )
+            for (contact_id,) in page:
+                yield contact_id
+            if len(page) < _PAGE:
+                return
+            after = page[-1][0]
+
+    def count_rows(self, broadcast_id: str) -> dict[Outcome, int]:
+        rows = self._query(
+            "SELECT outcome, COUNT(*) FROM dispatch_rows WHERE broadcast_id = ? AND outcome IS NOT NULL GROUP BY outcome",
+            (broadcast_id,),
+        )
+        counts = {outcome: 0 for outcome in Outcome}
+        counts.update({Outcome(outcome): count for outcome, count in rows})
+        return counts
+
+    def apply_delivery_update(self, integration: str, update: DeliveryUpdate) -> bool:
+        with self._tx() as conn:
+            found = conn.execute(
+                "SELECT seq, broadcast_id, status FROM dispatch_rows WHERE integration = ? AND message_id = ?",
+                (integration, update.message_id),
+            ).fetchall()
+            # Only an ACCEPTED row can still move: forward to DELIVERED, or to FAILED.
+            if not found or found[0][2] != Status.ACCEPTED.value or update.status == "sent":
+                return False
+            seq, broadcast_id, _ = found[0]
+            if update.status in ("delivered", "read"):
+                conn.execute(
+                    "UPDATE dispatch_rows SET status = ?, delivered_at = ? WHERE seq = ?",
+                    (Status.DELIVERED.value, update.at, seq),
+                )
+                return True
+            conn.execute(
+                "UPDATE dispatch_rows SET status = ?, outcome = 'FAILED', error_reason = ?, error_kind = ? WHERE seq = ?",
+                (
+                    Status.PROVIDER_ERROR.value,
+                    str(update.reason),
+                    (update.kind or ErrorKind.PERMANENT_CONTACT).value,
+                    seq,
+                ),
+            )
+            conn.execute(
+                "UPDATE broadcasts SET delivered = delivered - 1, failed = failed + 1 WHERE id = ?", (broadcast_id,)
+            )
+            return True
+
+    # -- history -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _row(row: Sequence[Any]) -> DispatchRow:
+        return DispatchRow(
+            broadcast_id=row[1],
+            contact_id=row[2],
+            status=Status(row[3]),
+            contact_name=row[4],
+            integration=row[5],
+            error_reason=None if row[6] is None else parse_reason(row[6]),
+            error_kind=None if row[7] is None else ErrorKind(row[7]),
+            used_fallback=bool(row[8]),
+            sent_at=row[9],
+            delivered_at=row[10],
+            message_id=row[11],
+            recorded_at=row[12] or 0.0,
+        )
+
+    def history(
+        self,
+        broadcast_id: str,
+        *,
+        outcome: Outcome | None = None,
+        search: str | None = None,
+        cursor: int | None = None,
+        limit: int = 50,
+    ) -> HistoryPage:
+        if limit < 1:
+            raise ConfigError(f"a history page needs a limit of at least 1, got {limit}")
+        where = ["broadcast_id = ?", "status IS NOT NULL"]
+        params: list[Any] = [broadcast_id]
+        if outcome is not None:
+            where.append("outcome = ?")
+            params.append(outcome.value)
+        if search:
+            # LIKE is case-insensitive for ASCII letters only (SQLite without ICU).
+            where.append(f"contact_name {self.engine.like} ? ESCAPE '\\'")
+            params.append(f"%{_escape_like(search)}%")
+        if cursor is not None:
+            where.append("rec_seq < ?")
+            params.append(cursor)
+        rows = self._query(
+            f"SELECT {_ROW_COLUMNS} FROM dispatch_rows WHERE {' AND '.join(where)} ORDER BY rec_seq DESC LIMIT ?",
+            [*params, limit + 1],
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return HistoryPage(tuple(self._row(row) for row in rows), rows[-1][0] if more else None)
+
+    def get_row(self, broadcast_id: str, contact_id: str) -> DispatchRow | None:
+        """The contact's final row in the broadcast, or None (no row, still pending, or purged)."""
+        rows = self._query(
+            f"SELECT {_ROW_COLUMNS} FROM dispatch_rows WHERE broadcast_id = ? AND contact_id = ? AND status IS NOT NULL",
+            (broadcast_id, contact_id),
+        )
+        return self._row(rows[0]) if rows else None
+
+    def count_used_fallback(self, broadcast_id: str) -> int:
+        """Rows of the broadcast whose contact got a fallback template instead of the flow."""
+        found = self._query(
+            "SELECT COUNT(*) FROM dispatch_rows WHERE broadcast_id = ? AND status IS NOT NULL AND used_fallback = 1",
+            (broadcast_id,),
+        )
+        return int(found[0][0])
+
+    def last_recorded_at(self, broadcast_id: str) -> float | None:
+        """When the broadcast's latest final row was written (None before the first)."""
+        found = self._query(
+            "SELECT recorded_at FROM dispatch_rows WHERE broadcast_id = ? AND rec_seq IS NOT NULL"
+            " ORDER BY rec_seq DESC LIMIT 1",
+            (broadcast_id,),
+        )
+        return float(found[0][0]) if found and found[0][0] is not None else None
+
+    def count_existing_contacts(self, contact_ids: Sequence[str]) -> int:
+        """How many distinct ids of ``contact_ids`` name a stored contact (an explicit audience's estimate)."""
+        unique = list(dict.fromkeys(contact_ids))
+        total = 0
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            total += int(self._query(f"SELECT COUNT(*) FROM contacts WHERE id IN ({marks})", chunk)[0][0])
+        return total
+
+    def rows_after(self, broadcast_id: str, cursor: int | None, *, limit: int = 500) -> HistoryPage:
+        """Rows recorded after ``cursor``, oldest first; ``next_cursor`` is where to continue."""
+        rows = self._query(
+            f"SELECT {_ROW_COLUMNS} FROM dispatch_rows WHERE broadcast_id = ? AND status IS NOT NULL AND rec_seq > ?"
+            " ORDER BY rec_seq LIMIT ?",
+            (broadcast_id, cursor or 0, limit),
+        )
+        return HistoryPage(tuple(self._row(row) for row in rows), rows[-1][0] if rows else cursor)
+
+    def export_csv(
+        self, broadcast_id: str, fileobj: IO[str], *, outcome: Outcome | None = None, search: str | None = None
+    ) -> int:
+        """Write the history (newest first) as CSV, page by page; returns the number of rows."""
+        writer = csv.writer(fileobj)
+        writer.writerow(CSV_COLUMNS)
+        written, cursor = 0, None
+        while True:
+            page = self.history(broadcast_id, outcome=outcome, search=search, cursor=cursor, limit=_PAGE)
+            writer.writerows(csv_cells(row) for row in page.rows)
+            written += len(page.rows)
+            if page.next_cursor is None:
+                return written
+            cursor = page.next_cursor
+
+    # -- retention ------------------------------------------------------------------------------
+
+    def purge_rows(self, older_than: float) -> int:
+        """Delete rows recorded (or claimed, if never recorded) before ``older_than``; counters stay."""
+        with self._tx() as conn:
+            deleted = conn.execute(
+                "DELETE FROM dispatch_rows WHERE COALESCE(recorded_at, claimed_at) < ?", (older_than,)
+            ).rowcount
+            conn.execute(
+                "DELETE FROM audience WHERE broadcast_id IN (SELECT id FROM broadcasts"
+                " WHERE state IN ('COMPLETED', 'CANCELLED') AND finished_at < ?)",
+                (older_than,),
+            )
+        return int(deleted)

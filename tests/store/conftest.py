@@ -1,0 +1,44 @@
+"""The contract suite's engines: every test taking ``store`` (or ``new_store``) runs on
+SQLite and on PostgreSQL (a throw-away database of this session, emptied per test)."""
+
+from __future__ import annotations
+
+from typing import Callable, Iterator
+
+import pytest
+
+from broadcaster.store import SQLStore, open_store
+from tests.conftest import pg_reset
+
+ENGINES = ("sqlite", "postgresql")
+
+
+@pytest.fixture(scope="session", params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def new_store(engine: str, request: pytest.FixtureRequest) -> Iterator[Callable[[], SQLStore]]:
+    """Makes empty stores of this engine (each call empties the PostgreSQL database again)."""
+    opened: list[SQLStore] = []
+    url = request.getfixturevalue("pg_url") if engine == "postgresql" else ":memory:"
+
+    def make() -> SQLStore:
+        if engine == "postgresql" and opened:
+            pg_reset(url)  # the same open store, emptied: opening a pool per example is slow
+            return opened[0]
+        if engine == "postgresql":
+            pg_reset(url)
+        store = open_store(url)
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def store(new_store: Callable[[], SQLStore]) -> SQLStore:
+    return new_store()
