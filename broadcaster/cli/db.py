@@ -11,7 +11,12 @@ __all__ = ["db"]
 
 @click.group()
 def db() -> None:
-    """The store's database: schema version and upgrades."""
+    """The store's database: schema version and upgrades.
+
+    \b
+    Examples:
+      broadcaster db upgrade
+    """
 
 
 @db.command()
