@@ -25,8 +25,8 @@ from ..plugins import ProviderRegistry, make_plugin_manager
 from ..serde import converter
 from ..service import BroadcastService
 from ..store import SQLStore, open_store, sqlite_target
-from ..store.postgres import is_postgres_url
 from ..store.faults import describe_sqlite_error
+from ..store.opening import is_postgres_url
 from .escaping import clean
 from .times import Zone, local_zone
 

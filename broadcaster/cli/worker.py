@@ -37,7 +37,7 @@ from ..runtime.http import HttpExecutor
 from ..runtime.serve import DEFAULT_MAX_CONCURRENT, run_worker
 from ..runtime.stopping import StopWatch, contacts_left, exit_code, is_interrupt
 from ..runtime.webhooks import WebhookPublisher
-from ..store.postgres import is_postgres_url
+from ..store.opening import is_postgres_url
 from .base import App, CliError, FiniteRange, pass_app
 from .render import console as terminal_console
 from .render import overdue_note, percent

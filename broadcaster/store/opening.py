@@ -8,7 +8,12 @@ from pathlib import Path
 from .faults import check_sqlite_file, describe_sqlite_error
 from .sql import SQLStore
 
-__all__ = ["open_store"]
+__all__ = ["is_postgres_url", "open_store"]
+
+
+def is_postgres_url(url: str) -> bool:
+    """Names the store a PostgreSQL database? (Checked without importing the driver.)"""
+    return url.startswith(("postgresql://", "postgres://"))
 
 
 def open_store(
@@ -22,7 +27,7 @@ def open_store(
     Faults are one-line :class:`~broadcaster.core.errors.StoreError` (:mod:`.faults`). A
     PostgreSQL database must exist (``createdb``); its tables are created or upgraded on open.
     """
-    from .postgres import PostgresStore, is_postgres_url
+    from .postgres import PostgresStore
     from .sqlite import SQLiteStore, sqlite_target
 
     if isinstance(url_or_path, str) and is_postgres_url(url_or_path):

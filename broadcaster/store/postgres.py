@@ -23,16 +23,14 @@ from broadcaster.core.errors import ConfigError
 
 from .engine import Tx
 from .filter_sql import POSTGRES
+from .opening import is_postgres_url
 from .pg_schema import PG_SCHEMA_VERSION, pg_migrate
 from .sql import SQLStore
 
+# is_postgres_url is re-exported for callers that already import this module
 __all__ = ["PostgresEngine", "PostgresStore", "is_postgres_url", "to_pyformat"]
 
 _RECORD_LOCK = 0x6272_6F61_6472  # advisory lock key serialising record()
-
-
-def is_postgres_url(url: str) -> bool:
-    return url.startswith(("postgresql://", "postgres://"))
 
 
 @functools.lru_cache(maxsize=512)
