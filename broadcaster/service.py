@@ -41,7 +41,7 @@ from .core.retry import (
 )
 from .core.schedule import DEFAULT_MAX_LATENESS, check_run_at, overdue_by
 from .plugins import ProviderRegistry
-from .store.base import Store
+from .store.base import Store, WorkerInfo
 
 __all__ = ["BroadcastService", "DEFAULT_QUOTA", "BroadcastSummary", "ContactAttempt", "RetryPreview"]
 
@@ -480,6 +480,10 @@ class BroadcastService:
         return stalled_for(broadcast, self.store.last_recorded_at(broadcast.id), self.clock())
 
     # -- retention ------------------------------------------------------------------------
+
+    def workers(self) -> list[WorkerInfo]:
+        """The workers of this store (``broadcaster workers``): live first, then lost."""
+        return self.store.list_workers()
 
     def purge(self, *, now: float | None = None) -> int:
         """Delete dispatch rows older than 30 days; counters stay. Returns rows deleted."""

@@ -19,6 +19,7 @@ from .lifecycle import clone, schedule
 from .serve import serve_command, tokens
 from .setup import flows, integrations, plugins, templates
 from .worker import run
+from .workers import workers
 
 __all__ = ["main"]
 
@@ -71,6 +72,7 @@ for _command in (
     schedule,
     clone,
     db,
+    workers,
 ):
     main.add_command(_command)
 

@@ -9,6 +9,13 @@ passed longer ago than ``Runtime.max_lateness`` is not fired at all: it is repor
 (an ``overdue`` lifecycle event, to the display, plugins and webhooks) and waits for an
 operator.
 
+Many workers may share one store (PostgreSQL): each heartbeats into the store's worker
+registry and runs a SENDING broadcast only while it holds that broadcast's lease
+(``take_broadcast``, renewed with every heartbeat). A worker that dies stops renewing; when
+its lease passes another worker marks it lost and takes its broadcasts over, resolving the
+sends it left unrecorded as outcome unknown (never resent). A due broadcast is fired by one
+worker only (compare-and-set on its state; a loser skips it).
+
 A graceful stop (``Runtime.stop`` set) fires and resumes nothing more; each running
 broadcast records its sends in flight and stays SENDING; then ``run_worker`` returns.
 """
@@ -22,6 +29,7 @@ import trio
 from ..core.lifecycle import LifecycleEventKind, State
 from ..core.models import Broadcast, LifecycleEvent
 from ..core.retry import ROW_TTL_SECONDS
+from ..store.base import ConcurrentUpdate
 from .context import Runtime
 from .scheduler import due_now, fire
 from .worker import run_broadcast
@@ -32,6 +40,10 @@ log = logging.getLogger(__name__)
 
 #: broadcasts one worker runs at the same time
 DEFAULT_MAX_CONCURRENT = 4
+#: a worker's lease (and its broadcasts'): it heartbeats every HEARTBEAT_EVERY seconds, so a
+#: lease spans several missed beats (a slow disk, a pause) before another worker takes over
+WORKER_LEASE = 30.0
+HEARTBEAT_EVERY = 5.0
 
 
 async def run_worker(
@@ -64,40 +76,60 @@ async def run_worker(
                 finished.append(broadcast)
         finally:
             running.discard(broadcast_id)
+            runtime.store.release_broadcast(broadcast_id)
             changed.set()
 
     async def wake_on_stop() -> None:
         await runtime.stop.wait()
         changed.set()
 
-    next_purge = runtime.clock.now()
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(wake_on_stop)
-        while True:
-            if runtime.stop.is_set():
-                # Nothing new: wait for the running broadcasts to record their sends in flight.
-                if not running:
+    next_purge = next_beat = runtime.clock.now()
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(wake_on_stop)
+            while True:
+                if runtime.stop.is_set():
+                    # Nothing new: wait for the running broadcasts to record their sends in flight.
+                    if not running:
+                        nursery.cancel_scope.cancel()
+                        return finished
+                    await changed.wait()
+                    changed = trio.Event()
+                    continue
+                now = runtime.clock.now()
+                if now >= next_beat:
+                    _heartbeat(runtime, running, now)
+                    next_beat = now + HEARTBEAT_EVERY
+                if now >= next_purge:
+                    purged = runtime.store.purge_rows(now - ROW_TTL_SECONDS)
+                    if purged:
+                        log.info("purged %d dispatch rows older than 30 days", purged)
+                    next_purge = now + purge_every
+                for broadcast_id in _next_to_run(runtime, running, max_concurrent - len(running), reported):
+                    running.add(broadcast_id)
+                    nursery.start_soon(run_one, broadcast_id)
+                if once and not running:
                     nursery.cancel_scope.cancel()
                     return finished
-                await changed.wait()
+                # A finished run frees a slot: look again at once rather than after idle_poll.
+                with trio.move_on_after(idle_poll):
+                    await changed.wait()
                 changed = trio.Event()
-                continue
-            now = runtime.clock.now()
-            if now >= next_purge:
-                purged = runtime.store.purge_rows(now - ROW_TTL_SECONDS)
-                if purged:
-                    log.info("purged %d dispatch rows older than 30 days", purged)
-                next_purge = now + purge_every
-            for broadcast_id in _next_to_run(runtime, running, max_concurrent - len(running), reported):
-                running.add(broadcast_id)
-                nursery.start_soon(run_one, broadcast_id)
-            if once and not running:
-                nursery.cancel_scope.cancel()
-                return finished
-            # A finished run frees a slot: look again at once rather than after idle_poll.
-            with trio.move_on_after(idle_poll):
-                await changed.wait()
-            changed = trio.Event()
+    finally:
+        # a clean exit: its broadcasts' leases go at once, another worker may take them
+        runtime.store.retire_worker()
+
+
+def _heartbeat(runtime: Runtime, running: set[str], now: float) -> None:
+    """Renew this worker's lease and its broadcasts'; mark workers whose lease passed as lost."""
+    store = runtime.store
+    store.heartbeat(now, lease=WORKER_LEASE, broadcasts=sorted(running))
+    store.renew_broadcasts(now, lease=WORKER_LEASE)
+    for lost in store.mark_lost_workers(now):
+        log.warning(
+            "worker %s (host %s, pid %d) stopped heartbeating %.0f s ago; its broadcasts %s are taken over",
+            lost.id, lost.host, lost.pid, now - lost.heartbeat_at, ", ".join(lost.broadcasts) or "(none)",
+        )  # fmt: skip
 
 
 def _next_to_run(runtime: Runtime, running: set[str], room: int, reported: set[str]) -> list[str]:
@@ -120,7 +152,15 @@ def _next_to_run(runtime: Runtime, running: set[str], room: int, reported: set[s
         return []
     store = runtime.store
     waiting = [b for b in store.list_broadcasts(state=State.SENDING) if b.id not in running]
-    picked = [b.id for b in sorted(waiting, key=lambda b: (b.counters.started_at or 0.0, b.id))][:room]
+    picked: list[str] = []
+    for b in sorted(waiting, key=lambda b: (b.counters.started_at or 0.0, b.id)):
+        if len(picked) < room and store.take_broadcast(b.id, now, lease=WORKER_LEASE):
+            picked.append(b.id)  # nobody runs it: a stopped or lost worker's, or new
     for broadcast in ready[: room - len(picked)]:
-        picked.append(fire(runtime, broadcast).id)
+        try:
+            fired = fire(runtime, broadcast)
+        except ConcurrentUpdate:
+            continue  # another worker fired it first: it runs there
+        if store.take_broadcast(fired.id, now, lease=WORKER_LEASE):
+            picked.append(fired.id)
     return picked

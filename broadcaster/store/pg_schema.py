@@ -141,9 +141,17 @@ CREATE FUNCTION bc_timestamp(v jsonb) RETURNS double precision LANGUAGE sql IMMU
 $f$
 """
 
+_V2: Final = f"""
+CREATE TABLE broadcast_leases (
+    broadcast_id TEXT {_C} PRIMARY KEY,
+    worker_id    TEXT NOT NULL,
+    lease_until  DOUBLE PRECISION NOT NULL
+)
+"""
+
 #: index i holds the script that takes a database from version i to version i + 1 (run as one
 #: multi-statement query: PostgreSQL's simple protocol, no parameters)
-PG_MIGRATIONS: Final[tuple[str, ...]] = (_V1,)
+PG_MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2)
 PG_SCHEMA_VERSION: Final = len(PG_MIGRATIONS)
 # any constant unique to broadcaster: the key of the advisory lock that serialises upgrades
 _LOCK_KEY: Final = 0x6272_6F61_6463

@@ -111,9 +111,18 @@ CREATE TABLE workers (
 )
 """
 
+# Many workers, one broadcast each at a time: the worker running a SENDING broadcast, until when.
+_V5: Final = """
+CREATE TABLE broadcast_leases (
+    broadcast_id TEXT PRIMARY KEY,
+    worker_id    TEXT NOT NULL,
+    lease_until  REAL NOT NULL
+)
+"""
+
 #: index i holds the script that takes a file from version i to version i + 1 (statements are
 #: split on ";", so no semicolon may appear inside a statement or a comment)
-MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3, _V4)
+MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3, _V4, _V5)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 

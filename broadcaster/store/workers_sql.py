@@ -88,4 +88,33 @@ class WorkerRegistry:
 
     def retire_worker(self) -> None:
         with self._tx() as conn:
+            conn.execute("DELETE FROM broadcast_leases WHERE worker_id = ?", (self.worker_id,))
             conn.execute("DELETE FROM workers WHERE id = ?", (self.worker_id,))
+
+    # -- broadcast leases: one worker runs a SENDING broadcast at a time ----------------------
+
+    def take_broadcast(self, broadcast_id: str, now: float, *, lease: float) -> bool:
+        """Lease ``broadcast_id`` to this worker until ``now + lease``; False while another
+        worker's lease on it runs (one atomic upsert: two takers never both win)."""
+        with self._tx() as conn:
+            cursor = conn.execute(
+                "INSERT INTO broadcast_leases (broadcast_id, worker_id, lease_until) VALUES (?, ?, ?)"
+                " ON CONFLICT (broadcast_id) DO UPDATE SET worker_id = excluded.worker_id,"
+                " lease_until = excluded.lease_until"
+                " WHERE broadcast_leases.worker_id = excluded.worker_id OR broadcast_leases.lease_until < ?",
+                (broadcast_id, self.worker_id, now + lease, now),
+            )
+            return bool(cursor.rowcount)
+
+    def renew_broadcasts(self, now: float, *, lease: float) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE broadcast_leases SET lease_until = ? WHERE worker_id = ?", (now + lease, self.worker_id)
+            )
+
+    def release_broadcast(self, broadcast_id: str) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "DELETE FROM broadcast_leases WHERE broadcast_id = ? AND worker_id = ?",
+                (broadcast_id, self.worker_id),
+            )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 from broadcaster.core.models import Chat, Contact
 
@@ -237,12 +238,34 @@ def test_db_upgrade_on_sqlite_and_postgresql(cli, pg_url):
     from tests.conftest import pg_reset
 
     first = cli("db", "upgrade")
-    assert first.exit_code == 0 and first.output == "broadcaster.db: upgraded schema from version 0 to 4\n"
-    assert cli("db", "upgrade").output == "broadcaster.db: schema version 4, up to date\n"
+    assert first.exit_code == 0 and first.output == "broadcaster.db: upgraded schema from version 0 to 5\n"
+    assert cli("db", "upgrade").output == "broadcaster.db: schema version 5, up to date\n"
     pg_reset(pg_url)
     assert cli("--store", pg_url, "db", "upgrade").exit_code == 0
     again = cli("--store", pg_url, "db", "upgrade")
-    assert again.exit_code == 0 and again.output == f"{pg_url}: schema version 1, up to date\n"
+    assert again.exit_code == 0 and again.output == f"{pg_url}: schema version 2, up to date\n"
     missing = cli("--store", pg_url + "_nope", "db", "upgrade")
     assert missing.exit_code == 1 and missing.stderr.count("\n") == 1
     assert "cannot open the PostgreSQL store" in missing.stderr and "does not exist" in missing.stderr
+
+
+def test_workers_lists_live_and_lost_workers(cli, pg_url):
+    from broadcaster.store import open_store
+    from tests.conftest import pg_reset
+
+    pg_reset(pg_url)
+    assert cli("--store", pg_url, "workers").output == "no workers\n"
+    with open_store(pg_url, worker_id="host-a:11:aaaa") as a, open_store(pg_url, worker_id="host-b:22:bbbb") as b:
+        now = time.time()
+        a.upsert_contacts([Contact("c1")])
+        a.heartbeat(now - 100, lease=30.0, broadcasts=["b1"])
+        a.claim("b1", [("c1", "tg")], now - 100)
+        b.heartbeat(now, lease=30.0, broadcasts=["b2"])
+        b.mark_lost_workers(now)
+    data = json.loads(cli("--store", pg_url, "workers", "--json").output)
+    assert [(w["id"], w["status"], w["broadcasts"], w["takenOver"]) for w in data] == [
+        ("host-b:22:bbbb", "live", ["b2"], []),
+        ("host-a:11:aaaa", "lost", ["b1"], ["b1"]),
+    ]
+    table = cli("--store", pg_url, "workers").output
+    assert "host-a:11:aaaa" in table and "lost" in table and "live" in table
