@@ -83,7 +83,9 @@ async def run_worker(
         await runtime.stop.wait()
         changed.set()
 
-    next_purge = next_beat = runtime.clock.now()
+    next_purge = runtime.clock.now()
+    runtime.store.start_worker(next_purge, lease=WORKER_LEASE)
+    next_beat = next_purge + HEARTBEAT_EVERY
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(wake_on_stop)

@@ -221,6 +221,10 @@ class Store(Protocol):
     # -- workers (many on PostgreSQL; one on SQLite)
     worker_id: str
 
+    def start_worker(self, now: float, *, lease: float) -> None:
+        """Register this store's worker (on SQLite: any other is gone, and marked lost)."""
+        ...
+
     def heartbeat(self, now: float, *, lease: float, broadcasts: Sequence[str] = ()) -> None:
         """Register or renew this store's worker: live until ``now + lease``."""
         ...

@@ -32,6 +32,7 @@ class Engine(Protocol):
     integrity_errors: tuple[type[BaseException], ...]
     version_found: int  # the schema version the database had when opened
     version: int  # the schema version it has now (the newest this code knows)
+    exclusive: bool  # one worker per database (SQLite: the run lock proves any other is gone)
 
     def tx(self) -> ContextManager[Tx]: ...
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...

@@ -51,6 +51,7 @@ class PostgresEngine:
     """A pool of connections to one database."""
 
     filters = POSTGRES
+    exclusive = False
     like = "ILIKE"  # on the "C" collation: ASCII letters only, as SQLite's LIKE
     integrity_errors: tuple[type[BaseException], ...] = (psycopg.errors.UniqueViolation,)
 

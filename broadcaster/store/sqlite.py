@@ -48,6 +48,7 @@ class SQLiteEngine:
     """A connection to one file, shared by this process's threads behind a lock."""
 
     filters = SQLITE
+    exclusive = True
     like = "LIKE"  # case-insensitive for ASCII letters only (SQLite without ICU)
     integrity_errors: tuple[type[BaseException], ...] = (sqlite3.IntegrityError,)
 

@@ -18,7 +18,7 @@ from typing import Any, ContextManager, Sequence
 import attrs
 
 from .base import WorkerInfo
-from .engine import Tx
+from .engine import Engine, Tx
 
 __all__ = ["WorkerRegistry"]
 
@@ -37,6 +37,17 @@ class WorkerRegistry:
     """Mixed into :class:`broadcaster.store.sql.SQLStore`."""
 
     worker_id: str
+    engine: Engine
+
+    def start_worker(self, now: float, *, lease: float) -> None:
+        """Register this worker. On a one-worker engine any other registered worker is gone
+        (the run lock says so): it is marked lost and its broadcasts freed at once."""
+        if self.engine.exclusive:
+            with self._tx() as conn:
+                conn.execute("UPDATE workers SET lost_at = ? WHERE id != ? AND lost_at IS NULL", (now, self.worker_id))
+                conn.execute("DELETE FROM broadcast_leases WHERE worker_id != ?", (self.worker_id,))
+        self.heartbeat(now, lease=lease)
+        self.mark_lost_workers(now)  # a lost worker's broadcasts can be taken at once
 
     def _tx(self) -> ContextManager[Tx]:
         raise NotImplementedError
@@ -79,6 +90,7 @@ class WorkerRegistry:
                     (now, json.dumps(held), row[0]),
                 )
                 if marked.rowcount:
+                    conn.execute("DELETE FROM broadcast_leases WHERE worker_id = ?", (row[0],))
                     lost.append(attrs.evolve(_worker(row), lost_at=now, taken_over=tuple(held)))
         return lost
 
