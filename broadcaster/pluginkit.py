@@ -28,7 +28,7 @@ from .core.http import HttpCall, HttpReply, redact
 from .core.models import Integration
 from .core.outcomes import ErrorKind
 from .core.reasons import ErrorReason, sanitize_reason_text
-from .core.results import Failed, RateState
+from .core.results import MAX_RETRY_AFTER, Failed, RateState
 
 __all__ = [
     "META_SIGNATURE_HEADER",
@@ -193,17 +193,22 @@ def seconds(value: Any, *, divisor: float = 1) -> float | None:
 
 
 def retry_after_header(reply: HttpReply) -> float | None:
-    """A numeric ``Retry-After`` header in seconds (finite, ≥ 0), else None.
+    """A numeric ``Retry-After`` header in seconds (≥ 0), else None.
 
-    An HTTP-date or garbage gives None: the runtime's backoff decides then.
+    An absurdly long hint (``inf``, ``1e999``) is the provider asking for the longest pause
+    there is: it becomes :data:`MAX_RETRY_AFTER`, and the retry budget decides from there.
+    An HTTP-date, a negative number, ``nan`` or garbage gives None: the runtime's backoff decides then.
     """
     header = reply.header("retry-after")
     if header is None:
         return None
     try:
-        return seconds(float(header.strip()))
+        value = float(header.strip())
     except ValueError:
         return None
+    if value == math.inf:
+        return float(MAX_RETRY_AFTER)
+    return seconds(value)
 
 
 def _header_number(reply: HttpReply, name: str) -> float | None:

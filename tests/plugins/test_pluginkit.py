@@ -17,7 +17,7 @@ from broadcaster.core.http import HttpCall, HttpReply
 from broadcaster.core.models import Integration
 from broadcaster.core.outcomes import ErrorKind
 from broadcaster.core.reasons import ErrorReason
-from broadcaster.core.results import Failed
+from broadcaster.core.results import MAX_RETRY_AFTER, Failed
 from broadcaster.pluginkit import (
     base_url,
     header_value,
@@ -248,7 +248,17 @@ def test_seconds(value: object, divisor: float, expected: float | None) -> None:
 
 @pytest.mark.parametrize(
     ("header", "expected"),
-    [("5", 5.0), (" 1.5 ", 1.5), ("0", 0.0), ("-1", None), ("nan", None), ("inf", None), ("Wed, 21 Oct 2015", None)],
+    [
+        ("5", 5.0),
+        (" 1.5 ", 1.5),
+        ("0", 0.0),
+        ("-1", None),
+        ("nan", None),
+        ("inf", float(MAX_RETRY_AFTER)),
+        ("1e999", float(MAX_RETRY_AFTER)),
+        ("-inf", None),
+        ("Wed, 21 Oct 2015", None),
+    ],
 )
 def test_retry_after_header(header: str, expected: float | None) -> None:
     assert expected == retry_after_header(HttpReply(status=429, headers={"Retry-After": header}))

@@ -145,10 +145,16 @@ def test_flood_control_falls_back_to_the_retry_after_header_through_httpx():
     assert RateLimited(5.0, ErrorReason.parse("telegram:429:too_many_requests")) == interpret(reply)
 
 
-@pytest.mark.parametrize("header", ["-3", "soon", "Wed, 21 Oct 2015 07:28:00 GMT", "inf", "nan", ""])
+@pytest.mark.parametrize("header", ["-3", "soon", "Wed, 21 Oct 2015 07:28:00 GMT", "nan", ""])
 def test_garbage_retry_after_gives_no_hint(header):
     reply = HttpReply.of_json(429, {"ok": False, "description": "Too Many Requests"}, headers={"Retry-After": header})
     assert RateLimited(None, ErrorReason.parse("telegram:429:too_many_requests")) == interpret(reply)
+
+
+@pytest.mark.parametrize("header", ["inf", "1e999", "1e308"])
+def test_an_endless_retry_after_is_capped_not_obeyed_forever(header):
+    reply = HttpReply.of_json(429, {"ok": False, "description": "Too Many Requests"}, headers={"Retry-After": header})
+    assert RateLimited(MAX_RETRY_AFTER, ErrorReason.parse("telegram:429:too_many_requests")) == interpret(reply)
 
 
 def test_a_retry_after_parameter_on_another_status_is_flood_control():
