@@ -17,6 +17,7 @@ import logging
 from importlib import resources
 from typing import Any, Awaitable, Callable
 
+from ..asgi import answer_lifespan
 from ..core.errors import BroadcasterError
 from .errors import ApiError
 from .operations import Executor, Request, refusal
@@ -76,7 +77,7 @@ class GraphQLApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "lifespan":
-            await _lifespan(receive, send)
+            await answer_lifespan(receive, send)
         elif kind == "websocket":
             await serve_websocket(self, scope, receive, send)
         elif kind == "http":
@@ -170,13 +171,3 @@ async def _respond_raw(send: Send, status: int, payload: bytes, content_type: by
         }
     )
     await send({"type": "http.response.body", "body": payload})
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return

@@ -34,6 +34,7 @@ from urllib.parse import parse_qs
 
 import trio
 
+from ..asgi import answer_lifespan
 from ..core.errors import ConfigError, NotFound, PluginError
 from ..core.models import Integration
 from ..core.results import DeliveryUpdate
@@ -102,7 +103,7 @@ class CallbackApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
+            await answer_lifespan(receive, send)
             return
         if scope["type"] != "http":
             return  # websockets: refused by closing without accepting
@@ -112,16 +113,6 @@ class CallbackApp:
             headers.append((b"allow", b"GET, POST"))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
-
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        # hypercorn's trio worker dies at start-up unless the app answers the lifespan scope
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
 
     async def _handle(self, scope: Scope, receive: Receive) -> tuple[int, bytes, str]:
         path: str = scope["path"]

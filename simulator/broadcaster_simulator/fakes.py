@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl
 import attrs
 import httpx
 
+from broadcaster.asgi import answer_lifespan
 from broadcaster.fake import ProviderFake, Target, WireReply, WireRequest
 
 from .audience import AudienceGenerator
@@ -225,14 +226,8 @@ class FakeProvider:
         import trio
 
         if scope["type"] == "lifespan":
-            # hypercorn's trio worker dies at start-up unless the app answers lifespan.
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+            await answer_lifespan(receive, send)
+            return
         if scope["type"] != "http":
             return
         chunks = []
