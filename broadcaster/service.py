@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 
 import attrs
 
-from .core.errors import ConfigError, NotFound, RetryNotTerminal, RetryPending, RetryRefused
+from .core.errors import ConfigError, NotFound, RetryNotTerminal, RetryRefused
 from .core.filters import parse_filter
 from .core.lifecycle import TERMINAL_STATES, Action, LifecycleEventKind, State, transition
 from .core.models import (
@@ -33,6 +33,7 @@ from .core.progress import stalled_for
 from .core.retry import (
     ROW_TTL_SECONDS,
     check_editable,
+    check_no_pending_retry,
     check_quota,
     check_retry_eligible,
     lineage,
@@ -188,12 +189,12 @@ class BroadcastService:
             created_at=now,
         )
         self._validate(broadcast)
-        check_quota(scheduled=self.store.count_quota(), cap=self.quota)
         estimate = self.estimate(audience)
         broadcast = attrs.evolve(broadcast, counters=Counters(audience_size_estimate=estimate))
         if not draft:
             broadcast = attrs.evolve(broadcast, state=transition(State.DRAFT, Action.SCHEDULE))
-        stored = self.store.create_broadcast(broadcast)
+        # the quota is checked in the insert's transaction: it holds under concurrent creates
+        stored = self.store.create_broadcast(broadcast, quota=self.quota)
         if stored.state is State.SCHEDULED:
             self.on_event(LifecycleEvent(LifecycleEventKind.SCHEDULED, stored, now))
         return stored
@@ -342,7 +343,7 @@ class BroadcastService:
             check_run_at(run_at, now, max_lateness=self.max_lateness)
         if contact_ids is None:
             check_retry_eligible(source, failed_rows=self.retryable_count(broadcast_id), now=now)
-            self._check_no_pending_retry(broadcast_id)
+            check_no_pending_retry(broadcast_id, self.store.retries_of(broadcast_id))
             failed = list(self.store.failed_contact_ids(broadcast_id))
         else:
             # The advanced override bypasses the failed-contact lookup, not the lifecycle.
@@ -352,14 +353,15 @@ class BroadcastService:
                     hint="wait for the run to finish first",
                 )
             failed = []
-        check_quota(scheduled=self.store.count_quota(), cap=self.quota)
         planned = plan_retry(
             source, new_id=self._unique_id(), failed_contact_ids=failed, now=now, run_at=run_at, contact_ids=contact_ids
         )
         planned = attrs.evolve(
             planned, counters=attrs.evolve(planned.counters, audience_size_estimate=self.estimate(planned.audience))
         )
-        stored = self.store.create_broadcast(planned)
+        # Checked again in the insert's transaction, with the quota: two concurrent retries
+        # of one source (separate processes) cannot both pass.
+        stored = self.store.create_broadcast(planned, quota=self.quota, sole_retry=contact_ids is None)
         self.on_event(LifecycleEvent(LifecycleEventKind.SCHEDULED, stored, now))
         return stored
 
@@ -368,16 +370,6 @@ class BroadcastService:
         pending = [b for b in self.store.retries_of(broadcast_id) if b.state not in TERMINAL_STATES]
         return pending[-1].id if pending else None
 
-    def _check_no_pending_retry(self, broadcast_id: str) -> None:
-        pending = self.pending_retry(broadcast_id)
-        if pending is not None:
-            raise RetryPending(
-                f"broadcast {broadcast_id} already has retry {pending}, which has not finished; "
-                "a second retry would send to the same FAILED contacts",
-                retry_id=pending,
-                hint=f"retry {pending} instead once it finishes, or give an explicit contact-ID list",
-            )
-
     def retry_preview(self, broadcast_id: str) -> RetryPreview:
         """What ``retry`` would do now, changing nothing (the CLI's ``retry --dry-run``)."""
         source = self.store.get_broadcast(broadcast_id)
@@ -385,24 +377,15 @@ class BroadcastService:
         refusal: RetryRefused | None = None
         try:
             check_retry_eligible(source, failed_rows=count, now=self.clock())
-            self._check_no_pending_retry(broadcast_id)
+            check_no_pending_retry(broadcast_id, self.store.retries_of(broadcast_id))
         except RetryRefused as exc:
             refusal = exc
         return RetryPreview(
             refusal=refusal,
             contacts_to_retry=count,
-            outcome_unknown=self._count_status(broadcast_id, Outcome.FAILED, Status.OUTCOME_UNKNOWN) if count else 0,
+            outcome_unknown=self.store.count_status(broadcast_id, Status.OUTCOME_UNKNOWN) if count else 0,
             pending_retry=self.pending_retry(broadcast_id),
         )
-
-    def _count_status(self, broadcast_id: str, outcome: Outcome, status: Status) -> int:
-        found, cursor = 0, None
-        while True:
-            page = self.store.history(broadcast_id, outcome=outcome, cursor=cursor, limit=5000)
-            found += sum(1 for row in page.rows if row.status is status)
-            if page.next_cursor is None:
-                return found
-            cursor = page.next_cursor
 
     def clone(self, broadcast_id: str, *, name: str | None = None) -> Broadcast:
         """A new DRAFT with the source's configuration and audience (the filter, or its ID list)."""

@@ -24,7 +24,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 import attrs
 
 from .channels import ChannelSpec
-from .errors import EditRefused, NotFound, NothingToRetry, QuotaExceeded, RetryNotTerminal, RowsAgedOut
+from .errors import EditRefused, NotFound, NothingToRetry, QuotaExceeded, RetryNotTerminal, RetryPending, RowsAgedOut
 from .lifecycle import TERMINAL_STATES, State
 from .models import Audience, Broadcast, Counters
 from .outcomes import Outcome
@@ -33,6 +33,7 @@ __all__ = [
     "DEFAULT_RETRY_DELAY",
     "ROW_TTL_SECONDS",
     "check_editable",
+    "check_no_pending_retry",
     "check_quota",
     "check_retry_eligible",
     "closed_windows",
@@ -191,6 +192,19 @@ def check_quota(*, scheduled: int, cap: int) -> None:
         raise QuotaExceeded(
             f"the combined scheduled quota is full ({scheduled} of {cap} DRAFT or SCHEDULED broadcasts)",
             hint="cancel a draft to free a slot first",
+        )
+
+
+def check_no_pending_retry(source_id: str, retries: Iterable[Broadcast]) -> None:
+    """Refuse a second retry of ``source_id`` while an earlier one (of ``retries``, oldest
+    first) is not terminal: both would send to the same FAILED contacts."""
+    pending = [retry.id for retry in retries if retry.state not in TERMINAL_STATES]
+    if pending:
+        raise RetryPending(
+            f"broadcast {source_id} already has retry {pending[-1]}, which has not finished; "
+            "a second retry would send to the same FAILED contacts",
+            retry_id=pending[-1],
+            hint=f"retry {pending[-1]} instead once it finishes, or give an explicit contact-ID list",
         )
 
 

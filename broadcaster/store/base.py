@@ -22,7 +22,7 @@ from broadcaster.core.filters import Filter
 from broadcaster.core.health import HealthStatus
 from broadcaster.core.lifecycle import State
 from broadcaster.core.models import Broadcast, Contact, DispatchRow, Flow, Integration, Template
-from broadcaster.core.outcomes import Outcome
+from broadcaster.core.outcomes import Outcome, Status
 from broadcaster.core.results import DeliveryUpdate
 
 __all__ = [
@@ -145,7 +145,16 @@ class Store(Protocol):
     def list_templates(self, integration: str | None = None) -> list[tuple[str, Template]]: ...
 
     # -- broadcasts
-    def create_broadcast(self, broadcast: Broadcast) -> Broadcast: ...
+    def create_broadcast(
+        self, broadcast: Broadcast, *, quota: int | None = None, sole_retry: bool = False
+    ) -> Broadcast:
+        """Insert ``broadcast``. With ``quota``, refuse it (QuotaExceeded) when that many
+        DRAFT or SCHEDULED broadcasts exist already; with ``sole_retry``, refuse a retry
+        whose source has a retry not yet terminal (RetryPending, naming it). The checks and
+        the insert are one transaction, serialised against every other guarded creation, so
+        they hold under concurrent requests from separate processes."""
+        ...
+
     def get_broadcast(self, broadcast_id: str) -> Broadcast: ...
     def list_broadcasts(self, *, state: State | None = None, limit: int | None = None) -> list[Broadcast]: ...
 
@@ -192,6 +201,10 @@ class Store(Protocol):
     def failed_contact_ids(self, broadcast_id: str) -> Iterator[str]: ...
     def failed_with_reasons(self, broadcast_id: str, reasons: Iterable[str]) -> list[tuple[str, str | None, float]]: ...
     def count_rows(self, broadcast_id: str) -> dict[Outcome, int]: ...
+    def count_status(self, broadcast_id: str, status: Status) -> int:
+        """Final rows of the broadcast with this finer status (one SQL count)."""
+        ...
+
     def apply_delivery_update(self, integration: str, update: DeliveryUpdate) -> bool: ...
 
     # -- history

@@ -83,6 +83,9 @@ class PostgresEngine:
     def order_records(self, tx: Tx) -> None:
         tx.execute("SELECT pg_advisory_xact_lock(?)", (_RECORD_LOCK,))
 
+    def lock(self, tx: Tx, key: int) -> None:
+        tx.execute("SELECT pg_advisory_xact_lock(?)", (key,))
+
     def check_text(self, what: str, text: str) -> None:
         if "\x00" in text:
             raise ConfigError(

@@ -26,6 +26,7 @@ from broadcaster.core.models import Broadcast, Chat, Contact, DispatchRow, Flow,
 from broadcaster.core.outcomes import ErrorKind, Outcome, Status
 from broadcaster.core.reasons import parse_reason
 from broadcaster.core.results import DeliveryUpdate
+from broadcaster.core.retry import check_no_pending_retry, check_quota
 from broadcaster.serde import converter
 
 from .base import CSV_COLUMNS, Claim, ConcurrentUpdate, HealthStatus, HistoryPage, IntegrationHealth
@@ -39,6 +40,9 @@ __all__ = ["Engine", "SQLStore", "Tx", "new_worker_id"]
 _INT64 = (-(2**63), 2**63 - 1)
 _COUNTER_COLUMN = {Outcome.DELIVERED: "delivered", Outcome.FAILED: "failed", Outcome.SKIPPED: "skipped"}
 _PAGE = 500
+#: the lock key serialising guarded creations (quota, a source's one pending retry)
+_CREATE_LOCK = 0x6272_6F61_6471
+_QUOTA_STATES = "state IN ('DRAFT', 'SCHEDULED')"
 _ROW_COLUMNS = (
     "rec_seq, broadcast_id, contact_id, status, contact_name, integration, error_reason, error_kind,"
     " used_fallback, sent_at, delivered_at, message_id, recorded_at"
@@ -278,10 +282,23 @@ class SQLStore(WorkerRegistry):
             c.finished_at,
         )
 
-    def create_broadcast(self, broadcast: Broadcast) -> Broadcast:
+    def create_broadcast(
+        self, broadcast: Broadcast, *, quota: int | None = None, sole_retry: bool = False
+    ) -> Broadcast:
         c = broadcast.counters
         try:
             with self._tx() as conn:
+                if quota is not None or sole_retry:
+                    self.engine.lock(conn, _CREATE_LOCK)
+                if sole_retry and broadcast.retry_of is not None:
+                    siblings = conn.execute(
+                        f"SELECT {_BROADCAST_COLUMNS} FROM broadcasts WHERE retry_of = ? ORDER BY created_at, id",
+                        (broadcast.retry_of,),
+                    ).fetchall()
+                    check_no_pending_retry(broadcast.retry_of, [self._broadcast(row) for row in siblings])
+                if quota is not None:
+                    held = conn.execute(f"SELECT COUNT(*) FROM broadcasts WHERE {_QUOTA_STATES}").fetchone()[0]
+                    check_quota(scheduled=int(held), cap=quota)
                 conn.execute(
                     "INSERT INTO broadcasts (body, state, run_at, retry_of, audience_size_estimate,"
                     " audience_size_actual, started_at, finished_at, id, created_at, delivered, failed, skipped)"
@@ -348,7 +365,7 @@ class SQLStore(WorkerRegistry):
         return [self._broadcast(row) for row in rows]
 
     def count_quota(self) -> int:
-        return int(self._query("SELECT COUNT(*) FROM broadcasts WHERE state IN ('DRAFT', 'SCHEDULED')")[0][0])
+        return int(self._query(f"SELECT COUNT(*) FROM broadcasts WHERE {_QUOTA_STATES}")[0][0])
 
     # -- audience ---------------------------------------------------------------------------
 
@@ -523,6 +540,12 @@ class SQLStore(WorkerRegistry):
         counts = {outcome: 0 for outcome in Outcome}
         counts.update({Outcome(outcome): count for outcome, count in rows})
         return counts
+
+    def count_status(self, broadcast_id: str, status: Status) -> int:
+        found = self._query(
+            "SELECT COUNT(*) FROM dispatch_rows WHERE broadcast_id = ? AND status = ?", (broadcast_id, status.value)
+        )
+        return int(found[0][0])
 
     def apply_delivery_update(self, integration: str, update: DeliveryUpdate) -> bool:
         with self._tx() as conn:

@@ -91,6 +91,9 @@ class SQLiteEngine:
     def order_records(self, tx: Tx) -> None:
         """BEGIN IMMEDIATE already admits one writer at a time."""
 
+    def lock(self, tx: Tx, key: int) -> None:
+        """BEGIN IMMEDIATE already holds the database's one write lock."""
+
     def check_text(self, what: str, text: str) -> None:
         """SQLite keeps any text."""
 
