@@ -17,7 +17,7 @@ import logging
 from importlib import resources
 from typing import Any, Awaitable, Callable
 
-from ..asgi import answer_lifespan
+from ..asgi import answer_lifespan, read_body
 from ..core.errors import BroadcasterError
 from .errors import ApiError
 from .operations import Executor, Request, refusal
@@ -104,7 +104,7 @@ class GraphQLApp:
             token = self.authenticate(bearer(headers))
         except ApiError as exc:
             raise _Refused(401, refusal(str(exc), exc.code)) from None
-        request = await _read_request(receive, headers)
+        request = await _read_request(scope, receive)
         if "text/event-stream" in accept:
             await self._sse(request, token, send)
             return
@@ -133,22 +133,12 @@ def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str:
     return ""
 
 
-async def _read_request(receive: Receive, headers: list[tuple[bytes, bytes]]) -> Request:
-    declared = _header(headers, b"content-length")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise _Refused(413, refusal(f"the request body is larger than {MAX_BODY_BYTES} bytes", "BAD_REQUEST"))
-    if "application/json" not in _header(headers, b"content-type"):
+async def _read_request(scope: Scope, receive: Receive) -> Request:
+    if "application/json" not in _header(scope["headers"], b"content-type"):
         raise _Refused(415, refusal("send the request as Content-Type: application/json", "BAD_REQUEST"))
-    body = b""
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise _Refused(400, refusal("the client went away", "BAD_REQUEST"))
-        body += message.get("body", b"")
-        if len(body) > MAX_BODY_BYTES:
-            raise _Refused(413, refusal(f"the request body is larger than {MAX_BODY_BYTES} bytes", "BAD_REQUEST"))
-        if not message.get("more_body"):
-            break
+    body = await read_body(scope, receive, MAX_BODY_BYTES)
+    if body is None:
+        raise _Refused(413, refusal(f"the request body is larger than {MAX_BODY_BYTES} bytes", "BAD_REQUEST"))
     try:
         return Request.from_json(json.loads(body))
     except ValueError:

@@ -34,7 +34,7 @@ from urllib.parse import parse_qs
 
 import trio
 
-from ..asgi import answer_lifespan
+from ..asgi import answer_lifespan, read_body
 from ..core.errors import ConfigError, NotFound, PluginError
 from ..core.models import Integration
 from ..core.results import DeliveryUpdate
@@ -127,7 +127,7 @@ class CallbackApp:
             return _json(404, error=f"no integration named {name!r}")
         if method == "GET":
             return self._handshake(integration, scope)
-        body = await _read_body(receive, self._max_body)
+        body = await read_body(scope, receive, self._max_body)
         if body is None:
             return _json(413, error=f"the body is larger than {self._max_body} bytes")
         headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
@@ -191,23 +191,6 @@ class CallbackApp:
 
 def _json(status: int, **fields: object) -> tuple[int, bytes, str]:
     return status, json.dumps(fields).encode(), "application/json"
-
-
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
 
 
 def bind_error(exc: BaseException) -> OSError | None:
