@@ -5,21 +5,23 @@
   over SSE ("distinct connections" mode: ``next`` events, then ``complete``).
 * A WebSocket on ``/graphql`` speaks graphql-transport-ws (the protocol of graphql-ws,
   Apollo and gql); the token goes in the upgrade's header or ``connection_init``'s payload.
-* ``GET /`` (and ``GET /graphql`` from a browser) serves a small self-contained query page.
+* ``GET /graphiql`` (also ``/`` and ``GET /graphql`` from a browser) is GraphiQL's sign-in;
+  GraphiQL itself is served from the package below ``/graphiql/static/`` (:mod:`.graphiql`).
 
-Every request needs ``Authorization: Bearer <token>``; the page asks for one and sends it.
+Every request needs ``Authorization: Bearer <token>``, GraphiQL's files too; only the
+sign-in page is public, and it sends the token it is given.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from importlib import resources
 from typing import Any, Awaitable, Callable
 
 from ..asgi import answer_lifespan, read_body
 from ..core.errors import BroadcasterError
 from .errors import ApiError
+from .graphiql import ASSET_PREFIX, PAGE_CSP, asset, signin_page
 from .operations import Executor, Request, refusal
 from .tokens import ApiToken, TokenFile
 from .ws import serve_websocket
@@ -34,8 +36,6 @@ MAX_BODY_BYTES = 256 * 1024
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
-
-_PAGE = resources.files("broadcaster.api").joinpath("page.html").read_bytes()
 
 
 class _Refused(Exception):
@@ -93,8 +93,12 @@ class GraphQLApp:
         path, method = scope["path"], scope["method"]
         headers = scope["headers"]
         accept = _header(headers, b"accept")
-        if method == "GET" and (path == "/" or (path == "/graphql" and "text/html" in accept)):
-            await _respond_raw(send, 200, _PAGE, b"text/html; charset=utf-8")
+        if method == "GET" and (path in ("/", "/graphiql") or (path == "/graphql" and "text/html" in accept)):
+            page_headers = ((b"content-security-policy", PAGE_CSP), (b"cache-control", b"no-cache"))
+            await _respond_raw(send, 200, signin_page(), b"text/html; charset=utf-8", page_headers)
+            return
+        if path.startswith(ASSET_PREFIX):
+            await self._asset(path, method, headers, send)
             return
         if path != "/graphql":
             raise _Refused(404, refusal(f"no such path {path}: the API is at /graphql", "NOT_FOUND"))
@@ -109,6 +113,25 @@ class GraphQLApp:
             await self._sse(request, token, send)
             return
         await _respond(send, 200, await self.executor.run(request, token))
+
+    async def _asset(self, path: str, method: str, headers: list[tuple[bytes, bytes]], send: Send) -> None:
+        if method != "GET":
+            raise _Refused(405, refusal("GraphiQL's files are fetched with GET", "BAD_REQUEST"))
+        try:
+            self.authenticate(bearer(headers))
+        except ApiError as exc:
+            raise _Refused(401, refusal(str(exc), exc.code)) from None
+        found = asset(path)
+        if found is None:
+            raise _Refused(404, refusal(f"no such file {path}", "NOT_FOUND"))
+        content, content_type, etag = found
+        # revalidated on every load (the URLs carry no version), a 304 when unchanged
+        cache = ((b"cache-control", b"private, no-cache"), (b"etag", etag))
+        if _header(headers, b"if-none-match") == etag.decode():
+            await send({"type": "http.response.start", "status": 304, "headers": list(cache)})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await _respond_raw(send, 200, content, content_type, cache)
 
     async def _sse(self, request: Request, token: ApiToken, send: Send) -> None:
         await send(
@@ -152,12 +175,9 @@ async def _respond(send: Send, status: int, body: dict[str, Any]) -> None:
     await _respond_raw(send, status, payload, b"application/json")
 
 
-async def _respond_raw(send: Send, status: int, payload: bytes, content_type: bytes) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", content_type), (b"content-length", str(len(payload)).encode())],
-        }
-    )
+async def _respond_raw(
+    send: Send, status: int, payload: bytes, content_type: bytes, extra: tuple[tuple[bytes, bytes], ...] = ()
+) -> None:
+    headers = [(b"content-type", content_type), (b"content-length", str(len(payload)).encode()), *extra]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})

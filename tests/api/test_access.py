@@ -71,12 +71,6 @@ def test_malformed_requests_get_one_line_errors_never_a_traceback(server):
     assert first0["extensions"]["code"] == "NOT_FOUND"  # the id is checked before the page size
 
 
-def test_the_query_page_is_self_contained(server):
-    page = httpx.get(server.url.replace("/graphql", "/"), timeout=10)
-    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
-    assert "https://" not in page.text and "<script src" not in page.text
-
-
 def test_tokens_cli_shows_the_secret_once_and_stores_a_hash(tmp_path):
     db = tmp_path / "s.db"
     cli = [sys.executable, "-m", "broadcaster.cli", "--store", str(db), "tokens"]
