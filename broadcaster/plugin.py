@@ -49,7 +49,7 @@ from .pluginkit import (
     same_secret,
     secrets_of,
 )
-from .provider import Provider
+from .provider import ExampleReply, Provider
 
 __all__ = [
     "ChannelSpec",
@@ -59,6 +59,7 @@ __all__ = [
     "DeliveryUpdate",
     "ErrorKind",
     "ErrorReason",
+    "ExampleReply",
     "Failed",
     "HttpCall",
     "HttpReply",

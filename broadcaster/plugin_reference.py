@@ -12,7 +12,7 @@ from typing import Callable
 from . import hookspecs
 from .fake import ProviderFake
 from .plugin import __all__ as PLUGIN_NAMES
-from .provider import BATCH_METHODS, CALLBACK_METHODS, REQUIRED_METHODS, Provider
+from .provider import BATCH_METHODS, CALLBACK_METHODS, REQUIRED_METHODS, ExampleReply, Provider
 
 __all__ = ["render"]
 
@@ -53,8 +53,14 @@ def render() -> str:
         inspect.getdoc(Provider) or "",
         "",
     ]
-    for name in (*REQUIRED_METHODS, *BATCH_METHODS, *CALLBACK_METHODS):
+    for name in (*REQUIRED_METHODS, *BATCH_METHODS, *CALLBACK_METHODS, "example_replies"):
         lines += _entry(f"Provider.{name}", getattr(Provider, name), note=_need(name))
+    lines += [
+        f"### `ExampleReply{_signature(ExampleReply, drop_self=False)}`",
+        "",
+        inspect.getdoc(ExampleReply) or "",
+        "",
+    ]
     lines += ["## Hooks", "", inspect.getdoc(hookspecs) or "", ""]
     for name in ("register_providers", "on_lifecycle_event"):
         lines += _entry(name, getattr(hookspecs, name), drop_self=False)

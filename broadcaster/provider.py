@@ -10,13 +10,17 @@ reason says what was wrong.
 Required: :meth:`Provider.build_call`, :meth:`Provider.interpret_reply`. Required when
 ``spec.max_batch > 1``: :meth:`Provider.build_batch_call` and
 :meth:`Provider.interpret_batch_reply`. Optional: :meth:`Provider.verify_callback` and
-:meth:`Provider.parse_callback` (by default every callback is refused), and
-:attr:`Provider.fake` (how the simulator plays this provider's server).
+:meth:`Provider.parse_callback` (by default every callback is refused),
+:attr:`Provider.fake` (how the simulator plays this provider's server) and
+:meth:`Provider.example_replies` (replies your provider really sends and what each must
+become: the conformance kit checks every one).
 """
 
 from __future__ import annotations
 
 from typing import ClassVar, Mapping, Sequence
+
+import attrs
 
 from .core.channels import ChannelSpec
 from .core.http import HttpCall, HttpReply
@@ -24,11 +28,22 @@ from .core.models import Integration, Message
 from .core.results import DeliveryUpdate, Failed, SendResult
 from .fake import ProviderFake
 
-__all__ = ["REQUIRED_METHODS", "BATCH_METHODS", "CALLBACK_METHODS", "Provider", "implemented_methods"]
+__all__ = ["REQUIRED_METHODS", "BATCH_METHODS", "CALLBACK_METHODS", "ExampleReply", "Provider", "implemented_methods"]
 
 REQUIRED_METHODS = ("build_call", "interpret_reply")
 BATCH_METHODS = ("build_batch_call", "interpret_batch_reply")
 CALLBACK_METHODS = ("verify_callback", "parse_callback")
+
+
+@attrs.frozen
+class ExampleReply:
+    """A reply the provider really sends (from its documentation or a capture) and the
+    exact result :meth:`Provider.interpret_reply` must make of it."""
+
+    reply: HttpReply
+    expected: SendResult
+    #: what the example shows, for the kit's error message ("unknown recipient")
+    note: str = ""
 
 
 class Provider:
@@ -100,6 +115,18 @@ class Provider:
         ``Delivered``). Never raises on provider input.
         """
         raise NotImplementedError
+
+    def example_replies(self, integration: Integration) -> Sequence[ExampleReply]:
+        """Replies the provider really sends, each with the result it must become.
+
+        The conformance kit (and ``broadcaster plugins check``) reads every example with
+        :meth:`interpret_reply` for ``integration`` (build expected auth failures with
+        ``ErrorReason.auth_failed(integration.name)``) and compares the result exactly.
+        Give at least the success reply — the kit always checks the success path, from
+        these examples or else from :attr:`fake` — and one of each error you map. The
+        default gives none.
+        """
+        return ()
 
     def verify_callback(self, integration: Integration, headers: Mapping[str, str], body: bytes) -> bool:
         """Check a delivery callback's signature against the raw body.

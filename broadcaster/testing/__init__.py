@@ -7,13 +7,20 @@
 * :func:`send_through_mock` — run an :class:`HttpCall` through ``httpx.MockTransport``.
 
 Importing this package needs neither pytest nor hypothesis: the names are loaded when
-first used (hypothesis is a test dependency, not a runtime one).
+first used (hypothesis is a test dependency, not a runtime one). Type checkers see the
+real names through the ``TYPE_CHECKING`` imports, so mypy in a plugin's own repository
+types them (not ``Any``).
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from . import strategies
+    from .conformance import ConformanceError, ProviderConformance, check_provider_conformance
+    from .transport import reply_from_response, request_from_call, send_through_mock
 
 __all__ = [
     "ConformanceError",
