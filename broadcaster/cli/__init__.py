@@ -16,6 +16,7 @@ from .contacts import contacts
 from .db import db
 from .history import history
 from .lifecycle import clone, schedule
+from .plugin_new import plugin
 from .serve import serve_command, tokens
 from .setup import flows, integrations, plugins, templates
 from .worker import run
@@ -53,6 +54,7 @@ def main(ctx: click.Context, config_path: Path | None, store_url: str | None) ->
 
 for _command in (
     plugins,
+    plugin,
     integrations,
     contacts,
     flows,
