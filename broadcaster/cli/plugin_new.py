@@ -13,7 +13,13 @@ __all__ = ["plugin"]
 
 @click.group(cls=BroadcasterGroup)
 def plugin() -> None:
-    """Write a new provider plugin (``broadcaster plugins`` lists the installed ones)."""
+    """Write a new provider plugin (``broadcaster plugins`` lists the installed ones).
+
+    \b
+    Example:
+      broadcaster plugin new acme
+      broadcaster plugin new acme_chat --dir ~/src/broadcaster-acme-chat
+    """
 
 
 @plugin.command("new")
