@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
+from operator import attrgetter
 from typing import Iterable, Mapping, MutableMapping, cast
 
 from .backoff import BackoffPolicy, RandomSource
@@ -96,14 +97,18 @@ _IDLE, _READY, _ACTIVE, _DELAYED = "idle", "ready", "active", "delayed"
 
 _NONE_REFUSED: frozenset[str] = frozenset()
 
+_placed = attrgetter("placed")
+
 
 class _Batch:
     """A slice of a page. ``where`` says which structure holds it (one at a time)."""
 
-    __slots__ = ("seq", "queue", "in_flight", "retries", "not_before", "where")
+    __slots__ = ("seq", "queue", "in_flight", "retries", "not_before", "where", "placed")
 
     def __init__(self, seq: int, sends: Iterable[Send]) -> None:
         self.seq = seq
+        #: when it last took a slot (a counter): the order of ``Dispatcher._active``
+        self.placed = 0
         self.queue: deque[Send] = deque(sends)
         self.in_flight = 0
         self.retries = 0
@@ -176,9 +181,12 @@ class Dispatcher:
         self._ready: deque[_Batch] = deque()
         self._delayed: list[tuple[float, int, _Batch]] = []
         self._active: list[_Batch] = []
-        # The active batches below their in-flight cap, i.e. the only ones _issue can act on
-        # (kept exact at every change of ``in_flight`` or of ``_active``).
+        # The active batches _issue can act on: every one below its in-flight cap that has
+        # sends queued or nothing in flight (it can send, or give its slot back). A superset
+        # is harmless (_issue drops a batch that turns out idle: queue empty, replies due;
+        # the next reply puts it back); a missing one would stall it.
         self._open: set[_Batch] = set()
+        self._placed = 0
         self._in_flight: dict[str, tuple[_Batch, Send, float]] = {}
         # Integrations whose provider takes many recipients per request (SendBatch); a
         # request, not a contact, is what counts against buckets and in-flight caps.
@@ -592,6 +600,8 @@ class Dispatcher:
         while len(active) < limit and ready:
             batch = ready.popleft()
             batch.where = _ACTIVE
+            self._placed += 1
+            batch.placed = self._placed
             active.append(batch)
             if batch.in_flight < self._per_batch:
                 self._open.add(batch)
@@ -618,14 +628,23 @@ class Dispatcher:
         active = self._active
         may_free = self._may_free
         open_batches = self._open
-        # Full batches are skipped below without effect, so with at most one open batch
-        # the walk is that batch alone (the paced steady state: the one that just had a reply).
-        for batch in list(open_batches) if len(open_batches) <= 1 else active[:]:
+        # The walk is the open batches in the order of ``active``: the others (full, or idle
+        # with replies due) would be passed over without effect. Most of the time it is one
+        # batch (the paced steady state: the one that just had a reply).
+        if len(open_batches) <= 1:
+            walk = list(open_batches)
+        elif len(open_batches) == len(active):
+            walk = active[:]  # all of them (a paced run waiting for tokens)
+        else:
+            walk = sorted(open_batches, key=_placed)
+        for batch in walk:
+            queue = batch.queue
+            if queue and queue[0].integration in refused:
+                continue  # its bucket refused at this ``now``: no send, and it has not finished
             if batch.in_flight >= per_batch:
                 continue  # a full batch can neither send nor have finished
             if (room <= 0 or every_bucket_refused) and not may_free:
                 break  # nothing left to send in this pass, and no batch to free
-            queue = batch.queue
             if queue and room > 0 and not every_bucket_refused:
                 while True:
                     send = queue[0]
@@ -662,11 +681,12 @@ class Dispatcher:
                         actions.append(send)
                     if not queue or room <= 0 or batch.in_flight >= per_batch:
                         break
-            if not queue and batch.in_flight == 0:
-                active.remove(batch)
-                open_batches.discard(batch)
-                batch.where = _IDLE
-                freed = True
+            if not queue:
+                open_batches.discard(batch)  # idle until a reply, which puts it back
+                if batch.in_flight == 0:
+                    active.remove(batch)
+                    batch.where = _IDLE
+                    freed = True
             if (room <= 0 or every_bucket_refused) and not may_free:
                 # The test above, after the only batch that could change it: the batches
                 # left are not walked (in the paced steady state, the one send is made).
