@@ -251,7 +251,20 @@ class Dispatcher:
         if self._finished:
             event = SendCompleted(contact_id, result)
             raise RuntimeError(f"the dispatcher of broadcast {self.broadcast.id} has finished; got {event!r}")
-        self._on_result(contact_id, result, now)
+        if type(result) is Delivered and not self._grouped:
+            # _on_result's common case (no SendBatch in flight), written out: the same steps
+            entry = self._in_flight.pop(contact_id, None)
+            if entry is None:
+                raise RuntimeError(f"a result for contact {contact_id!r}, which has no send in flight")
+            batch, send, sent_at = entry
+            batch.in_flight -= 1
+            if batch.where is _ACTIVE:
+                self._open.add(batch)
+            self._delivered(send, result, sent_at, now)  # type: ignore[arg-type]
+            if not batch.queue and batch.in_flight == 0:
+                self._may_free = True
+        else:
+            self._on_result(contact_id, result, now)
         self._pump(now)
         # actions(), inlined: this runs once per send
         out = self._actions
@@ -370,27 +383,7 @@ class Dispatcher:
             if self._stopping:
                 return  # not sent again in this run; the next run sends it
         if kind is Delivered:
-            # The common case, written out (no keyword plumbing through _row): it runs once per contact.
-            self.stats.delivered += 1
-            self._buckets[send.integration].accepted(now, sent_at=sent_at)  # it measures the provider's limit
-            delivered = cast(Delivered, result)
-            confirmed = delivered.confirmed
-            self._rows.append(
-                DispatchRow(
-                    self._broadcast_id,
-                    send.contact_id,
-                    _S_DELIVERED if confirmed else _S_ACCEPTED,
-                    send.contact_name,
-                    send.integration,
-                    None,
-                    None,
-                    send.used_fallback,
-                    sent_at,
-                    now if confirmed else None,
-                    delivered.message_id,
-                    now,
-                )
-            )
+            self._delivered(send, cast(Delivered, result), sent_at, now)
         elif kind is Failed:
             failed = cast(Failed, result)
             reason, fkind = failed.reason, failed.kind
@@ -436,6 +429,28 @@ class Dispatcher:
             raise TypeError(f"not a send result: {result!r}")
         if not batch.queue and batch.in_flight == 0:
             self._may_free = True
+
+    def _delivered(self, send: Send, result: Delivered, sent_at: float, now: float) -> None:
+        # The common case, written out (no keyword plumbing through _row): it runs once per contact.
+        self.stats.delivered += 1
+        self._buckets[send.integration].accepted(now, sent_at=sent_at)  # it measures the provider's limit
+        confirmed = result.confirmed
+        self._rows.append(
+            DispatchRow(
+                self._broadcast_id,
+                send.contact_id,
+                _S_DELIVERED if confirmed else _S_ACCEPTED,
+                send.contact_name,
+                send.integration,
+                None,
+                None,
+                send.used_fallback,
+                sent_at,
+                now if confirmed else None,
+                result.message_id,
+                now,
+            )
+        )
 
     def _on_rate_limited(self, batch: _Batch, send: Send, result: RateLimited, now: float, sent_at: float) -> None:
         if result.scope == "integration":
