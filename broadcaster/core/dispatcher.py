@@ -338,9 +338,7 @@ class Dispatcher:
             self._prune_chats()
         window = self._planned_chats
         sends: list[Send] = []
-        decide = self._planner.decide
-        for contact in contacts:
-            decision = decide(contact, now)
+        for contact, decision in zip(contacts, self._planner.decide_many(contacts, now), strict=True):
             if type(decision) is Skip:
                 self._skip_row(contact.id, contact.name, decision.status, decision.integration, now)
                 continue

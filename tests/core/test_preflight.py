@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from broadcaster.core.channels import ChannelSpec, MessageKind
 from broadcaster.core.errors import FilterSyntaxError
@@ -267,3 +269,46 @@ def test_chats_outside_the_preferred_channels_are_a_mismatch() -> None:
 def test_chats_on_integrations_without_a_plugin_are_a_mismatch() -> None:
     planner = flow_planner(channels={"tg": CHANNELS["tg"]})
     assert Skip(Status.CHANNEL_MISMATCH, "vb") == planner.plan(contact(VB), NOW)
+
+
+# -- a page at a time ------------------------------------------------------------------------
+
+_chats = st.builds(
+    Chat,
+    st.sampled_from(["tg", "wa", "wa2", "vb", "gone"]),
+    st.sampled_from(["1", "2"]),
+    st.one_of(st.none(), st.sampled_from([OPEN, CLOSED, NOW - DAY, NOW - DAY + 1e-6])),
+)
+_contacts = st.builds(
+    Contact,
+    st.sampled_from(["c1", "c2"]),
+    name=st.sampled_from(["", "Ada"]),
+    fields=st.sampled_from([{}, {"first_name": "Ada"}]),
+    opted_out=st.booleans(),
+    chats=st.lists(_chats, max_size=3).map(tuple),
+)
+_FALLBACK = FallbackTemplate("wa", "reopen", params=("first_name",))
+_planners = st.one_of(
+    st.builds(
+        flow_planner,
+        st.sampled_from([FLOW, Flow("f1", first_card=HELLO, published=False), Flow("f1", HELLO, ("first_name",))]),
+        fallbacks=st.sampled_from([(), (_FALLBACK,)]),
+        prefer=st.sampled_from([(), ("wa", "tg")]),
+    ),
+    st.just(flow_planner(Flow("f1", first_card=TemplateCard("promo", params=("first_name",))))),
+    st.just(template_planner(PROMO_WA, PROMO_TG)),
+    st.just(
+        Planner(
+            broadcast=Broadcast(id="b1", mode=Mode.FLOW, flow_id="f1"),
+            flow=FLOW,
+            channels=CHANNELS,
+            closed_windows={("c1", "tg"): CLOSED},
+        )
+    ),
+)
+
+
+@given(planner=_planners, contacts=st.lists(_contacts, max_size=8))
+def test_decide_many_is_decide_for_each_contact(planner: Planner, contacts: list[Contact]) -> None:
+    # the dispatcher plans a page with decide_many, whose shortcut must decide as decide does
+    assert planner.decide_many(contacts, NOW) == [planner.decide(c, NOW) for c in contacts]
