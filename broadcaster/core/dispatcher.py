@@ -260,7 +260,7 @@ class Dispatcher:
             batch.in_flight -= 1
             if batch.where is _ACTIVE:
                 self._open.add(batch)
-            self._delivered(send, result, sent_at, now)  # type: ignore[arg-type]
+            self._delivered(send, result, sent_at, now)
             if not batch.queue and batch.in_flight == 0:
                 self._may_free = True
         else:
