@@ -66,20 +66,25 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def _graphql_text(message: str) -> str:
+    # graphql-core 3.3 words a null as Python's "None"; clients speak GraphQL
+    return _one_line(message).replace("not to be None.", "not to be null.")
+
+
 def format_error(error: GraphQLError) -> dict[str, Any]:
     """The JSON of one error: a BroadcasterError's one line, else validation text or 'internal error'."""
     original = error.original_error
     body: dict[str, Any]
     if original is None:
         # a syntax or validation error graphql-core found in the document itself
-        body = {"message": _one_line(error.message), "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"}}
+        body = {"message": _graphql_text(error.message), "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"}}
     elif isinstance(original, BroadcasterError):
         extensions: dict[str, Any] = {"code": code_of(original)}
         if isinstance(original, RetryPending):
             extensions["retryId"] = original.retry_id
         body = {"message": _one_line(str(original)), "extensions": extensions}
     elif isinstance(original, GraphQLError):
-        body = {"message": _one_line(original.message), "extensions": {"code": "BAD_USER_INPUT"}}
+        body = {"message": _graphql_text(original.message), "extensions": {"code": "BAD_USER_INPUT"}}
     else:
         log.error("internal error in %s", error.path, exc_info=original)
         body = {"message": "internal error", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}
