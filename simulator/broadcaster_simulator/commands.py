@@ -33,6 +33,25 @@ _SIZE = click.option(
 )
 
 
+_HTML = click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the report as one self-contained HTML page (an inline plot, the tables; no script, no CDN).",
+)
+
+
+def _write_html(path: Path | None, page: str) -> None:
+    if path is None:
+        return
+    try:
+        path.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise click.ClickException(f"cannot write the page to {path}: {exc.strerror or exc}") from None
+    click.echo(f"page: {path}", err=True)
+
+
 def _resized(scenario: Scenario, size: int | None) -> Scenario:
     if size is None:
         return scenario
@@ -51,9 +70,16 @@ def _resized(scenario: Scenario, size: int | None) -> Scenario:
     help="Where to write the picture (.svg or .png). Default: <scenario name>.svg in the current directory.",
 )
 @click.option("--no-plot", is_flag=True, help="Do not write the picture.")
+@_HTML
 @_SIZE
 def simulate(
-    scenario: Path, seed: int | None, as_json: bool, plot_path: Path | None, no_plot: bool, size: int | None
+    scenario: Path,
+    seed: int | None,
+    as_json: bool,
+    plot_path: Path | None,
+    no_plot: bool,
+    html_path: Path | None,
+    size: int | None,
 ) -> None:
     """Rehearse the broadcast in SCENARIO (a TOML file) against simulated providers.
 
@@ -63,6 +89,7 @@ def simulate(
     from .driver import simulate as run_simulation
     from .plot import write_plot
     from .report import build_report, render_json, render_text
+    from .report_html import render_simulation_html
     from .scenario import load_scenario
 
     if plot_path is not None and no_plot:
@@ -76,6 +103,7 @@ def simulate(
         raise _Refused(str(exc)) from None
     report = build_report(result)
     click.echo(render_json(report) if as_json else render_text(report), nl=False)
+    _write_html(html_path, render_simulation_html(report, loaded))
     if not no_plot:
         target = plot_path or Path.cwd() / f"{scenario.stem}.svg"
         try:
@@ -97,8 +125,11 @@ def simulate(
     " an earlier rehearsal's store is never touched. The global --store and the config's store are not used.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of text.")
+@_HTML
 @_SIZE
-def rehearse(scenario: Path, seed: int | None, store_path: Path | None, as_json: bool, size: int | None) -> None:
+def rehearse(
+    scenario: Path, seed: int | None, store_path: Path | None, as_json: bool, html_path: Path | None, size: int | None
+) -> None:
     """Run the broadcast in SCENARIO (a TOML file) through the real engine.
 
     Unlike `simulate`, everything real takes part: the scenario's audience is written
@@ -118,6 +149,7 @@ def rehearse(scenario: Path, seed: int | None, store_path: Path | None, as_json:
 
     from .rehearse import DEFAULT_STORE, build_rehearsal_report, render_json, render_rehearsal_text
     from .rehearse import rehearse as run_rehearsal
+    from .report_html import render_rehearsal_html
     from .scenario import load_scenario
 
     target = store_path or DEFAULT_STORE
@@ -137,6 +169,7 @@ def rehearse(scenario: Path, seed: int | None, store_path: Path | None, as_json:
         click.get_current_context().exit(exit_code(watch.signum))
     report = build_rehearsal_report(result)
     click.echo(render_json(report) if as_json else render_rehearsal_text(report), nl=False)
+    _write_html(html_path, render_rehearsal_html(report, loaded))
     broken = [name for name, passed in report["checks"].items() if not passed]
     if broken:
         raise click.ClickException(f"the rehearsal broke an invariant: {', '.join(broken)} (store: {target})")

@@ -80,7 +80,7 @@ _CONTACT_PAGE = 1_000
 #: rows read per query when the report walks a broadcast's history
 _ROW_PAGE = 1_000
 #: error reasons shown per attempt
-_TOP_REASONS = 10
+TOP_REASONS = 10
 #: a retry's run-at, converted to trio's clock and back, may land a few ulps early
 _WAKE_SLACK = 1e-3
 
@@ -198,7 +198,7 @@ def _retry_wanted(scenario: Scenario, store: SQLStore, broadcast_id: str, done: 
     policy = scenario.retry
     if policy is None or done >= policy.max_retries:
         return False
-    rows = _read_rows(store, broadcast_id)
+    rows = _read_rows(store, broadcast_id, scenario.start)
     if rows.outcomes[Outcome.FAILED] == 0:
         return False
     return policy.until is RetryUntil.NONE_LEFT or rows.failed_retryable > 0
@@ -347,9 +347,13 @@ class _Rows:
     failed_retryable: int = 0
     used_fallback: int = 0
     integrations: dict[str, Counter[Outcome]] = attrs.field(factory=dict)
+    #: virtual second since the scenario's start -> rows sent (left for the provider) then
+    sent_by_second: Counter[int] = attrs.field(factory=Counter)
+    #: (virtual second recorded, outcome) -> rows
+    outcomes_by_second: Counter[tuple[int, Outcome]] = attrs.field(factory=Counter)
 
 
-def _read_rows(store: SQLStore, broadcast_id: str) -> _Rows:
+def _read_rows(store: SQLStore, broadcast_id: str, start: float) -> _Rows:
     counted = _Rows()
     cursor: int | None = None
     while True:
@@ -362,6 +366,10 @@ def _read_rows(store: SQLStore, broadcast_id: str) -> _Rows:
             counted.statuses[row.status.value] += 1
             counted.integrations.setdefault(row.integration or "-", Counter())[outcome] += 1
             counted.used_fallback += row.used_fallback
+            if row.sent_at is not None:
+                counted.sent_by_second[int(row.sent_at - start)] += 1
+            if row.recorded_at is not None:
+                counted.outcomes_by_second[int(row.recorded_at - start), outcome] += 1
             if outcome is Outcome.FAILED:
                 counted.reasons[str(row.error_reason)] += 1
                 counted.failed_retryable += row.error_kind in RETRYABLE_KINDS
@@ -373,9 +381,9 @@ def _read_rows(store: SQLStore, broadcast_id: str) -> _Rows:
 def _attempt(store: SQLStore, scenario: Scenario, number: int, broadcast_id: str) -> dict[str, Any]:
     broadcast = store.get_broadcast(broadcast_id)
     counters = broadcast.counters
-    rows = _read_rows(store, broadcast_id)
+    rows = _read_rows(store, broadcast_id, scenario.start)
     targeted = counters.audience_size_actual or 0
-    reasons = sorted(rows.reasons.items(), key=lambda item: (-item[1], item[0]))[:_TOP_REASONS]
+    reasons = sorted(rows.reasons.items(), key=lambda item: (-item[1], item[0]))[:TOP_REASONS]
     started = counters.started_at if counters.started_at is not None else scenario.start
     duration = counters.duration or 0.0
     recorded = counters.recorded
@@ -445,8 +453,7 @@ def build_rehearsal_report(result: RehearsalResult) -> dict[str, Any]:
         lineage = [b.id for b in BroadcastService(store=store).lineage(last)]
     finally:
         store.close()
-    for attempt in attempts:
-        del attempt["_rows"]
+    timeline = _timeline([attempt.pop("_rows") for attempt in attempts], attempts)
     final = attempts[-1]
     delivered = sum(a["delivered"] for a in attempts)
     return {
@@ -471,8 +478,36 @@ def build_rehearsal_report(result: RehearsalResult) -> dict[str, Any]:
             for name, fake in result.fakes.items()
         },
         "checks": checks,
+        "timeline": timeline,
         "runtime_warnings": result.runtime_warnings,
         "wall_s": round(result.wall_seconds, 2),
+    }
+
+
+#: bin widths for the rehearsal's timeline (seconds): the first that makes at most ~60 bins
+_BINS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600)
+
+
+def _timeline(counted: list[_Rows], attempts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Rows per bin of virtual time over the whole chain: sent, and recorded by outcome."""
+    sent: Counter[int] = Counter()
+    outcomes: Counter[tuple[int, Outcome]] = Counter()
+    for rows in counted:
+        sent.update(rows.sent_by_second)
+        outcomes.update(rows.outcomes_by_second)
+    last = max([*sent, *(second for second, _ in outcomes)], default=-1)
+    width = next((b for b in _BINS if (last + 1) / b <= 60), _BINS[-1])
+    bins = (last + width) // width if last >= 0 else 0
+    by_bin: dict[str, list[int]] = {key: [0] * bins for key in ("sends", "delivered", "failed", "skipped")}
+    for second, n in sent.items():
+        by_bin["sends"][second // width] += n
+    for (second, outcome), n in outcomes.items():
+        by_bin[outcome.value.lower()][second // width] += n
+    return {
+        "bin_s": width,
+        "bins": bins,
+        **by_bin,
+        "retry_starts_s": [a["started_at_s"] for a in attempts[1:]],
     }
 
 
@@ -508,7 +543,7 @@ def render_rehearsal_text(report: dict[str, Any]) -> str:
             lines.append("  statuses:")
             lines += text_table(["status", "rows"], [[k, f"{v:,}"] for k, v in attempt["statuses"].items()])
         if attempt["error_reasons"]:
-            lines.append(f"  top error reasons (FAILED rows, at most {_TOP_REASONS}):")
+            lines.append(f"  top error reasons (FAILED rows, at most {TOP_REASONS}):")
             lines += text_table(["reason", "rows"], [[k, f"{v:,}"] for k, v in attempt["error_reasons"].items()])
         if len(attempt["integrations"]) > 1 or attempt["attempt"] == 1:
             lines.append("  per integration:")

@@ -27,6 +27,7 @@ __all__ = [
     "scenario_summary",
     "share",
     "text_table",
+    "timeline_rows",
 ]
 
 _STATUS_ORDER = {status: i for i, status in enumerate(Status)}
@@ -151,12 +152,11 @@ def format_clock(seconds: float) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m{seconds % 60:02d}s"
 
 
-def _timeline_lines(timeline: dict[str, Any]) -> list[str]:
+def timeline_rows(timeline: dict[str, Any]) -> tuple[list[str], list[list[object]]]:
+    """The timeline table (at most ~24 rows: minutes grouped), shared by the text and HTML reports."""
     minutes = timeline["minutes"]
-    if not minutes:
-        return ["  (no sends)"]
     step = max(1, math.ceil(minutes / 24))
-    rows = []
+    rows: list[list[object]] = []
     for first in range(0, minutes, step):
         window = slice(first, first + step)
         rows.append(
@@ -169,7 +169,13 @@ def _timeline_lines(timeline: dict[str, Any]) -> list[str]:
                 timeline["cumulative_delivered"][min(first + step, minutes) - 1],
             ]
         )
-    return text_table(["minute", "sends", "429s", "failed", "delivered", "cumulative"], rows)
+    return ["minute", "sends", "429s", "failed", "delivered", "cumulative"], rows
+
+
+def _timeline_lines(timeline: dict[str, Any]) -> list[str]:
+    if not timeline["minutes"]:
+        return ["  (no sends)"]
+    return text_table(*timeline_rows(timeline))
 
 
 def render_text(report: dict[str, Any]) -> str:

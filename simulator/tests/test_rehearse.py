@@ -334,6 +334,7 @@ def test_cli_json_with_seed_and_store(tmp_path):
         "chain",
         "fakes",
         "checks",
+        "timeline",
         "runtime_warnings",
         "wall_s",
     ]
