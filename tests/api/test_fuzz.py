@@ -3,7 +3,8 @@ the schema with generated arguments and selections, a bounded number of examples
 
 Every answer must be a clean GraphQL answer — no 500, no traceback, every error with an
 ``extensions.code`` that is not INTERNAL_SERVER_ERROR — and a refused request (a mutation
-through a read token, or one the service refused) must leave the store exactly as it was.
+through a read token or an unknown one, or one the service refused) must leave the store exactly as
+it was.
 """
 
 from __future__ import annotations
@@ -82,6 +83,9 @@ def test_fuzzed_requests_get_clean_answers_and_refusals_change_nothing(label, se
     @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
     def exchange(case: Any) -> None:
         before = snapshot(server.db) if is_mutation else None
+        anonymous = case.call(base_url=server.url, headers={"Authorization": "Bearer bct_not-a-token"})
+        assert anonymous.status_code == 401
+        assert clean(anonymous, case.body)["errors"][0]["extensions"] == {"code": "UNAUTHENTICATED"}
         read = clean(
             case.call(base_url=server.url, headers={"Authorization": f"Bearer {server.tokens['read']}"}), case.body
         )
