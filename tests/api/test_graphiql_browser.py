@@ -74,3 +74,27 @@ def test_a_refused_token_shows_the_servers_reason_and_no_graphiql(browser, serve
     assert page.locator(".graphiql-container").count() == 0
     assert page.evaluate("sessionStorage.getItem('broadcasterToken')") is None
     page.close()
+
+
+def test_a_subscription_runs_over_graphiqls_websocket_with_the_signed_in_token(browser, server):
+    page, _, problems = open_page(browser, server)
+    sockets: list[str] = []
+    page.on("websocket", lambda socket: sockets.append(socket.url))
+    page.fill("#token", server.tokens["read"])
+    page.click("#signin button[type=submit]")
+    page.locator(".graphiql-container").wait_for(timeout=20_000)
+    page.click(".graphiql-query-editor .CodeMirror")
+    page.keyboard.press("Control+A")
+    page.keyboard.press("Delete")
+    page.keyboard.type('subscription Watch { broadcastUpdates(broadcastId: "nope") { broadcast { id ')
+    # GraphiQL reads the operation from the editor after a debounce: run it once it names Watch
+    page.locator(".graphiql-query-editor").get_by_text("Watch").first.wait_for(timeout=10_000)
+    page.wait_for_timeout(600)
+    page.click(".graphiql-execute-button")
+    result = page.locator(".result-window")
+    result.get_by_text("NOT_FOUND").first.wait_for(timeout=20_000)
+    # the server's own answer, so the socket was accepted: an unsigned one is closed with 4403
+    assert "no broadcast with id 'nope'" in " ".join(result.inner_text().split())
+    assert sockets == [server.url.replace("http://", "ws://")]
+    assert problems == ["Array(1)"]  # GraphiQL's console.error of the subscription's errors, nothing else
+    page.close()
