@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 
+import attrs
 import pytest
 from click.testing import CliRunner
 
@@ -104,6 +106,29 @@ def test_a_missing_parent_is_refused(tmp_path):
 
 # -- the generated plugin, installed and used from outside the repository ---------------------
 
+#: docs/writing-a-plugin.md's commands, exactly (a test below reads them from the page)
+COMMANDS = [
+    "broadcaster plugin new acme",
+    "cd broadcaster-acme",
+    "pip install -e '.[test]'",
+    "pytest",
+    "mypy",
+    "broadcaster plugins",
+    "broadcaster plugins check acme",
+    "broadcaster rehearse acme-outage.toml",
+]
+
+
+def doc_commands() -> list[str]:
+    text = (ROOT / "docs" / "writing-a-plugin.md").read_text()
+    marker = "<!-- tests/plugins/test_plugin_template.py runs these commands, in this order -->\n```sh\n"
+    block = text[text.index(marker) + len(marker) :]
+    return block[: block.index("```")].splitlines()
+
+
+def test_the_docs_commands_are_the_ones_run_here():
+    assert COMMANDS == doc_commands()
+
 
 def environment(site: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BROADCASTER_", "HYPOTHESIS_", "PYTEST_"))}
@@ -111,50 +136,74 @@ def environment(site: Path) -> dict[str, str]:
     return env
 
 
+def argv(command: str, site: Path) -> list[str]:
+    """A command of the page as run here: each tool in this interpreter (``python -m``).
+
+    ``pip install -e '.[test]'`` is the one that differs: the plugin goes into a folder
+    of its own on ``PYTHONPATH`` (``--target``), not into this shared environment, and
+    with ``--no-deps --no-build-isolation`` (its dependencies are installed here already;
+    no index is needed).
+    """
+    words = shlex.split(command)
+    if words[0] == "broadcaster":
+        return [sys.executable, "-m", "broadcaster.cli", *words[1:]]
+    if words == ["pip", "install", "-e", ".[test]"]:
+        pip = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-index"]
+        return [*pip, "--no-deps", "--no-build-isolation", "--target", str(site), "."]
+    assert words[0] in ("pytest", "mypy"), command
+    return [sys.executable, "-m", *words]
+
+
 def run(args: list[str], *, cwd: Path, env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
+@attrs.frozen
+class Author:
+    """The author's folder after the page's first commands, and how to run the rest."""
+
+    dist: Path
+    site: Path
+    env: dict[str, str]
+
+    def run(self, command: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
+        assert command in COMMANDS
+        result = run(argv(command, self.site), cwd=self.dist, env={**self.env, **extra_env})
+        assert 0 == result.returncode, f"{command}: {result.stdout}{result.stderr}"
+        return result
+
+
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory):
+def author(tmp_path_factory):
     """broadcaster-acme as `plugin new` wrote it, pip-installed into its own site folder."""
     base = tmp_path_factory.mktemp("author")
     site = base / "site"
     env = environment(site)
-    made = run([sys.executable, "-m", "broadcaster.cli", "plugin", "new", "acme"], cwd=base, env=env)
+    made = run(argv(COMMANDS[0], site), cwd=base, env=env)
     assert 0 == made.returncode, made.stderr
-    dist = base / "broadcaster-acme"
-    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-index"]
-    pip += ["--no-deps", "--no-build-isolation", "--target", str(site), str(dist)]
-    done = run(pip, cwd=base, env=env)
-    assert 0 == done.returncode, done.stdout + done.stderr
-    return dist, env
+    assert "cd broadcaster-acme" == COMMANDS[1]
+    author = Author(base / "broadcaster-acme", site, env)
+    author.run(COMMANDS[2])
+    return author
 
 
-def test_the_generated_plugin_passes_its_own_tests(installed):
-    dist, env = installed
-    result = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=dist, env=env)
-    assert 0 == result.returncode, result.stdout + result.stderr
-    assert "19 passed" in result.stdout
+def test_the_generated_plugin_passes_its_own_tests(author):
+    assert "19 passed" in author.run("pytest").stdout
 
 
-def test_the_generated_plugin_passes_mypy_strict_from_its_own_folder(installed, tmp_path):
-    dist, env = installed
+def test_the_generated_plugin_passes_mypy_strict_from_its_own_folder(author):
+    assert "strict = true" in (author.dist / "pyproject.toml").read_text()
     # This environment's broadcaster is an editable install, whose import hook mypy cannot
     # follow; an author's pip-installed broadcaster sits in site-packages. MYPYPATH stands
     # in for that: mypy reads broadcaster's own sources and their inline types (py.typed).
-    env = {**env, "MYPYPATH": str(ROOT)}
-    args = [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / "mypy")]
-    result = run(args, cwd=dist, env=env)
-    assert 0 == result.returncode, result.stdout + result.stderr
+    result = author.run("mypy", MYPYPATH=str(ROOT))
     assert "Success: no issues found in 4 source files" in result.stdout
 
 
-def test_the_generated_plugin_is_listed_and_passes_the_kit_from_the_command_line(installed):
-    dist, env = installed
-    cli = [sys.executable, "-m", "broadcaster.cli"]
-    listing = run([*cli, "plugins", "--json"], cwd=dist, env=env)
-    assert 0 == listing.returncode, listing.stderr
+def test_the_generated_plugin_is_listed(author):
+    table = author.run("broadcaster plugins").stdout
+    assert "│ acme      │ acme        │ broadcaster-acme 0.1.0      │ text" in table
+    listing = run(argv("broadcaster plugins --json", author.site), cwd=author.dist, env=author.env)
     [acme] = [item for item in json.loads(listing.stdout) if item["provider"] == "acme"]
     assert ("ok", "acme", "broadcaster-acme", "0.1.0", ["build_call", "interpret_reply"]) == (
         acme["status"],
@@ -163,16 +212,15 @@ def test_the_generated_plugin_is_listed_and_passes_the_kit_from_the_command_line
         acme["version"],
         acme["methods"],
     )
-    kit = run([*cli, "plugins", "check", "acme", "--examples", "30"], cwd=dist, env=env)
-    assert (0, "acme: the conformance kit passed (30 examples per property)\n") == (kit.returncode, kit.stdout)
 
 
-def test_the_generated_plugin_rehearses_an_outage(installed, tmp_path):
-    dist, env = installed
-    args = [sys.executable, "-m", "broadcaster.cli", "rehearse", "acme-outage.toml", "--store", str(tmp_path / "r.db")]
-    result = run(args, cwd=dist, env=env)
-    assert 0 == result.returncode, result.stdout + result.stderr
-    out = result.stdout
+def test_the_generated_plugin_passes_the_kit_from_the_command_line(author):
+    result = author.run("broadcaster plugins check acme")
+    assert "acme: the conformance kit passed (100 examples per property)\n" == result.stdout
+
+
+def test_the_generated_plugin_rehearses_an_outage(author):
+    out = author.run("broadcaster rehearse acme-outage.toml").stdout
     assert "Original broadcast r1: 200 targeted, COMPLETED" in out
     assert "delivered 100  failed 100  skipped 0" in out
     assert "acme:5xx:server_error   100" in out
