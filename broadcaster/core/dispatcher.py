@@ -431,7 +431,10 @@ class Dispatcher:
     def _delivered(self, send: Send, result: Delivered, sent_at: float, now: float) -> None:
         # The common case, written out (no keyword plumbing through _row): it runs once per contact.
         self.stats.delivered += 1
-        self._buckets[send.integration].accepted(now, sent_at=sent_at)  # it measures the provider's limit
+        bucket = self._buckets[send.integration]
+        bucket.accepted(now, sent_at=sent_at)  # it measures the provider's limit
+        if result.rate is not None:
+            bucket.reported(now, result.rate, sent_at=sent_at)  # keep within the budget it reports
         confirmed = result.confirmed
         self._rows.append(
             DispatchRow(

@@ -29,6 +29,11 @@ runs at ~0.96 of the limit. A bucket whose configured rate is *below* the provid
 stays at it; :attr:`TokenBucket.unrefused` counts the sends accepted since the last refusal
 (the basis for telling an operator the provider seems to allow more; no shell shows it yet).
 
+A provider that reports its budget on successful replies (:class:`~.results.RateState`,
+fed through :meth:`TokenBucket.reported`) is obeyed *before* it refuses: told "0 left,
+reset in 2 s" the bucket waits 2 s; told "10 left" it sends at most 10 more (less those
+already in flight) before the reset (:mod:`~.ratebudget`).
+
 A bucket may also *warm up*: start with one token, not a full burst, and ramp its rate
 from 5 % to the full rate over ``warmup`` seconds. A real run starts cold — no
 connection to the provider is open yet — so the first requests wait for connections
@@ -41,6 +46,8 @@ from __future__ import annotations
 from typing import Mapping, MutableMapping
 
 from .channels import ChannelSpec
+from .ratebudget import ReportedBudget
+from .results import RateState
 
 __all__ = ["DEFAULT_WARMUP", "TokenBucket", "buckets_for"]
 
@@ -97,6 +104,7 @@ class TokenBucket:
         "_hint",
         "_known",
         "_saturated_at",
+        "_reported",
     )
 
     def __init__(
@@ -141,6 +149,8 @@ class TokenBucket:
         self._known = False
         #: when the first refused send of the window left (the provider was saturated)
         self._saturated_at = now
+        #: the budget the provider's replies report (None until one does)
+        self._reported: ReportedBudget | None = None
 
     @property
     def learned(self) -> float | None:
@@ -172,9 +182,14 @@ class TokenBucket:
     def try_take(self, now: float) -> bool:
         if now < self._paused_until:
             return False
+        reported = self._reported
+        if reported is not None and reported.blocked_until(now) is not None:
+            return False
         self._refill(now)
         if self._tokens >= 1.0:
             self._tokens -= 1.0
+            if reported is not None:
+                reported.spend(now)
             return True
         return False
 
@@ -182,6 +197,11 @@ class TokenBucket:
         """The earliest time a token may be taken (>= now)."""
         if now < self._paused_until:
             return self._paused_until
+        reported = self._reported
+        if reported is not None:
+            blocked = reported.blocked_until(now)
+            if blocked is not None:
+                return blocked
         self._refill(now)
         if self._tokens >= 1.0:
             return now
@@ -195,6 +215,13 @@ class TokenBucket:
                 self._accepted += 1
         else:
             self.unrefused += 1
+
+    def reported(self, now: float, state: RateState, *, sent_at: float) -> None:
+        """A successful reply to the send that left at ``sent_at`` reported the provider's
+        rate budget: keep within it (see :mod:`~.ratebudget`)."""
+        if self._reported is None:
+            self._reported = ReportedBudget()
+        self._reported.report(state, now=now, sent_at=sent_at)
 
     def throttled(self, now: float, *, pause: float | None = None, sent_at: float | None = None) -> None:
         """The provider said "too many requests" for the whole integration, to a send that
