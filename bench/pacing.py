@@ -6,7 +6,7 @@ provider model, on a virtual clock (no I/O, so a loaded machine cannot skew it).
     .venv/bin/python bench/pacing.py --old ../old-tree  # and another checkout's, side by side
 
 The loop is the runtime's shape: up to 50 requests in flight; each reply comes back after
-a latency drawn between 20 and 80 ms (the runtime bench's fake); the provider is a token
+a log-normal latency, median 20 ms, p99 80 ms (the runtime bench's fake); the provider is a token
 bucket (burst 50) that answers 429 with ``retry_after`` 1 above its limit (Telegram's
 style), whatever rate the integration is configured with; a refused send is sent again.
 ``bench/runtime.py`` runs the same regimes over real HTTP; this one isolates what the
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import heapq
 import importlib.util
+import math
 import random
 import sys
 from pathlib import Path
@@ -25,6 +26,8 @@ from types import ModuleType
 from typing import Any
 
 IN_FLIGHT = 50
+#: reply latency: log-normal, median 20 ms, p99 80 ms (the runtime bench's fake)
+_MU, _SIGMA = math.log(0.02), math.log(0.08 / 0.02) / 2.3263478740408408
 BURST = 50
 #: (name, provider limit, configured rate, messages, storm (start, end) with retry_after 5)
 REGIMES: tuple[tuple[str, float, float, int, tuple[float, float] | None], ...] = (
@@ -96,7 +99,7 @@ def run(ratelimit: ModuleType, limit: float, configured: float, count: int, stor
         else:
             refused += 1
         seq += 1
-        heapq.heappush(replies, (now + rng.uniform(0.02, 0.08), seq, ok, 5.0 if stormy else 1.0, now))
+        heapq.heappush(replies, (now + rng.lognormvariate(_MU, _SIGMA), seq, ok, 5.0 if stormy else 1.0, now))
     span = accepted_at[-1] - accepted_at[0]
     reference = min(limit, configured)
     return {

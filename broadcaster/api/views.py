@@ -180,7 +180,12 @@ def contact_view(contact: Contact) -> View:
 def health_view(health: IntegrationHealth | None) -> View | None:
     if health is None:
         return None
-    return {"status": health.status.name, "detail": health.detail, "updatedAt": iso(health.updated_at or None)}
+    return {
+        "status": health.status.name,
+        "detail": health.detail,
+        "updatedAt": iso(health.updated_at or None),
+        "allowsMore": health.allows_more,
+    }
 
 
 def flow_view(flow: Flow) -> View:

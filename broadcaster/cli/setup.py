@@ -235,6 +235,7 @@ def list_integrations(app: App, as_json: bool) -> None:
                 "health": None if health is None else health.status.value,
                 "health_detail": None if health is None else health.detail,
                 "health_updated_at": None if health is None else health.updated_at,
+                "allows_more": None if health is None else health.allows_more,
             }
         )
     if as_json:
@@ -248,11 +249,21 @@ def list_integrations(app: App, as_json: bool) -> None:
         table.add_row(
             row["name"],
             row["provider"],
-            row["health"] or "unknown (no sends yet)",
+            (row["health"] or "unknown (no sends yet)") + _allows_more_note(row["name"], row["allows_more"]),
             format_time(row["health_updated_at"], app.zone),
             " ".join(f"{k}={v}" for k, v in row["settings"].items()),
         )
     console().print(table)
+
+
+def _allows_more_note(name: str, allows_more: float | None) -> str:
+    """The provider took every send at the configured rate, which held them back: say so."""
+    if allows_more is None:
+        return ""
+    return (
+        f"; the provider seems to allow more than its configured rate"
+        f" (no refusal at it): try rates.{name} = {allows_more:g}"
+    )
 
 
 @integrations.command("check")

@@ -30,6 +30,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from ..config import resolve_secrets
 from ..core.lifecycle import State
 from ..core.models import Broadcast, Integration, LifecycleEvent
+from ..core.ratelimit import TokenBucket
 from ..runtime.callbacks import CallbackApp, serve_callbacks
 from ..runtime.context import Runtime, WallClock
 from ..runtime.health import HealthTracker, store_sink
@@ -305,16 +306,18 @@ async def _work(
         publisher.publish(event)
         display.event(event)
 
+    buckets: dict[str, TokenBucket] = {}  # the runtime's, read by its health tracker too
     runtime = Runtime(
         store=store,
         registry=registry,
+        buckets=buckets,
         executor=HttpExecutor(),
         clock=clock,
         pacing=config.pacing,
         backoff=config.backoff,
         rates=dict(config.rates),
         on_event=on_event,
-        health=HealthTracker(on_status=store_sink(app.store), clock=clock.now),
+        health=HealthTracker(on_status=store_sink(app.store), clock=clock.now, buckets=buckets),
         max_lateness=config.max_lateness,
     )
     finished: list[Broadcast] = []

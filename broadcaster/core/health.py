@@ -245,6 +245,9 @@ class IntegrationHealth:
     #: one line an operator can act on, e.g. "42% of sends rate-limited in the last 5 min"
     reason: str
     stats: HealthStats
+    #: the rate to suggest when the provider seems to allow more than the configured one
+    #: (:meth:`~broadcaster.core.ratelimit.TokenBucket.allows_more`); None otherwise
+    allows_more: float | None = None
 
 
 def _span_text(seconds: int) -> str:

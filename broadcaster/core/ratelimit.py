@@ -26,8 +26,12 @@ the bucket *measures* the provider's real limit instead of guessing at it:
 
 So a configured rate far above the real limit costs one or two bursts of refusals, then
 runs at ~0.96 of the limit. A bucket whose configured rate is *below* the provider's limit
-stays at it; :attr:`TokenBucket.unrefused` counts the sends accepted since the last refusal
-(the basis for telling an operator the provider seems to allow more; no shell shows it yet).
+stays at it; :attr:`TokenBucket.unrefused` counts the sends accepted since the last refusal,
+and :meth:`TokenBucket.allows_more` turns the sends the ceiling held back (no token to spare)
+without a refusal since into a figure to suggest: after ``_ALLOWS_MORE_SECONDS`` of them at
+the ceiling, the provider seems to allow more, so try ``_SUGGEST`` times it (if that is too
+much, the measurement above finds the real limit within a second). A provider whose limit is
+exactly the ceiling looks the same from here: the suggestion is a lead, not a measurement.
 
 A provider that reports its budget on successful replies (:class:`~.results.RateState`,
 fed through :meth:`TokenBucket.reported`) is obeyed *before* it refuses: told "0 left,
@@ -76,6 +80,12 @@ _PROBE_AFTER = 10.0
 #: climb by this share of the estimate per _PROBE_PERIOD seconds
 _PROBE_STEP = 0.05
 _PROBE_PERIOD = 10.0
+#: the ceiling held this many seconds' worth of sends back without a refusal: suggest more
+_ALLOWS_MORE_SECONDS = 10.0
+#: ... and at least this many sends (a slow ceiling needs more than a handful to say so)
+_ALLOWS_MORE_SENDS = 100
+#: the suggestion is this many times the ceiling
+_SUGGEST = 2.0
 #: a warming bucket starts at this share of its rate
 _WARMUP_FLOOR = 0.05
 #: how long a run's new buckets warm up (the runtime's default; the simulator uses it too,
@@ -91,6 +101,7 @@ class TokenBucket:
         "decrease",
         "warmup",
         "unrefused",
+        "_held",
         "_tokens",
         "_last",
         "_learned",
@@ -133,6 +144,8 @@ class TokenBucket:
         self.min_rate = min(min_rate, rate)
         #: sends accepted since the last refusal (the shell's "the provider seems to allow more")
         self.unrefused = 0
+        #: sends taken at the ceiling with no token to spare, since the last refusal
+        self._held = 0
         self._tokens = 1.0 if warmup > 0 else float(burst)
         self._last = now
         #: the measured limit (None: none known, run at the ceiling) and when it was set
@@ -156,6 +169,13 @@ class TokenBucket:
     def learned(self) -> float | None:
         """The provider's limit as measured (already under the margin), if one was."""
         return self._learned
+
+    def allows_more(self) -> float | None:
+        """The rate to suggest to the operator when the provider seems to allow more than
+        the ceiling (see the module docstring), else None."""
+        if self._held >= max(_ALLOWS_MORE_SENDS, _ALLOWS_MORE_SECONDS * self.base_rate):
+            return _SUGGEST * self.base_rate
+        return None
 
     def rate(self, now: float) -> float:
         if self._refused and now >= self._observe_until:
@@ -188,6 +208,8 @@ class TokenBucket:
         self._refill(now)
         if self._tokens >= 1.0:
             self._tokens -= 1.0
+            if self._tokens < 1.0 and self._learned is None and now >= self._warm_until:
+                self._held += 1  # the ceiling, not the demand, paced this send
             if reported is not None:
                 reported.spend(now)
             return True
@@ -231,6 +253,7 @@ class TokenBucket:
         self._refill(now)
         self._tokens = 0.0
         self.unrefused = 0
+        self._held = 0
         if pause is not None and pause > 0:
             self._paused_until = max(self._paused_until, now + pause)
             self._hint = max(self._hint, pause)

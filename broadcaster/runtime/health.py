@@ -12,11 +12,13 @@ from __future__ import annotations
 import inspect
 import logging
 import time
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Mapping
 
+import attrs
 import trio
 
 from ..core.health import HealthPolicy, HealthStatus, HealthWindow, IntegrationHealth, assess
+from ..core.ratelimit import TokenBucket
 from ..core.results import SendResult
 from ..store.base import IntegrationHealth as StoredHealth
 from ..store.base import Store
@@ -39,13 +41,17 @@ class HealthTracker:
         policy: HealthPolicy | None = None,
         interval: float = 10.0,
         clock: Callable[[], float] = time.time,
+        buckets: Mapping[str, TokenBucket] | None = None,
     ) -> None:
+        """``buckets`` are the runtime's token buckets (``Runtime.buckets``): an integration's
+        status then says when its provider seems to allow more than its configured rate."""
         if interval <= 0:
             raise ValueError(f"interval must be > 0 seconds, got {interval!r}")
         self._on_status = on_status
         self._policy = policy or HealthPolicy()
         self._interval = interval
         self._clock = clock
+        self._buckets: Mapping[str, TokenBucket] = {} if buckets is None else buckets
         self._windows: dict[str, HealthWindow] = {}
         self._dirty: set[str] = set()
         self._reported: dict[str, HealthStatus] = {}
@@ -61,7 +67,10 @@ class HealthTracker:
     def health(self, integration: str) -> IntegrationHealth:
         """The integration's status now (ok with "no sends" for one never seen)."""
         window = self._windows.get(integration) or HealthWindow(window=self._policy.window)
-        return assess(window.stats(now=self._clock()), self._policy)
+        health = assess(window.stats(now=self._clock()), self._policy)
+        bucket = self._buckets.get(integration)
+        more = None if bucket is None else bucket.allows_more()
+        return health if more is None else attrs.evolve(health, allows_more=more)
 
     async def flush(self) -> None:
         """Hand over the status of every integration that changed since the last hand-over."""
@@ -96,6 +105,8 @@ def store_sink(store: Store) -> StatusSink:
     """A sink that keeps each integration's latest status in the store (the CLI shows it)."""
 
     def put(integration: str, health: IntegrationHealth) -> None:
-        store.put_integration_health(StoredHealth(integration, health.status, health.reason, health.stats.at))
+        store.put_integration_health(
+            StoredHealth(integration, health.status, health.reason, health.stats.at, health.allows_more)
+        )
 
     return put

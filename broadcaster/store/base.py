@@ -64,6 +64,8 @@ class IntegrationHealth:
     status: HealthStatus
     detail: str = ""
     updated_at: float = 0.0
+    #: the send rate to suggest: the provider seemed to allow more than the configured one
+    allows_more: float | None = None
 
 
 @attrs.frozen

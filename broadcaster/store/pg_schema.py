@@ -149,9 +149,14 @@ CREATE TABLE broadcast_leases (
 )
 """
 
+# The send rate to suggest for an integration whose provider seemed to allow more (health).
+_V3: Final = """
+ALTER TABLE integration_health ADD COLUMN allows_more DOUBLE PRECISION
+"""
+
 #: index i holds the script that takes a database from version i to version i + 1 (run as one
 #: multi-statement query: PostgreSQL's simple protocol, no parameters)
-PG_MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2)
+PG_MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3)
 PG_SCHEMA_VERSION: Final = len(PG_MIGRATIONS)
 # any constant unique to broadcaster: the key of the advisory lock that serialises upgrades
 _LOCK_KEY: Final = 0x6272_6F61_6463

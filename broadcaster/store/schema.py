@@ -120,9 +120,14 @@ CREATE TABLE broadcast_leases (
 )
 """
 
+# The send rate to suggest for an integration whose provider seemed to allow more (health).
+_V6: Final = """
+ALTER TABLE integration_health ADD COLUMN allows_more REAL
+"""
+
 #: index i holds the script that takes a file from version i to version i + 1 (statements are
 #: split on ";", so no semicolon may appear inside a statement or a comment)
-MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3, _V4, _V5)
+MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3, _V4, _V5, _V6)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 

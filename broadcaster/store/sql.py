@@ -184,18 +184,21 @@ class SQLStore(WorkerRegistry):
 
     def put_integration_health(self, health: IntegrationHealth) -> None:
         self._put(
-            "INSERT INTO integration_health (integration, status, detail, updated_at) VALUES (?, ?, ?, ?)"
+            "INSERT INTO integration_health (integration, status, detail, updated_at, allows_more)"
+            " VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT (integration) DO UPDATE SET status = excluded.status, detail = excluded.detail,"
-            " updated_at = excluded.updated_at",
-            (health.integration, health.status.value, health.detail, health.updated_at),
+            " updated_at = excluded.updated_at, allows_more = excluded.allows_more",
+            (health.integration, health.status.value, health.detail, health.updated_at, health.allows_more),
         )
 
     def get_integration_health(self, name: str) -> IntegrationHealth | None:
-        rows = self._query("SELECT status, detail, updated_at FROM integration_health WHERE integration = ?", (name,))
+        rows = self._query(
+            "SELECT status, detail, updated_at, allows_more FROM integration_health WHERE integration = ?", (name,)
+        )
         if not rows:
             return None
-        status, detail, updated_at = rows[0]
-        return IntegrationHealth(name, HealthStatus(status), detail, updated_at)
+        status, detail, updated_at, allows_more = rows[0]
+        return IntegrationHealth(name, HealthStatus(status), detail, updated_at, allows_more)
 
     def put_flow(self, flow: Flow) -> None:
         self._put(

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import time
 
+from broadcaster.core.health import HealthStatus
 from broadcaster.core.models import Chat, Contact
+from broadcaster.store.base import IntegrationHealth
 
 
 def test_every_command_has_help_with_an_example(cli):
@@ -51,11 +53,27 @@ def test_integration_secret_is_a_reference_never_the_value(cli):
             "health": None,
             "health_detail": None,
             "health_updated_at": None,
+            "allows_more": None,
         }
     ]
     check = cli("integrations", "check", "tg")
     assert check.exit_code == 0 and "secret-token" not in check.output
     assert "ok   secrets" in check.output
+
+
+def test_integrations_list_says_when_the_provider_seems_to_allow_more(cli):
+    cli("integrations", "add", "tg", "--provider", "telegram", "--secret", "token=TG_TOKEN")
+    store = cli.store()
+    try:  # what a worker's health tracker writes after a run held back by its configured rate
+        store.put_integration_health(IntegrationHealth("tg", HealthStatus.OK, "", 1_800_000_000.0, allows_more=120.0))
+    finally:
+        store.close()
+    listed = json.loads(cli("integrations", "list", "--json").output)
+    assert (listed[0]["health"], listed[0]["allows_more"]) == ("ok", 120.0)
+    shown = " ".join(cli("integrations", "list").output.split())  # the table wraps long cells
+    assert "ok; the provider seems to allow more than its configured rate (no refusal at it): try rates.tg = 120" in (
+        shown.replace("│ ", "").replace(" │", "")
+    )
 
 
 def test_integration_refuses_secrets_on_the_command_line(cli):
@@ -238,12 +256,12 @@ def test_db_upgrade_on_sqlite_and_postgresql(cli, pg_url):
     from tests.conftest import pg_reset
 
     first = cli("db", "upgrade")
-    assert first.exit_code == 0 and first.output == "broadcaster.db: upgraded schema from version 0 to 5\n"
-    assert cli("db", "upgrade").output == "broadcaster.db: schema version 5, up to date\n"
+    assert first.exit_code == 0 and first.output == "broadcaster.db: upgraded schema from version 0 to 6\n"
+    assert cli("db", "upgrade").output == "broadcaster.db: schema version 6, up to date\n"
     pg_reset(pg_url)
     assert cli("--store", pg_url, "db", "upgrade").exit_code == 0
     again = cli("--store", pg_url, "db", "upgrade")
-    assert again.exit_code == 0 and again.output == f"{pg_url}: schema version 2, up to date\n"
+    assert again.exit_code == 0 and again.output == f"{pg_url}: schema version 3, up to date\n"
     missing = cli("--store", pg_url + "_nope", "db", "upgrade")
     assert missing.exit_code == 1 and missing.stderr.count("\n") == 1
     assert "cannot open the PostgreSQL store" in missing.stderr and "does not exist" in missing.stderr

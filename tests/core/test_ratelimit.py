@@ -293,3 +293,28 @@ def test_only_sends_that_left_once_the_provider_was_saturated_are_measured() -> 
     bucket.throttled(1.04, pause=1.0, sent_at=0.98)
     bucket.throttled(1.05, pause=1.0, sent_at=0.99)
     assert 192.0 == pytest.approx(bucket.rate(1.4))  # 1 of 5 (the first refusal too): 1 000 x 0.2 x 0.96
+
+
+def test_a_ceiling_that_held_sends_back_without_a_refusal_suggests_more() -> None:
+    bucket = TokenBucket(rate=60.0, burst=50, now=0.0, warmup=0.5)
+    _, refused = _run_against(bucket, limit=300.0, burst=50.0, seconds=9.0)
+    assert refused == 0 and bucket.allows_more() is None  # 9 s at the ceiling: not yet
+    bucket = TokenBucket(rate=60.0, burst=50, now=0.0, warmup=0.5)
+    _, refused = _run_against(bucket, limit=300.0, burst=50.0, seconds=11.0)
+    assert refused == 0 and bucket.allows_more() == 120.0  # 10 s' worth held back: twice the ceiling
+    bucket.throttled(12.5, pause=1.0)
+    assert bucket.allows_more() is None  # a refusal: the provider said where its limit is
+
+
+def test_a_ceiling_the_demand_never_reached_suggests_nothing() -> None:
+    bucket = TokenBucket(rate=60.0, burst=50, now=0.0)
+    for second in range(60):  # 30 sends a second, half the ceiling, for a minute
+        for i in range(30):
+            assert bucket.try_take(second + i / 30)
+    assert bucket.allows_more() is None
+
+
+def test_sends_held_back_by_a_measured_limit_suggest_nothing() -> None:
+    bucket = TokenBucket(rate=1000.0, burst=50, now=0.0)
+    _run_against(bucket, limit=300.0, burst=50.0, seconds=5.0)
+    assert bucket.learned is not None and bucket.allows_more() is None

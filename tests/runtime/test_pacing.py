@@ -14,6 +14,7 @@ from broadcaster.core.outcomes import Outcome
 from broadcaster.core.results import Delivered
 from broadcaster.plugin import hookimpl, rate_state
 from broadcaster.plugins import ProviderRegistry, make_plugin_manager
+from broadcaster.runtime.health import HealthTracker
 
 from .fake_telegram import FakeTelegram
 from .test_worker import fire_and_run, make_runtime, schedule, setup_store
@@ -36,10 +37,10 @@ class DistantTelegram(FakeTelegram):
         return httpx.MockTransport(handler)
 
 
-async def _run(contacts: int, *, limit: float, configured: float) -> tuple[float, FakeTelegram]:
+async def _run(contacts: int, *, limit: float, configured: float, **options) -> tuple[float, FakeTelegram]:
     store = setup_store(contacts)
     fake = DistantTelegram(rate=limit, burst=50)
-    runtime, _ = make_runtime(store, fake, rates={"tg": configured})
+    runtime, _ = make_runtime(store, fake, rates={"tg": configured}, **options)
     schedule(store)
     with trio.fail_after(3600):
         (done,) = await fire_and_run(runtime)
@@ -49,15 +50,22 @@ async def _run(contacts: int, *, limit: float, configured: float) -> tuple[float
 
 
 async def test_a_rate_configured_3x_too_high_is_found(autojump_clock):
-    seconds, fake = await _run(6_000, limit=300.0, configured=1_000.0)
+    buckets: dict = {}
+    seconds, fake = await _run(6_000, limit=300.0, configured=1_000.0, buckets=buckets)
     assert 6_000 / seconds >= 0.90 * 300.0
     assert fake.throttled <= 0.02 * fake.requests
+    assert buckets["tg"].allows_more() is None  # the provider refused: nothing more to suggest
 
 
-async def test_a_rate_configured_5x_too_low_is_kept_as_the_ceiling(autojump_clock):
-    seconds, fake = await _run(1_200, limit=300.0, configured=60.0)
+async def test_a_rate_configured_5x_too_low_is_kept_as_the_ceiling_and_more_suggested(autojump_clock):
+    buckets: dict = {}
+    reported: dict = {}
+    tracker = HealthTracker(on_status=lambda name, health: reported.update({name: health}), buckets=buckets)
+    seconds, fake = await _run(1_200, limit=300.0, configured=60.0, buckets=buckets, health=tracker)
     assert fake.throttled == 0
     assert 0.98 * 60.0 <= 1_200 / seconds <= 60.0 * 1.1  # at the ceiling, never past it (its burst aside)
+    await tracker.flush()
+    assert reported["tg"].allows_more == 120.0  # what `integrations list` suggests (twice the ceiling)
 
 
 class WindowedTelegram(DistantTelegram):

@@ -124,6 +124,9 @@ def test_integrations_and_health(store: SQLStore) -> None:
     health = IntegrationHealth("wa", HealthStatus.AUTH_FAILED, "401 from provider", 10.0)
     store.put_integration_health(health)
     assert health == store.get_integration_health("wa")
+    roomy = IntegrationHealth("wa", HealthStatus.OK, "", 11.0, allows_more=120.0)
+    store.put_integration_health(roomy)  # the provider seemed to allow more: the figure is kept
+    assert roomy == store.get_integration_health("wa")
     with pytest.raises(NotFound, match="no integration named 'x'"):
         store.get_integration("x")
 

@@ -44,8 +44,8 @@ def test_v1_file_is_upgraded_in_place(tmp_path: Path) -> None:
         assert Contact("c1", "Ada", {"city": "Paris"}) == store.get_contact("c1")
         assert 1 == store.get_broadcast("b1").counters.delivered
         # what v2 added works on the old data
-        health = IntegrationHealth("wa", HealthStatus.DEGRADED, "429 share 12%", 9.0)
-        store.put_integration_health(health)
+        health = IntegrationHealth("wa", HealthStatus.DEGRADED, "429 share 12%", 9.0, allows_more=60.0)
+        store.put_integration_health(health)  # (v6 added allows_more)
         assert health == store.get_integration_health("wa")
         assert store.apply_delivery_update("wa", DeliveryUpdate("m1", "delivered", 6.0))
         assert Status.DELIVERED == store.history("b1").rows[0].status
@@ -58,7 +58,7 @@ def test_v1_file_is_upgraded_in_place(tmp_path: Path) -> None:
 
 def test_fresh_file_gets_latest_version(tmp_path: Path) -> None:
     with open_store(tmp_path / "new.db") as store:
-        assert 5 == SCHEMA_VERSION == schema_version(store.engine.connection)
+        assert 6 == SCHEMA_VERSION == schema_version(store.engine.connection)
 
 
 def test_newer_file_is_refused(tmp_path: Path) -> None:
