@@ -140,6 +140,21 @@ class SimulatedProvider:
     def decide(self, index: int, t: float, *, text: bool) -> Answer:
         """Answer a request for the contact ``index`` at ``t``; ``text`` says whether it is a
         free-form message (refused outside the messaging window) rather than a template."""
+        span = self._span
+        if span.start <= t < span.end and not span.auth_failed and span.outage is None:
+            # _request's common case written out (it runs once per request): a token is there.
+            # Nothing is stored unless it is, so any other case is _request's from the same state.
+            limit, burst, tokens = span.limit, span.burst, self._tokens
+            if t > self._last:
+                tokens = min(burst, tokens + (t - self._last) * limit)
+            elif tokens > burst:
+                tokens = burst
+            if tokens >= 1.0:
+                self._tokens = tokens - 1.0
+                if t > self._last:
+                    self._last = t
+                latency = span.latencies[self.rng.getrandbits(_QUANTILES_BITS)]  # drawn before the recipient's draws
+                return self._recipient(index, span, text=text), latency, None
         span, answer = self._request(t)
         if answer is not None:
             return answer
