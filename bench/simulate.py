@@ -18,7 +18,8 @@ Machines differ, so every invocation also measures its own **floor**: a bare pur
 loop doing only the per-contact minimum (a pre-flight check, a token-bucket step, an RNG
 draw, a slotted row, a counter), in its own processes, interleaved with the runs. "x floor"
 is how many times slower than that loop the simulator is: a ratio that travels between
-machines where contacts/s does not.
+machines where contacts/s does not. CPU time is printed beside wall time: on a shared
+machine it is the steadier of the two.
 With ``--old DIR`` (e.g. ``git worktree add /tmp/sim-old <commit>``) every run is paired
 with one of the checkout at DIR (its ``broadcaster`` and simulator imported through
 PYTHONPATH, this venv's interpreter and dependencies), old and new interleaved; the
