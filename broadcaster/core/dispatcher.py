@@ -140,6 +140,7 @@ class Dispatcher:
         rows_per_record: int = 1,
         shared_buckets: MutableMapping[str, TokenBucket] | None = None,
         warmup: float = 0.0,
+        bucket_type: type[TokenBucket] | None = None,
         closed_windows: Mapping[tuple[str, str], float] | None = None,
     ) -> None:
         """``channels`` maps each integration name to its provider's ChannelSpec;
@@ -154,7 +155,8 @@ class Dispatcher:
         integration (see :func:`~broadcaster.core.ratelimit.buckets_for`): concurrent
         runs through one integration then share its rate. ``warmup`` is how long a new
         bucket takes to reach its rate (see :mod:`~broadcaster.core.ratelimit`; the runtime
-        and the simulator use ``DEFAULT_WARMUP``). ``closed_windows`` are the windows a
+        and the simulator use ``DEFAULT_WARMUP``); ``bucket_type`` makes new buckets (see
+        ``buckets_for``). ``closed_windows`` are the windows a
         provider said were closed, for a retry (:func:`~broadcaster.core.retry.closed_windows`)."""
         if rows_per_record < 1:
             raise ValueError(f"rows_per_record must be at least 1, not {rows_per_record}")
@@ -165,7 +167,9 @@ class Dispatcher:
         self.channels = channels
         self.stats = DispatchStats()
         self._planner = Planner(broadcast=broadcast, flow=flow, channels=channels, closed_windows=closed_windows)
-        self._buckets = buckets_for(channels, rates=rates or {}, now=now, shared=shared_buckets, warmup=warmup)
+        self._buckets = buckets_for(
+            channels, rates=rates or {}, now=now, shared=shared_buckets, warmup=warmup, bucket_type=bucket_type
+        )
         self._providers = {name: spec.provider for name, spec in channels.items()}
         self._per_batch = pacing.in_flight_per_batch
         self._broadcast_id = broadcast.id

@@ -298,6 +298,49 @@ class TokenBucket:
         self._learned = None if rate >= self.base_rate else rate
         self._learned_at = now
 
+    # -- steering from outside: one integration's rate shared by several workers -----------
+    # (core.sharedbucket: the worker's share of the ceiling, and what another worker learned)
+
+    @property
+    def paused_until(self) -> float:
+        return self._paused_until
+
+    def set_ceiling(self, rate: float, burst: float, now: float) -> None:
+        """Run under a new ceiling from ``now`` (this worker's share of the integration's
+        rate): what was measured keeps its proportion to the ceiling, the tokens held
+        never exceed the new burst."""
+        if rate <= 0 or burst < 1:
+            raise ValueError(f"a token bucket needs rate > 0 and burst >= 1, got rate={rate} burst={burst}")
+        self._refill(now)
+        scale = rate / self.base_rate
+        if self._learned is not None:
+            self._learned *= scale
+        self._observed_rate *= scale
+        self.base_rate = rate
+        self.min_rate = min(self.min_rate, rate)
+        self.burst = float(burst)
+        self._tokens = min(self._tokens, self.burst)
+
+    def adopt(self, rate: float, *, since: float, now: float) -> bool:
+        """Slow to ``rate``, a limit measured at ``since`` elsewhere (another worker's
+        bucket, in this bucket's terms): it climbs back from ``since`` as a limit measured
+        here would. Kept only if it is slower than the current rate; returns whether."""
+        before = self.rate(now)
+        kept = (self._learned, self._learned_at)
+        self._set(max(self.min_rate, rate), since)
+        if self.rate(now) >= before:
+            self._learned, self._learned_at = kept
+            return False
+        self._refill(now)
+        return True
+
+    def pause(self, until: float, now: float) -> None:
+        """Send nothing before ``until`` (a pause another worker was told to make)."""
+        if until > max(now, self._paused_until):
+            self._refill(now)
+            self._tokens = 0.0
+            self._paused_until = until
+
 
 def buckets_for(
     channels: Mapping[str, ChannelSpec],
@@ -306,6 +349,7 @@ def buckets_for(
     now: float,
     shared: MutableMapping[str, TokenBucket] | None = None,
     warmup: float = 0.0,
+    bucket_type: type[TokenBucket] | None = None,
 ) -> dict[str, TokenBucket]:
     """One bucket per integration of ``channels``, at its channel's rate and burst
     (``rates`` overrides the rate), warming up over ``warmup`` seconds.
@@ -314,11 +358,12 @@ def buckets_for(
     already has a bucket there keeps it, and a new one is added to it: runs sending
     through one integration at the same time then take from one bucket, together within
     the provider's rate, and what one run learns from a refusal slows the others too.
+    ``bucket_type`` makes the new ones (a :class:`~broadcaster.core.sharedbucket.SharedBucket`
+    when several workers share the integration's rate).
     """
     pool: MutableMapping[str, TokenBucket] = {} if shared is None else shared
+    make = bucket_type or TokenBucket
     for name, spec in channels.items():
         if name not in pool:
-            pool[name] = TokenBucket(
-                rate=rates.get(name, spec.rate_per_second), burst=spec.burst, now=now, warmup=warmup
-            )
+            pool[name] = make(rate=rates.get(name, spec.rate_per_second), burst=spec.burst, now=now, warmup=warmup)
     return {name: pool[name] for name in channels}

@@ -58,6 +58,12 @@ class Runtime:
     #: the token bucket of each integration, shared by every broadcast this runtime runs
     #: (two running at once through one integration share its rate)
     buckets: dict[str, TokenBucket] = attrs.field(factory=dict)
+    #: what new buckets are (None: TokenBucket); ``run_worker`` sets SharedBucket on a store
+    #: many workers share, and renews their shares (runtime.rate_sharing)
+    bucket_type: type[TokenBucket] | None = None
+    #: whether to share integrations' rates with the other workers of the store (None:
+    #: when the store takes many workers — PostgreSQL; SQLite has one, which needs no sharing)
+    share_rates: bool | None = None
     #: how long a new integration bucket ramps up to its rate while connections open
     #: (core.ratelimit: without it a cold start provoked 429s that cost seconds)
     warmup: float = DEFAULT_WARMUP
@@ -66,3 +72,10 @@ class Runtime:
     #: set to stop gracefully: nothing new is fired or sent, sends in flight finish and
     #: are recorded, running broadcasts stay SENDING for a later run (runtime.stopping)
     stop: trio.Event = attrs.field(factory=trio.Event)
+
+    @property
+    def shares_rates(self) -> bool:
+        if self.share_rates is not None:
+            return self.share_rates
+        engine = getattr(self.store, "engine", None)
+        return engine is not None and not getattr(engine, "exclusive", True)

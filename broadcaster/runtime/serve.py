@@ -14,7 +14,9 @@ registry and runs a SENDING broadcast only while it holds that broadcast's lease
 (``take_broadcast``, renewed with every heartbeat). A worker that dies stops renewing; when
 its lease passes another worker marks it lost and takes its broadcasts over, resolving the
 sends it left unrecorded as outcome unknown (never resent). A due broadcast is fired by one
-worker only (compare-and-set on its state; a loser skips it).
+worker only (compare-and-set on its state; a loser skips it). Such workers also share each
+integration's rate (runtime.rate_sharing): together they stay within it, and a refusal
+one of them sees slows them all.
 
 A graceful stop (``Runtime.stop`` set) fires and resumes nothing more; each running
 broadcast records its sends in flight and stays SENDING; then ``run_worker`` returns.
@@ -29,8 +31,10 @@ import trio
 from ..core.lifecycle import LifecycleEventKind, State
 from ..core.models import Broadcast, LifecycleEvent
 from ..core.retry import ROW_TTL_SECONDS
+from ..core.sharedbucket import SharedBucket
 from ..store.base import ConcurrentUpdate
 from .context import Runtime
+from .rate_sharing import keep_rate_shares
 from .scheduler import due_now, fire
 from .worker import run_broadcast
 
@@ -86,9 +90,14 @@ async def run_worker(
     next_purge = runtime.clock.now()
     runtime.store.start_worker(next_purge, lease=WORKER_LEASE)
     next_beat = next_purge + HEARTBEAT_EVERY
+    sharing = runtime.shares_rates
+    if sharing:
+        runtime.bucket_type = SharedBucket
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(wake_on_stop)
+            if sharing:
+                nursery.start_soon(keep_rate_shares, runtime)
             while True:
                 if runtime.stop.is_set():
                     # Nothing new: wait for the running broadcasts to record their sends in flight.

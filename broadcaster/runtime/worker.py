@@ -129,6 +129,7 @@ class _Run:
             rates=rt.rates,
             shared_buckets=rt.buckets,
             warmup=rt.warmup,
+            bucket_type=rt.bucket_type,
             closed_windows=self._closed_windows(),
         )
         self.dispatcher = dispatcher

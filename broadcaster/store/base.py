@@ -13,7 +13,7 @@ Every method is synchronous and short; the runtime calls it from a worker thread
 
 from __future__ import annotations
 
-from typing import IO, Iterable, Iterator, Protocol, Sequence
+from typing import IO, Callable, Iterable, Iterator, Protocol, Sequence
 
 import attrs
 
@@ -23,6 +23,7 @@ from broadcaster.core.health import HealthStatus
 from broadcaster.core.lifecycle import State
 from broadcaster.core.models import Broadcast, Contact, DispatchRow, Flow, Integration, Template
 from broadcaster.core.outcomes import Outcome, Status
+from broadcaster.core.rateshare import LimitRow, RateSync, ShareRow
 from broadcaster.core.results import DeliveryUpdate
 
 __all__ = [
@@ -258,3 +259,14 @@ class Store(Protocol):
     def retire_worker(self) -> None:
         """This worker stops cleanly: its row goes, its claims are no longer protected."""
         ...
+
+    # -- shared provider limits (many workers on PostgreSQL; core.rateshare decides)
+    def sync_rate_share(
+        self, integration: str, decide: Callable[[list[ShareRow], LimitRow | None], RateSync]
+    ) -> RateSync:
+        """One renewal: read the integration's share rows and limit row, write what
+        ``decide`` returns (this worker's row, a limit row to publish), atomically."""
+        ...
+
+    def rate_shares(self, integration: str) -> list[ShareRow]: ...
+    def rate_limit(self, integration: str) -> LimitRow | None: ...

@@ -154,9 +154,26 @@ _V3: Final = """
 ALTER TABLE integration_health ADD COLUMN allows_more DOUBLE PRECISION
 """
 
+_V4: Final = f"""
+CREATE TABLE rate_shares (
+    integration TEXT {_C} NOT NULL,
+    worker_id   TEXT {_C} NOT NULL,
+    starts_at   DOUBLE PRECISION NOT NULL,
+    lease_until DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (integration, worker_id)
+);
+CREATE TABLE rate_limits (
+    integration  TEXT {_C} PRIMARY KEY,
+    factor       DOUBLE PRECISION NOT NULL,
+    paused_until DOUBLE PRECISION NOT NULL,
+    updated_at   DOUBLE PRECISION NOT NULL,
+    updated_by   TEXT NOT NULL
+)
+"""
+
 #: index i holds the script that takes a database from version i to version i + 1 (run as one
 #: multi-statement query: PostgreSQL's simple protocol, no parameters)
-PG_MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3)
+PG_MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3, _V4)
 PG_SCHEMA_VERSION: Final = len(PG_MIGRATIONS)
 # any constant unique to broadcaster: the key of the advisory lock that serialises upgrades
 _LOCK_KEY: Final = 0x6272_6F61_6463

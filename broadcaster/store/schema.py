@@ -125,9 +125,28 @@ _V6: Final = """
 ALTER TABLE integration_health ADD COLUMN allows_more REAL
 """
 
+# Shared provider limits (core.rateshare): each worker's share of an integration's rate,
+# and what a refusal taught one worker, for all.
+_V7: Final = """
+CREATE TABLE rate_shares (
+    integration TEXT NOT NULL,
+    worker_id   TEXT NOT NULL,
+    starts_at   REAL NOT NULL,
+    lease_until REAL NOT NULL,
+    PRIMARY KEY (integration, worker_id)
+);
+CREATE TABLE rate_limits (
+    integration  TEXT PRIMARY KEY,
+    factor       REAL NOT NULL,
+    paused_until REAL NOT NULL,
+    updated_at   REAL NOT NULL,
+    updated_by   TEXT NOT NULL
+)
+"""
+
 #: index i holds the script that takes a file from version i to version i + 1 (statements are
 #: split on ";", so no semicolon may appear inside a statement or a comment)
-MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3, _V4, _V5, _V6)
+MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 

@@ -33,6 +33,7 @@ from .base import CSV_COLUMNS, Claim, ConcurrentUpdate, HealthStatus, HistoryPag
 from .csv_export import csv_cells
 from .engine import Engine, Tx, new_worker_id
 from .filter_sql import filter_to_sql
+from .rates_sql import RateShares
 from .workers_sql import WorkerRegistry
 
 __all__ = ["Engine", "SQLStore", "Tx", "new_worker_id"]
@@ -70,7 +71,7 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-class SQLStore(WorkerRegistry):
+class SQLStore(WorkerRegistry, RateShares):
     """See :class:`broadcaster.store.base.Store` for the contract of each method."""
 
     def __init__(self, engine: Engine, *, worker_id: str | None = None) -> None:

@@ -91,6 +91,7 @@ class WorkerRegistry:
                 )
                 if marked.rowcount:
                     conn.execute("DELETE FROM broadcast_leases WHERE worker_id = ?", (row[0],))
+                    conn.execute("DELETE FROM rate_shares WHERE worker_id = ?", (row[0],))
                     lost.append(attrs.evolve(_worker(row), lost_at=now, taken_over=tuple(held)))
         return lost
 
@@ -101,6 +102,7 @@ class WorkerRegistry:
     def retire_worker(self) -> None:
         with self._tx() as conn:
             conn.execute("DELETE FROM broadcast_leases WHERE worker_id = ?", (self.worker_id,))
+            conn.execute("DELETE FROM rate_shares WHERE worker_id = ?", (self.worker_id,))
             conn.execute("DELETE FROM workers WHERE id = ?", (self.worker_id,))
 
     # -- broadcast leases: one worker runs a SENDING broadcast at a time ----------------------

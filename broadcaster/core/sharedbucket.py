@@ -1,0 +1,122 @@
+"""A token bucket for an integration whose rate several workers share.
+
+:class:`SharedBucket` is the adaptive :class:`~broadcaster.core.ratelimit.TokenBucket`
+running under this worker's *grant* (:mod:`broadcaster.core.rateshare`): its ceiling is the
+granted fraction of the integration's rate and its burst the same fraction of the burst
+(at least one token), both following the grant's steps; outside a grant (none yet, or it
+ran out unrenewed) it gives no token at all. What it measures after a refusal keeps its
+proportion to the ceiling, so a fraction of the measured limit is exactly what a share of
+the provider's real limit is.
+
+The shell renews the grant a few times a second (:meth:`SharedBucket.decide` on the rows
+read under the store's lock, the rows written, then :meth:`SharedBucket.apply`). A bucket
+*wants* a share while the dispatcher asks it for tokens; one not asked for ``IDLE_AFTER``
+seconds drops its row, and the others' shares grow at their next renewal.
+Pure: ``now`` is always passed in.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+from .ratelimit import TokenBucket
+from .rateshare import NO_GRANT, Grant, LimitRow, LocalLimit, RateSync, ShareRow, decide_sync
+
+__all__ = ["IDLE_AFTER", "WAIT_FOR_GRANT", "SharedBucket"]
+
+#: a bucket not asked for a token this long gives its share back
+IDLE_AFTER = 3.0
+#: without a grant to wait for, the dispatcher asks again this often (the shell renews
+#: grants on its own beat, so this only bounds how late a new grant is noticed)
+WAIT_FOR_GRANT = 0.05
+
+
+class SharedBucket(TokenBucket):
+    __slots__ = ("ceiling", "full_burst", "_grant", "_fraction", "_asked_at", "_refused_at", "_seen_at", "_published")
+
+    def __init__(self, *, rate: float, burst: int, now: float, **options: float) -> None:
+        super().__init__(rate=rate, burst=burst, now=now, **options)
+        #: the integration's whole rate and burst, shared by the workers
+        self.ceiling = rate
+        self.full_burst = float(burst)
+        self._grant: Grant = NO_GRANT
+        #: the fraction the bucket's ceiling is set to now
+        self._fraction = 1.0
+        self._asked_at: float | None = None
+        self._refused_at: float | None = None
+        #: the newest limit row taken into account, and the last one this worker wrote
+        self._seen_at = -math.inf
+        self._published: LimitRow | None = None
+
+    @property
+    def grant(self) -> Grant:
+        return self._grant
+
+    # -- the dispatcher's side ---------------------------------------------------------------
+
+    def try_take(self, now: float) -> bool:
+        self._asked_at = now
+        if not self._follow(now):
+            return False
+        return super().try_take(now)
+
+    def next_available(self, now: float) -> float:
+        self._asked_at = now
+        if not self._follow(now):
+            start = self._grant.next_start(now)
+            return now + WAIT_FOR_GRANT if start is None else start
+        return super().next_available(now)
+
+    def throttled(self, now: float, *, pause: float | None = None, sent_at: float | None = None) -> None:
+        super().throttled(now, pause=pause, sent_at=sent_at)
+        self._refused_at = now
+
+    def _follow(self, now: float) -> bool:
+        """Set the ceiling to the grant's fraction at ``now``; False outside the grant."""
+        fraction = self._grant.fraction(now)
+        if fraction <= 0:
+            return False
+        if fraction != self._fraction:
+            self.set_ceiling(self.ceiling * fraction, max(1.0, self.full_burst * fraction), now)
+            self._fraction = fraction
+        return True
+
+    # -- the shell's side: one renewal -------------------------------------------------------
+
+    def wants(self, now: float) -> bool:
+        """Whether the dispatcher asked for a token in the last ``IDLE_AFTER`` seconds."""
+        return self._asked_at is not None and now - self._asked_at <= IDLE_AFTER
+
+    def local_limit(self) -> LocalLimit:
+        learned = self.learned
+        factor = 1.0 if learned is None else learned / self.base_rate
+        return LocalLimit(factor=factor, paused_until=self.paused_until, refused_at=self._refused_at)
+
+    def decide(
+        self, rows: Sequence[ShareRow], limit: LimitRow | None, *, me: str, now: float, lease: float
+    ) -> RateSync:
+        """What to write and grant, from the integration's rows (read under the store's lock)."""
+        return decide_sync(
+            rows,
+            limit,
+            local=self.local_limit(),
+            wants=self.wants(now),
+            published=self._published,
+            seen_at=self._seen_at,
+            me=me,
+            now=now,
+            lease=lease,
+        )
+
+    def apply(self, sync: RateSync, now: float) -> None:
+        """Take a renewal's decisions once its rows are written."""
+        self._grant = sync.plan.grant
+        adopt = sync.adopt
+        if adopt is not None:
+            self._seen_at = adopt.updated_at
+            self.adopt(adopt.factor * self.base_rate, since=adopt.updated_at, now=now)
+            self.pause(adopt.paused_until, now)
+        if sync.publish is not None:
+            self._published = sync.publish
+            self._seen_at = max(self._seen_at, sync.publish.updated_at)

@@ -1,0 +1,154 @@
+"""The shared bucket: no token outside a grant, the granted fraction of the rate and burst
+inside it, and a refusal one worker saw slowing and pausing the others."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from broadcaster.core.ratelimit import TokenBucket
+from broadcaster.core.rateshare import CLOCK_SKEW, LimitRow, ShareRow
+from broadcaster.core.sharedbucket import IDLE_AFTER, WAIT_FOR_GRANT, SharedBucket
+
+LEASE = 2.0
+
+
+class Rows:
+    """The store's rows of one integration, renewed as the SQL store does (in memory)."""
+
+    def __init__(self) -> None:
+        self.shares: dict[str, ShareRow] = {}
+        self.limit: LimitRow | None = None
+
+    def renew(self, bucket: SharedBucket, me: str, now: float) -> None:
+        sync = bucket.decide(
+            sorted(self.shares.values(), key=lambda r: r.worker_id), self.limit, me=me, now=now, lease=LEASE
+        )
+        if sync.plan.row is None:
+            self.shares.pop(me, None)
+        else:
+            self.shares[me] = sync.plan.row
+        if sync.publish is not None:
+            self.limit = sync.publish
+        bucket.apply(sync, now)
+
+
+def test_no_token_before_a_grant_then_the_whole_rate_for_a_worker_alone() -> None:
+    bucket = SharedBucket(rate=100.0, burst=10, now=0.0)
+    assert bucket.try_take(0.0) is False
+    assert bucket.next_available(0.0) == WAIT_FOR_GRANT
+    assert bucket.wants(0.0)
+    rows = Rows()
+    rows.renew(bucket, "a", 0.01)
+    assert rows.shares == {"a": ShareRow("a", 0.01, 2.01)}
+    assert [bucket.try_take(0.01) for _ in range(11)] == [True] * 10 + [False]
+    # the grant runs out unrenewed: nothing more, however long it waits
+    assert bucket.try_take(1.0) is True and bucket.try_take(2.01) is False
+
+
+def test_two_workers_get_half_the_rate_and_half_the_burst_each() -> None:
+    rows = Rows()
+    a, b = SharedBucket(rate=100.0, burst=10, now=0.0), SharedBucket(rate=100.0, burst=10, now=0.0)
+    a.try_take(0.0), b.try_take(0.0)
+    rows.renew(a, "a", 0.0)
+    rows.renew(b, "b", 0.0)  # b finds a: it starts once a's grant (which could not count it) ended
+    starts = LEASE + CLOCK_SKEW
+    assert rows.shares["b"] == ShareRow("b", starts, LEASE)
+    assert b.next_available(0.1) == pytest.approx(0.1 + WAIT_FOR_GRANT)  # no start within its grant
+    rows.renew(a, "a", 1.0)  # a now counts b from b's start on
+    rows.renew(b, "b", 1.0)
+    assert a.grant.steps == ((1.0, 1.0), (starts, 0.5)) and b.grant.steps == ((1.0, 0.0), (starts, 0.5))
+    assert b.next_available(1.0) == starts
+    assert a.try_take(1.5) is True  # a still has the whole rate until b starts
+    assert sum(a.try_take(starts) for _ in range(10)) == 5  # half the burst
+    assert sum(b.try_take(starts) for _ in range(10)) == 5
+    assert (a.base_rate, b.base_rate) == (50.0, 50.0)
+
+
+def test_a_bucket_not_asked_for_a_while_gives_its_share_back() -> None:
+    rows = Rows()
+    a = SharedBucket(rate=100.0, burst=10, now=0.0)
+    a.try_take(0.0)
+    rows.renew(a, "a", 0.0)
+    assert a.wants(IDLE_AFTER) and not a.wants(IDLE_AFTER + 0.01)
+    rows.renew(a, "a", IDLE_AFTER + 0.01)
+    assert rows.shares == {} and a.try_take(IDLE_AFTER + 0.02) is False
+
+
+def test_a_refusal_one_worker_saw_pauses_and_slows_the_other() -> None:
+    rows = Rows()
+    a, b = SharedBucket(rate=1000.0, burst=50, now=0.0), SharedBucket(rate=1000.0, burst=50, now=0.0)
+    for beat in range(7):  # renewing every 0.5 s
+        for bucket, me in ((a, "a"), (b, "b")):
+            bucket.try_take(beat / 2)
+            rows.renew(bucket, me, beat / 2)
+    t = 3.0  # both have started, 500/s each
+    assert a.try_take(t) and b.try_take(t)
+    assert a.base_rate == b.base_rate == 500.0
+    # a's provider refuses with "retry after 1 s": a pauses, cuts its rate, and says so
+    a.throttled(t + 0.1, pause=1.0, sent_at=t + 0.05)
+    rows.renew(a, "a", t + 0.15)
+    assert rows.limit == LimitRow(0.7, t + 1.1, t + 0.15, "a")
+    assert b.try_take(t + 0.2) is True  # b has not heard yet
+    rows.renew(b, "b", t + 0.2)
+    assert b.paused_until == t + 1.1 and b.try_take(t + 0.3) is False
+    assert b.rate(t + 0.3) == pytest.approx(350.0)  # 0.7 of its share, as a measured
+    rows.renew(b, "b", t + 0.4)
+    assert b.rate(t + 0.4) == pytest.approx(350.0)  # adopted once, not again
+
+
+def test_a_new_ceiling_keeps_the_measured_limit_in_proportion() -> None:
+    bucket = TokenBucket(rate=1000.0, burst=50, now=0.0)
+    bucket.throttled(1.0, pause=None, sent_at=1.0)
+    assert bucket.learned == pytest.approx(700.0)
+    bucket.set_ceiling(500.0, 25, 1.0)
+    assert bucket.learned == pytest.approx(350.0) and bucket.base_rate == 500.0 and bucket.burst == 25.0
+    with pytest.raises(ValueError, match="rate > 0 and burst >= 1, got rate=0 burst=1"):
+        bucket.set_ceiling(0, 1, 1.0)
+
+
+def test_adopt_keeps_only_a_slower_rate_and_climbs_back_from_when_it_was_measured() -> None:
+    bucket = TokenBucket(rate=1000.0, burst=50, now=0.0)
+    assert bucket.adopt(1000.0, since=0.0, now=1.0) is False and bucket.learned is None
+    assert bucket.adopt(300.0, since=1.0, now=1.0) is True and bucket.rate(1.0) == 300.0
+    assert bucket.adopt(400.0, since=1.0, now=2.0) is False and bucket.rate(2.0) == 300.0
+    # measured 20 s ago: it has climbed 5 % per 10 s for the 10 s past the quiet spell
+    fresh = TokenBucket(rate=1000.0, burst=50, now=0.0)
+    assert fresh.adopt(300.0, since=0.0, now=20.0) is True
+    assert fresh.rate(20.0) == pytest.approx(315.0)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.integers(min_value=1, max_value=4),
+    st.lists(st.floats(min_value=0.0, max_value=1.5), min_size=1, max_size=4),
+    st.floats(min_value=0.1, max_value=0.5),
+)
+def test_greedy_workers_together_stay_within_the_rate(count: int, joins: list[float], beat: float) -> None:
+    """Workers joining at any time, renewing on a beat and taking every token they may:
+    in every 1-second window they send at most the rate plus the burst (plus the one
+    token each bucket keeps as its smallest burst)."""
+    rate, burst = 200.0, 10
+    rows = Rows()
+    buckets = {f"w{i}": SharedBucket(rate=rate, burst=burst, now=0.0) for i in range(count)}
+    join_at = {me: joins[i % len(joins)] for i, me in enumerate(buckets)}
+    sends: list[float] = []
+    next_renewal = {me: join_at[me] for me in buckets}
+    now, end, step = 0.0, 8.0, 0.002
+    while now < end:
+        for me, bucket in buckets.items():
+            if now < join_at[me]:
+                continue
+            if now >= next_renewal[me]:
+                rows.renew(bucket, me, now)
+                next_renewal[me] = now + beat
+            while bucket.try_take(now):
+                sends.append(now)
+        now += step
+    sends.sort()
+    j = 0
+    for i, t in enumerate(sends):
+        while sends[j] <= t - 1.0:
+            j += 1
+        assert i - j + 1 <= rate + burst + count
