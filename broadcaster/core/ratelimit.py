@@ -334,6 +334,12 @@ class TokenBucket:
         self._refill(now)
         return True
 
+    def empty(self, now: float) -> None:
+        """Hold no token at ``now``: the bucket starts sending at its rate, without a burst
+        (a worker whose share begins while the others keep the provider busy)."""
+        self._tokens = 0.0
+        self._last = now
+
     def pause(self, until: float, now: float) -> None:
         """Send nothing before ``until`` (a pause another worker was told to make)."""
         if until > max(now, self._paused_until):

@@ -4,14 +4,16 @@
 running under this worker's *grant* (:mod:`broadcaster.core.rateshare`): its ceiling is the
 granted fraction of the integration's rate and its burst the same fraction of the burst
 (at least one token), both following the grant's steps; outside a grant (none yet, or it
-ran out unrenewed) it gives no token at all. What it measures after a refusal keeps its
+ran out unrenewed) it gives no token at all, and a share that begins starts with none
+saved up — other workers keep the provider busy meanwhile (or did until a moment ago), so
+a newcomer's burst would come on top of their pace. What it measures after a refusal keeps its
 proportion to the ceiling, so a fraction of the measured limit is exactly what a share of
 the provider's real limit is.
 
 The shell renews the grant a few times a second (:meth:`SharedBucket.decide` on the rows
 read under the store's lock, the rows written, then :meth:`SharedBucket.apply`). A bucket
-*wants* a share while the dispatcher asks it for tokens; one not asked for ``IDLE_AFTER``
-seconds drops its row, and the others' shares grow at their next renewal.
+*wants* a share while the dispatcher asks it for tokens (or it is paused); one not asked
+for ``IDLE_AFTER`` seconds drops its row, and the others' shares grow at their next renewal.
 Pure: ``now`` is always passed in.
 """
 
@@ -25,15 +27,27 @@ from .rateshare import NO_GRANT, Grant, LimitRow, LocalLimit, RateSync, ShareRow
 
 __all__ = ["IDLE_AFTER", "WAIT_FOR_GRANT", "SharedBucket"]
 
-#: a bucket not asked for a token this long gives its share back
-IDLE_AFTER = 3.0
+#: a bucket not asked for a token this long gives its share back (the dispatcher asks
+#: whenever it has a send waiting, so only a run that has sent its last asks no more)
+IDLE_AFTER = 1.0
 #: without a grant to wait for, the dispatcher asks again this often (the shell renews
 #: grants on its own beat, so this only bounds how late a new grant is noticed)
 WAIT_FOR_GRANT = 0.05
 
 
 class SharedBucket(TokenBucket):
-    __slots__ = ("ceiling", "full_burst", "_grant", "_fraction", "_asked_at", "_refused_at", "_seen_at", "_published")
+    __slots__ = (
+        "ceiling",
+        "full_burst",
+        "_grant",
+        "_fraction",
+        "_gated",
+        "_asked_at",
+        "_waits_until",
+        "_refused_at",
+        "_seen_at",
+        "_published",
+    )
 
     def __init__(self, *, rate: float, burst: int, now: float, **options: float) -> None:
         super().__init__(rate=rate, burst=burst, now=now, **options)
@@ -43,7 +57,11 @@ class SharedBucket(TokenBucket):
         self._grant: Grant = NO_GRANT
         #: the fraction the bucket's ceiling is set to now
         self._fraction = 1.0
+        #: outside a grant when last asked (a share that begins starts without tokens)
+        self._gated = True
         self._asked_at: float | None = None
+        #: a start the dispatcher was told to wait for (it asks again then, not before)
+        self._waits_until = -math.inf
         self._refused_at: float | None = None
         #: the newest limit row taken into account, and the last one this worker wrote
         self._seen_at = -math.inf
@@ -65,7 +83,9 @@ class SharedBucket(TokenBucket):
         self._asked_at = now
         if not self._follow(now):
             start = self._grant.next_start(now)
-            return now + WAIT_FOR_GRANT if start is None else start
+            at = now + WAIT_FOR_GRANT if start is None else start
+            self._waits_until = at
+            return at
         return super().next_available(now)
 
     def throttled(self, now: float, *, pause: float | None = None, sent_at: float | None = None) -> None:
@@ -76,17 +96,27 @@ class SharedBucket(TokenBucket):
         """Set the ceiling to the grant's fraction at ``now``; False outside the grant."""
         fraction = self._grant.fraction(now)
         if fraction <= 0:
+            self._gated = True
             return False
         if fraction != self._fraction:
             self.set_ceiling(self.ceiling * fraction, max(1.0, self.full_burst * fraction), now)
             self._fraction = fraction
+        if self._gated:
+            # Its share begins (or begins again) while other workers keep — or kept until a
+            # moment ago — the provider at their pace: tokens saved up while waiting would
+            # be a burst on top of theirs.
+            self._gated = False
+            self.empty(now)
         return True
 
     # -- the shell's side: one renewal -------------------------------------------------------
 
     def wants(self, now: float) -> bool:
-        """Whether the dispatcher asked for a token in the last ``IDLE_AFTER`` seconds."""
-        return self._asked_at is not None and now - self._asked_at <= IDLE_AFTER
+        """Whether the dispatcher asked for a token in the last ``IDLE_AFTER`` seconds (a
+        pause, or a share's start it was told to wait for, counts as asking)."""
+        if self._asked_at is None:
+            return False
+        return now - max(self._asked_at, self.paused_until, self._waits_until) <= IDLE_AFTER
 
     def local_limit(self) -> LocalLimit:
         learned = self.learned

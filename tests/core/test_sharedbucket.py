@@ -42,7 +42,9 @@ def test_no_token_before_a_grant_then_the_whole_rate_for_a_worker_alone() -> Non
     rows = Rows()
     rows.renew(bucket, "a", 0.01)
     assert rows.shares == {"a": ShareRow("a", 0.01, 2.01)}
-    assert [bucket.try_take(0.01) for _ in range(11)] == [True] * 10 + [False]
+    # it starts without tokens saved up (another worker may have just stopped), at 100/s
+    assert bucket.try_take(0.01) is False
+    assert [bucket.try_take(0.11) for _ in range(11)] == [True] * 10 + [False]
     # the grant runs out unrenewed: nothing more, however long it waits
     assert bucket.try_take(1.0) is True and bucket.try_take(2.01) is False
 
@@ -52,6 +54,7 @@ def test_two_workers_get_half_the_rate_and_half_the_burst_each() -> None:
     a, b = SharedBucket(rate=100.0, burst=10, now=0.0), SharedBucket(rate=100.0, burst=10, now=0.0)
     a.try_take(0.0), b.try_take(0.0)
     rows.renew(a, "a", 0.0)
+    assert a.try_take(0.0) is False  # a's share begins, with no tokens saved up
     rows.renew(b, "b", 0.0)  # b finds a: it starts once a's grant (which could not count it) ended
     starts = LEASE + CLOCK_SKEW
     assert rows.shares["b"] == ShareRow("b", starts, LEASE)
@@ -60,9 +63,13 @@ def test_two_workers_get_half_the_rate_and_half_the_burst_each() -> None:
     rows.renew(b, "b", 1.0)
     assert a.grant.steps == ((1.0, 1.0), (starts, 0.5)) and b.grant.steps == ((1.0, 0.0), (starts, 0.5))
     assert b.next_available(1.0) == starts
+    assert b.wants(starts + IDLE_AFTER)  # waiting for its start is wanting a share
     assert a.try_take(1.5) is True  # a still has the whole rate until b starts
     assert sum(a.try_take(starts) for _ in range(10)) == 5  # half the burst
-    assert sum(b.try_take(starts) for _ in range(10)) == 5
+    # b starts without tokens saved up (a keeps the provider busy), then paces at 50/s
+    assert sum(b.try_take(starts) for _ in range(10)) == 0
+    assert b.next_available(starts) == pytest.approx(starts + 0.02 + 1e-6)
+    assert sum(b.try_take(starts + 0.5) for _ in range(10)) == 5  # its burst fills as a's would
     assert (a.base_rate, b.base_rate) == (50.0, 50.0)
 
 

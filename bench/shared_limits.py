@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+"""Shared provider limits: 1, 2 and 4 ``broadcaster run`` workers on one PostgreSQL store,
+one integration, against a loopback fake provider that enforces its limit.
+
+    .venv/bin/python bench/shared_limits.py                      # 1, 2, 4 workers, 3 runs each
+    .venv/bin/python bench/shared_limits.py --workers 2 --repeats 1 --contacts 6000
+
+Each run: a throw-away database on the server (created, seeded, dropped), one Telegram
+integration configured at the provider's limit (1 000/s), the audience cut into one
+broadcast per worker (several broadcasts, one integration; each worker runs one at a time,
+``--concurrent 1``), the fake provider (``broadcaster_simulator.limited``: limit 1 000/s,
+burst 50, 429 with ``retry_after`` over it, 20-80 ms replies) in its own process, and N
+real ``broadcaster run --once --plain`` processes started together.
+
+Printed per worker count (medians of the runs): the combined achieved rate (first to last
+accepted message) over the limit (target >= 0.95), the share of requests answered 429
+(target <= 1 %), the busiest 1-second window of requests the workers together sent
+(target: never above limit + burst = 1 050; the maximum over the runs is printed too),
+and what the sharing cost: the store transactions for rate shares per worker per second.
+The machine is shared (2 cores): quote the figures with the load they ran under.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+
+from broadcaster.core.lifecycle import State
+from broadcaster.core.models import Audience, Broadcast, Chat, Contact, Flow, Integration, Mode, TextCard
+from broadcaster.runtime.rate_sharing import RENEW_EVERY
+from broadcaster.store import open_store
+from broadcaster_simulator import limited
+
+ADMIN = os.environ.get("BROADCASTER_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+TOKEN = "123:BENCH"
+LIMIT, BURST = 1000.0, 50
+_CHUNK = 5_000
+
+
+def seed(url: str, contacts: int, broadcasts: int, base_url: str) -> None:
+    """One integration, one flow, ``contacts`` contacts; ``broadcasts`` due broadcasts,
+    each to its own slice of the audience (``slice = k``)."""
+    with open_store(url) as store:
+        store.put_integration(Integration("tg", "telegram", {"token": TOKEN, "base_url": base_url}))
+        store.put_flow(Flow("f1", "bench", first_card=TextCard("Hello from the shared-limits benchmark")))
+        for start in range(0, contacts, _CHUNK):
+            store.upsert_contacts(
+                [
+                    Contact(f"c{i:07d}", f"Person {i}", {"slice": i % broadcasts}, chats=(Chat("tg", str(10**8 + i)),))
+                    for i in range(start, min(contacts, start + _CHUNK))
+                ]
+            )
+        for k in range(broadcasts):
+            store.create_broadcast(
+                Broadcast(
+                    id=f"b{k}",
+                    mode=Mode.FLOW,
+                    flow_id="f1",
+                    audience=Audience(filter=f"slice = {k}"),
+                    state=State.SCHEDULED,
+                    run_at=time.time(),
+                )
+            )
+
+
+def _database() -> str:
+    name = f"broadcaster_bench_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(ADMIN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return name
+
+
+def _drop(name: str) -> None:
+    with psycopg.connect(ADMIN, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _share_transactions(url: str) -> int:
+    """Commits on the database so far (the rate-share renewals are counted apart below)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()").fetchone()
+    return int(row[0]) if row else 0
+
+
+def run_once(workers: int, contacts: int) -> dict[str, float]:
+    name = _database()
+    head, _, _ = ADMIN.rpartition("/")
+    url = f"{head}/{name}"
+    server, base_url = limited.start(LIMIT, burst=BURST)
+    try:
+        seed(url, contacts, workers, base_url)
+        with tempfile.TemporaryDirectory() as tmp:
+            config = Path(tmp) / "broadcaster.toml"
+            config.write_text(f'store = "{url}"\n[rates]\ntg = {LIMIT}\n')
+            env = dict(os.environ, BROADCASTER_CONFIG=str(config))
+            entry = os.environ.get("BENCH_CLI")
+            command = [
+                sys.executable,
+                *([entry] if entry else ["-m", "broadcaster.cli"]),
+                "run",
+                "--once",
+                "--plain",
+                "--concurrent",
+                "1",
+            ]
+            started = time.monotonic()
+            procs = [
+                subprocess.Popen(
+                    command, env=env, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+                )
+                for _ in range(workers)
+            ]
+            for proc in procs:
+                _, err = proc.communicate(timeout=600)
+                if proc.returncode != 0:
+                    raise SystemExit(f"a worker failed ({proc.returncode}): {err.strip()[-500:]}")
+            wall = time.monotonic() - started
+        got = limited.stats(base_url)
+        with open_store(url) as store:
+            delivered = sum(store.get_broadcast(f"b{k}").counters.delivered for k in range(workers))
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        _drop(name)
+    requests = got["requests"]
+    return {
+        "ratio": ((got["accepted"] - 1) / got["span"] / LIMIT) if got["span"] > 0 else 0.0,
+        "share_429": got["answers"].get("throttled", 0) / max(requests, 1),
+        "busiest_sent": float(got["busiest_sent"]),
+        "lost": float(contacts - delivered),
+        "duplicates": float(got["duplicates"]),
+        "wall": wall,
+    }
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, nargs="*", default=[1, 2, 4])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--contacts", type=int, default=12_000)
+    opts = parser.parse_args(argv)
+    print(
+        f"provider limit {LIMIT:,.0f}/s burst {BURST}, integration configured at {LIMIT:,.0f}/s,"
+        f" {opts.contacts:,} contacts in one broadcast per worker; medians of {opts.repeats} runs",
+        flush=True,
+    )
+    print(f"rate shares renewed every {RENEW_EVERY} s per worker and integration (one transaction each)", flush=True)
+    for workers in opts.workers:
+        runs = [run_once(workers, opts.contacts) for _ in range(opts.repeats)]
+        med = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+        worst = max(run["busiest_sent"] for run in runs)
+        print(
+            f"  {workers} worker(s): {med['ratio']:.3f} of the limit (target >= 0.95);"
+            f" 429s {100 * med['share_429']:.2f} % of requests (target <= 1 %);"
+            f" busiest 1-s window sent {med['busiest_sent']:.0f}, worst {worst:.0f}"
+            f" (limit + burst {LIMIT + BURST:.0f}); lost {med['lost']:.0f}; duplicates {med['duplicates']:.0f};"
+            f" wall {med['wall']:.1f} s",
+            flush=True,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

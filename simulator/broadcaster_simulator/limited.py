@@ -1,0 +1,120 @@
+"""A rate-limited fake provider in its own process, for many-worker tests and benchmarks.
+
+    python -m broadcaster_simulator.limited --limit 1000 --burst 50   # prints its URL, serves until killed
+
+The simulator's fake Telegram (real wire format, 429 with ``retry_after`` over its limit),
+served on loopback, which also records when every request *arrived*. ``GET /stats``
+answers its tallies as JSON, with the busiest 1-second window of requests sent to it
+(``busiest_sent``: what the workers together sent, refused or not) and of messages it
+accepted, so a test or benchmark can hold several workers' combined pace against the limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any, Sequence
+
+__all__ = ["busiest_window", "main", "start", "stats"]
+
+
+def busiest_window(times: Sequence[float], *, width: float = 1.0) -> int:
+    """The most of ``times`` (in order) that fall in any window ``width`` seconds long."""
+    best, start = 0, 0
+    for end, t in enumerate(times):
+        while times[start] <= t - width:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+def _serve(limit: float, burst: int, latency: tuple[float, float], port: int) -> None:
+    import trio
+
+    from .fakes import FakeProvider
+    from .model import Latency, ProviderBehaviour
+    from .sandbox import serve_async
+
+    started = time.monotonic()
+
+    def clock() -> float:
+        return time.monotonic() - started
+
+    behaviour = ProviderBehaviour("tg", "telegram", limit=limit, burst=burst, latency=Latency(*latency))
+    fake = FakeProvider(behaviour, seed=1, clock=clock)
+    arrived: list[float] = []
+    provider_app = fake.asgi
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == "/stats":
+            accepted = [m.at for m in fake.accepted]
+            body = json.dumps(
+                {
+                    "requests": fake.requests,
+                    "answers": {verdict.value: count for verdict, count in fake.answers.items()},
+                    "accepted": len(accepted),
+                    "span": (accepted[-1] - accepted[0]) if len(accepted) > 1 else 0.0,
+                    "busiest_sent": busiest_window(arrived),
+                    "busiest_accepted": busiest_window(accepted),
+                    "duplicates": len(fake.duplicates()),
+                }
+            ).encode()
+            await send(
+                {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]}
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        if scope["type"] == "http":
+            arrived.append(clock())
+        await provider_app(scope, receive, send)
+
+    fake.asgi = app  # type: ignore[method-assign]
+
+    async def run() -> None:
+        async with trio.open_nursery() as nursery:
+            binds = await nursery.start(lambda task_status: serve_async(fake, port=port, task_status=task_status))
+            print(binds[0], flush=True)
+
+    trio.run(run)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m broadcaster_simulator.limited", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--limit", type=float, required=True, help="messages per second the provider takes")
+    parser.add_argument("--burst", type=int, default=50, help="how many it takes at once after a quiet spell")
+    parser.add_argument("--latency", type=float, nargs=2, default=(0.02, 0.08), metavar=("LOW", "HIGH"))
+    parser.add_argument("--port", type=int, default=0)
+    opts = parser.parse_args(argv)
+    _serve(opts.limit, opts.burst, tuple(opts.latency), opts.port)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+def start(limit: float, *, burst: int = 50, latency: tuple[float, float] = (0.02, 0.08)) -> tuple[Any, str]:
+    """Start the provider in a process of its own; returns (the process, its base URL)."""
+    import subprocess
+
+    args = ["--limit", str(limit), "--burst", str(burst), "--latency", *map(str, latency)]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "broadcaster_simulator.limited", *args], stdout=subprocess.PIPE, text=True
+    )
+    assert server.stdout is not None
+    base_url = server.stdout.readline().strip()
+    if not base_url.startswith("http"):
+        server.kill()
+        raise RuntimeError(f"the limited fake provider did not start (it said {base_url!r})")
+    return server, base_url
+
+
+def stats(base_url: str) -> dict[str, Any]:
+    """The provider's tallies (see the module docstring)."""
+    import httpx
+
+    return dict(httpx.get(f"{base_url}/stats", timeout=30).json())
