@@ -16,7 +16,8 @@ Printed per worker count (medians of the runs): the combined achieved rate (firs
 accepted message) over the limit (target >= 0.95), the share of requests answered 429
 (target <= 1 %), the busiest 1-second window of requests the workers together sent
 (target: never above limit + burst = 1 050; the maximum over the runs is printed too),
-and what the sharing cost: the store transactions for rate shares per worker per second.
+and what the sharing costs: the wall and CPU time of one share renewal (a worker makes
+four a second per integration with sends waiting).
 The machine is shared (2 cores): quote the figures with the load they ran under.
 """
 
@@ -33,12 +34,12 @@ import uuid
 from pathlib import Path
 
 import psycopg
+from broadcaster_simulator import limited
 
 from broadcaster.core.lifecycle import State
 from broadcaster.core.models import Audience, Broadcast, Chat, Contact, Flow, Integration, Mode, TextCard
 from broadcaster.runtime.rate_sharing import RENEW_EVERY
 from broadcaster.store import open_store
-from broadcaster_simulator import limited
 
 ADMIN = os.environ.get("BROADCASTER_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 TOKEN = "123:BENCH"
@@ -84,11 +85,31 @@ def _drop(name: str) -> None:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _share_transactions(url: str) -> int:
-    """Commits on the database so far (the rate-share renewals are counted apart below)."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        row = conn.execute("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()").fetchone()
-    return int(row[0]) if row else 0
+def renewal_cost(workers: int, renewals: int = 200) -> tuple[float, float]:
+    """Wall and CPU milliseconds of one share renewal on PostgreSQL, with ``workers``
+    share rows in the table (the renewal a worker makes 1 / RENEW_EVERY times a second)."""
+    from broadcaster.core.sharedbucket import SharedBucket
+
+    name = _database()
+    head, _, _ = ADMIN.rpartition("/")
+    walls, cpus = [], []
+    try:
+        stores = [open_store(f"{head}/{name}", worker_id=f"w{i}") for i in range(workers)]
+        buckets = [SharedBucket(rate=LIMIT, burst=BURST, now=time.time()) for _ in stores]
+        for i in range(renewals):
+            store, bucket = stores[i % workers], buckets[i % workers]
+            now = time.time()
+            bucket.try_take(now)
+            wall, cpu = time.perf_counter(), time.process_time()
+            sync = store.sync_rate_share("tg", bucket.decider(me=store.worker_id, now=now, lease=2.0))
+            walls.append(time.perf_counter() - wall)
+            cpus.append(time.process_time() - cpu)
+            bucket.apply(sync, now)
+        for store in stores:
+            store.close()
+    finally:
+        _drop(name)
+    return 1000 * statistics.median(walls), 1000 * statistics.median(cpus)
 
 
 def run_once(workers: int, contacts: int) -> dict[str, float]:
@@ -155,6 +176,12 @@ def main(argv: list[str]) -> int:
     )
     print(f"rate shares renewed every {RENEW_EVERY} s per worker and integration (one transaction each)", flush=True)
     for workers in opts.workers:
+        wall, cpu = renewal_cost(workers)
+        print(
+            f"  {workers} worker(s): one renewal {wall:.2f} ms wall, {cpu:.2f} ms CPU (median of 200);"
+            f" {1 / RENEW_EVERY:.0f} a second = {100 * cpu / 1000 / RENEW_EVERY:.2f} % of a core per worker",
+            flush=True,
+        )
         runs = [run_once(workers, opts.contacts) for _ in range(opts.repeats)]
         med = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
         worst = max(run["busiest_sent"] for run in runs)

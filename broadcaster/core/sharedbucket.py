@@ -10,7 +10,7 @@ a newcomer's burst would come on top of their pace. What it measures after a ref
 proportion to the ceiling, so a fraction of the measured limit is exactly what a share of
 the provider's real limit is.
 
-The shell renews the grant a few times a second (:meth:`SharedBucket.decide` on the rows
+The shell renews the grant a few times a second (:meth:`SharedBucket.decider` on the rows
 read under the store's lock, the rows written, then :meth:`SharedBucket.apply`). A bucket
 *wants* a share while the dispatcher asks it for tokens (or it is paused); one not asked
 for ``IDLE_AFTER`` seconds drops its row, and the others' shares grow at their next renewal.
@@ -20,7 +20,8 @@ Pure: ``now`` is always passed in.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from functools import partial
+from typing import Callable, Sequence
 
 from .ratelimit import TokenBucket
 from .rateshare import NO_GRANT, Grant, LimitRow, LocalLimit, RateSync, ShareRow, decide_sync
@@ -123,13 +124,14 @@ class SharedBucket(TokenBucket):
         factor = 1.0 if learned is None else learned / self.base_rate
         return LocalLimit(factor=factor, paused_until=self.paused_until, refused_at=self._refused_at)
 
-    def decide(
-        self, rows: Sequence[ShareRow], limit: LimitRow | None, *, me: str, now: float, lease: float
-    ) -> RateSync:
-        """What to write and grant, from the integration's rows (read under the store's lock)."""
-        return decide_sync(
-            rows,
-            limit,
+    def decider(
+        self, *, me: str, now: float, lease: float
+    ) -> Callable[[Sequence[ShareRow], LimitRow | None], RateSync]:
+        """What to write and grant, as a function of the integration's rows (read under the
+        store's lock). The bucket's state is taken now: the function is pure and may run
+        in another thread while the bucket goes on pacing."""
+        return partial(
+            decide_sync,
             local=self.local_limit(),
             wants=self.wants(now),
             published=self._published,

@@ -17,7 +17,6 @@ few per second whatever the send rate (``bench/shared_limits.py`` prints it).
 from __future__ import annotations
 
 import logging
-from functools import partial
 
 import trio
 
@@ -34,8 +33,11 @@ SHARE_LEASE = 2.0
 RENEW_EVERY = 0.25
 
 
-def renew_rate_shares(runtime: Runtime, *, lease: float = SHARE_LEASE) -> int:
-    """Renew the share of every shared bucket once; returns how many were renewed."""
+async def renew_rate_shares(runtime: Runtime, *, lease: float = SHARE_LEASE) -> int:
+    """Renew the share of every shared bucket once; returns how many were renewed.
+
+    Each renewal's transaction runs in a thread: a slow database delays the renewal (the
+    grant in force runs on meanwhile, and ends if it is not renewed), never the sends."""
     store = runtime.store
     me = store.worker_id
     renewed = 0
@@ -43,7 +45,8 @@ def renew_rate_shares(runtime: Runtime, *, lease: float = SHARE_LEASE) -> int:
         if not isinstance(bucket, SharedBucket):
             continue
         now = runtime.clock.now()
-        sync = store.sync_rate_share(name, partial(bucket.decide, me=me, now=now, lease=lease))
+        decide = bucket.decider(me=me, now=now, lease=lease)
+        sync = await trio.to_thread.run_sync(store.sync_rate_share, name, decide)
         bucket.apply(sync, now)
         renewed += 1
         if sync.adopt is not None:
@@ -62,5 +65,5 @@ async def keep_rate_shares(runtime: Runtime, *, every: float = RENEW_EVERY, leas
     if not 0 < every < lease:
         raise ValueError(f"shares must be renewed more often than their lease, got every={every} lease={lease}")
     while True:
-        renew_rate_shares(runtime, lease=lease)
+        await renew_rate_shares(runtime, lease=lease)
         await trio.sleep(every)

@@ -22,9 +22,8 @@ class Rows:
         self.limit: LimitRow | None = None
 
     def renew(self, bucket: SharedBucket, me: str, now: float) -> None:
-        sync = bucket.decide(
-            sorted(self.shares.values(), key=lambda r: r.worker_id), self.limit, me=me, now=now, lease=LEASE
-        )
+        decide = bucket.decider(me=me, now=now, lease=LEASE)
+        sync = decide(sorted(self.shares.values(), key=lambda r: r.worker_id), self.limit)
         if sync.plan.row is None:
             self.shares.pop(me, None)
         else:
