@@ -39,11 +39,19 @@ from .workers_sql import WorkerRegistry
 __all__ = ["Engine", "SQLStore", "Tx", "new_worker_id"]
 
 _INT64 = (-(2**63), 2**63 - 1)
-_COUNTER_COLUMN = {Outcome.DELIVERED: "delivered", Outcome.FAILED: "failed", Outcome.SKIPPED: "skipped"}
+_COUNTER_INDEX = {Outcome.DELIVERED: 0, Outcome.FAILED: 1, Outcome.SKIPPED: 2}
 _PAGE = 500
 #: the lock key serialising guarded creations (quota, a source's one pending retry)
 _CREATE_LOCK = 0x6272_6F61_6471
 _QUOTA_STATES = "state IN ('DRAFT', 'SCHEDULED')"
+#: rows per multi-row statement in claim and record (SQLite allows 32 766 parameters)
+_BATCH = 500
+_CLAIM_TYPES = ("text", "text", "text")  # contact, integration, chat
+#: the SQL types of _final_values' cells
+_FINAL_TYPES = (
+    "text", "text", "text", "text", "integer", "double precision", "double precision", "text", "double precision",
+    "bigint", "text", "text", "text", "text",
+)  # fmt: skip
 _ROW_COLUMNS = (
     "rec_seq, broadcast_id, contact_id, status, contact_name, integration, error_reason, error_kind,"
     " used_fallback, sent_at, delivered_at, message_id, recorded_at"
@@ -65,6 +73,16 @@ def _check_field_value(contact_id: str, key: str, value: object) -> None:
             f"contact {contact_id!r}: field {key!r} holds {value!r}, which cannot be stored",
             hint="field values are text, booleans, null, 64-bit integers or finite numbers",
         )
+
+
+def _final_values(row: DispatchRow, rec_seq: int) -> tuple[Any, ...]:
+    """A final row's cells in the order of the VALUES lists of record()."""
+    return (
+        row.status.value, row.outcome.value, None if row.error_reason is None else str(row.error_reason),
+        None if row.error_kind is None else row.error_kind.value, int(row.used_fallback), row.sent_at,
+        row.delivered_at, row.message_id, row.recorded_at, rec_seq, row.contact_name, row.integration,
+        row.broadcast_id, row.contact_id,
+    )  # fmt: skip
 
 
 def _escape_like(text: str) -> str:
@@ -410,21 +428,24 @@ class SQLStore(WorkerRegistry, RateShares):
     # -- dispatch rows -------------------------------------------------------------------------
 
     def claim(self, broadcast_id: str, targets: Sequence[tuple[str, ...]], now: float) -> list[str]:
-        claimed = []
+        # One multi-row INSERT per chunk (not a statement per contact): on PostgreSQL every
+        # statement is a round trip, and those round trips were most of a send's store cost.
+        values = [(t[0], t[1], t[2] if len(t) > 2 else None) for t in targets]
+        inserted: set[str] = set()
         with self._tx() as conn:
-            for target in targets:
-                contact_id, integration = target[0], target[1]
-                chat_id = target[2] if len(target) > 2 else None
-                cursor = conn.execute(
+            for start in range(0, len(values), _BATCH):
+                source, params = self.engine.rows_source(_CLAIM_TYPES, values[start : start + _BATCH])
+                found = conn.execute(
                     "INSERT INTO dispatch_rows"
                     " (broadcast_id, contact_id, integration, chat_id, contact_name, claimed_at, claimed_by)"
-                    " VALUES (?, ?, ?, ?, COALESCE((SELECT name FROM contacts WHERE id = ?), ''), ?, ?)"
-                    " ON CONFLICT DO NOTHING",
-                    (broadcast_id, contact_id, integration, chat_id, contact_id, now, self.worker_id),
-                )
-                if cursor.rowcount:
-                    claimed.append(contact_id)
-        return claimed
+                    " SELECT ?, v.column1, v.column2, v.column3,"
+                    " COALESCE((SELECT c.name FROM contacts c WHERE c.id = v.column1), ''), ?, ?"
+                    f" FROM {source} WHERE true ON CONFLICT DO NOTHING RETURNING contact_id",
+                    [broadcast_id, now, self.worker_id, *params],
+                ).fetchall()
+                inserted.update(row[0] for row in found)
+        # in the order asked, each once
+        return [contact_id for contact_id in dict.fromkeys(v[0] for v in values) if contact_id in inserted]
 
     def release(self, broadcast_id: str, contact_ids: Sequence[str]) -> None:
         with self._tx() as conn:
@@ -455,48 +476,73 @@ class SQLStore(WorkerRegistry, RateShares):
         return frozenset(used)
 
     def record(self, rows: Sequence[DispatchRow]) -> int:
+        # the first row of a contact wins, as if they were written one after another
+        first: dict[tuple[str, str], DispatchRow] = {}
+        for row in rows:
+            first.setdefault((row.broadcast_id, row.contact_id), row)
+        unique = list(first.values())
         bumps: collections.Counter[tuple[str, Outcome]] = collections.Counter()
         with self._tx() as conn:
             self.engine.order_records(conn)
             seq = int(conn.execute("SELECT COALESCE(MAX(rec_seq), 0) FROM dispatch_rows").fetchone()[0])
-            for row in rows:
-                seq += 1
-                name = row.contact_name
-                reason = None if row.error_reason is None else str(row.error_reason)
-                kind = None if row.error_kind is None else row.error_kind.value
-                final = (
-                    row.status.value, row.outcome.value, reason, kind, int(row.used_fallback),
-                    row.sent_at, row.delivered_at, row.message_id, row.recorded_at, seq,
-                )  # fmt: skip
-                # A pending row is ours to finalise when we claimed it, nobody did, or the
-                # worker that did is gone (marked lost): never while another worker lives.
-                cursor = conn.execute(
-                    "UPDATE dispatch_rows SET status = ?, outcome = ?, error_reason = ?, error_kind = ?,"
-                    " used_fallback = ?, sent_at = ?, delivered_at = ?, message_id = ?, recorded_at = ?, rec_seq = ?,"
-                    " contact_name = CASE WHEN ? = '' THEN contact_name ELSE ? END,"
-                    " integration = COALESCE(?, integration)"
-                    " WHERE broadcast_id = ? AND contact_id = ? AND status IS NULL"
-                    " AND (claimed_by IS NULL OR claimed_by = ? OR NOT EXISTS"
-                    " (SELECT 1 FROM workers w WHERE w.id = dispatch_rows.claimed_by AND w.lost_at IS NULL))",
-                    (*final, name, name, row.integration, row.broadcast_id, row.contact_id, self.worker_id),
-                )
-                if cursor.rowcount == 0:
-                    cursor = conn.execute(
-                        "INSERT INTO dispatch_rows (status, outcome, error_reason, error_kind, used_fallback, sent_at,"
-                        " delivered_at, message_id, recorded_at, rec_seq, contact_name, integration,"
-                        " broadcast_id, contact_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-                        " CASE WHEN ? = '' THEN COALESCE((SELECT name FROM contacts WHERE id = ?), '') ELSE ? END,"
-                        " ?, ?, ?) ON CONFLICT DO NOTHING",
-                        (*final, name, row.contact_id, name, row.integration, row.broadcast_id, row.contact_id),
-                    )
-                if cursor.rowcount:
-                    bumps[(row.broadcast_id, row.outcome)] += 1
-                else:
-                    seq -= 1  # already final (recorded before, counted once) or another live worker's
+            for start in range(0, len(unique), _BATCH):
+                chunk = unique[start : start + _BATCH]
+                values = [_final_values(row, seq + 1 + i) for i, row in enumerate(chunk)]
+                seq += len(chunk)  # a row not written leaves a gap: rec_seq only orders
+                done = self._finalise_claimed(conn, values)
+                rest = [v for v in values if (v[12], v[13]) not in done]
+                if rest:
+                    done |= self._insert_final(conn, rest)
+                for row in chunk:
+                    if (row.broadcast_id, row.contact_id) in done:
+                        bumps[(row.broadcast_id, row.outcome)] += 1
+            by_broadcast: dict[str, list[int]] = {}
             for (broadcast_id, outcome), count in bumps.items():
-                column = _COUNTER_COLUMN[outcome]
-                conn.execute(f"UPDATE broadcasts SET {column} = {column} + ? WHERE id = ?", (count, broadcast_id))
+                counts = by_broadcast.setdefault(broadcast_id, [0, 0, 0])
+                counts[_COUNTER_INDEX[outcome]] += count
+            for broadcast_id, (delivered, failed, skipped) in by_broadcast.items():
+                conn.execute(
+                    "UPDATE broadcasts SET delivered = delivered + ?, failed = failed + ?, skipped = skipped + ?"
+                    " WHERE id = ?",
+                    (delivered, failed, skipped, broadcast_id),
+                )
         return sum(bumps.values())
+
+    def _finalise_claimed(self, conn: Tx, values: list[tuple[Any, ...]]) -> set[tuple[str, str]]:
+        """Finalise the pending rows among ``values`` that are ours to finalise: we claimed
+        them, nobody did, or the worker that did is gone (marked lost) — never while
+        another worker lives. Returns their (broadcast, contact) keys."""
+        source, params = self.engine.rows_source(_FINAL_TYPES, values)
+        found = conn.execute(
+            "UPDATE dispatch_rows SET status = v.column1, outcome = v.column2, error_reason = v.column3,"
+            " error_kind = v.column4, used_fallback = v.column5, sent_at = CAST(v.column6 AS DOUBLE PRECISION),"
+            " delivered_at = CAST(v.column7 AS DOUBLE PRECISION), message_id = v.column8,"
+            " recorded_at = CAST(v.column9 AS DOUBLE PRECISION), rec_seq = v.column10,"
+            " contact_name = CASE WHEN v.column11 = '' THEN dispatch_rows.contact_name ELSE v.column11 END,"
+            " integration = COALESCE(v.column12, dispatch_rows.integration)"
+            f" FROM {source} WHERE dispatch_rows.broadcast_id = v.column13 AND dispatch_rows.contact_id = v.column14"
+            " AND dispatch_rows.status IS NULL AND (dispatch_rows.claimed_by IS NULL OR dispatch_rows.claimed_by = ?"
+            " OR NOT EXISTS (SELECT 1 FROM workers w WHERE w.id = dispatch_rows.claimed_by AND w.lost_at IS NULL))"
+            " RETURNING dispatch_rows.broadcast_id, dispatch_rows.contact_id",
+            [*params, self.worker_id],
+        ).fetchall()
+        return {(row[0], row[1]) for row in found}
+
+    def _insert_final(self, conn: Tx, values: list[tuple[Any, ...]]) -> set[tuple[str, str]]:
+        """Insert final rows for contacts that have no row at all (a skip, or a resolved
+        claim of a purged row); an existing row — final, or another live worker's claim — stays."""
+        source, params = self.engine.rows_source(_FINAL_TYPES, values)
+        found = conn.execute(
+            "INSERT INTO dispatch_rows (status, outcome, error_reason, error_kind, used_fallback, sent_at,"
+            " delivered_at, message_id, recorded_at, rec_seq, contact_name, integration, broadcast_id, contact_id)"
+            " SELECT v.column1, v.column2, v.column3, v.column4, v.column5, CAST(v.column6 AS DOUBLE PRECISION),"
+            " CAST(v.column7 AS DOUBLE PRECISION), v.column8, CAST(v.column9 AS DOUBLE PRECISION), v.column10,"
+            " CASE WHEN v.column11 = '' THEN COALESCE((SELECT c.name FROM contacts c WHERE c.id = v.column14), '')"
+            " ELSE v.column11 END, v.column12, v.column13, v.column14"
+            f" FROM {source} WHERE true ON CONFLICT DO NOTHING RETURNING broadcast_id, contact_id",
+            params,
+        ).fetchall()
+        return {(row[0], row[1]) for row in found}
 
     def pending(self, broadcast_id: str) -> list[Claim]:
         rows = self._query(

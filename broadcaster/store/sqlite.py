@@ -94,6 +94,11 @@ class SQLiteEngine:
     def lock(self, tx: Tx, key: int) -> None:
         """BEGIN IMMEDIATE already holds the database's one write lock."""
 
+    def rows_source(self, types: Sequence[str], rows: Sequence[Sequence[Any]]) -> tuple[str, list[Any]]:
+        """A multi-row VALUES list (its columns are named column1, column2, … by SQLite)."""
+        row = "(" + ", ".join("?" * len(types)) + ")"
+        return f"(VALUES {', '.join([row] * len(rows))}) AS v", [cell for cells in rows for cell in cells]
+
     def check_text(self, what: str, text: str) -> None:
         """SQLite keeps any text."""
 
