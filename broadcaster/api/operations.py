@@ -118,12 +118,16 @@ class Executor:
             )
         return document, operation.operation
 
-    def _run_sync(self, request: Request, document: DocumentNode, kind: OperationType) -> dict[str, Any]:
+    def _context_of(self, token: ApiToken) -> dict[str, Any]:
+        return {**self._context, "token": token}
+
+    def _run_sync(self, request: Request, token: ApiToken, document: DocumentNode,
+                  kind: OperationType) -> dict[str, Any]:  # fmt: skip
         def run() -> ExecutionResult:
             return execute_sync(
                 self.schema,
                 document,
-                context_value=self._context,
+                context_value=self._context_of(token),
                 variable_values=request.variables,
                 operation_name=request.operation_name,
             )
@@ -145,7 +149,7 @@ class Executor:
                 " 'Accept: text/event-stream'",
                 "BAD_REQUEST",
             )
-        return await asyncio.to_thread(self._run_sync, request, document, kind)
+        return await asyncio.to_thread(self._run_sync, request, token, document, kind)
 
     async def stream(self, request: Request, token: ApiToken) -> AsyncIterator[dict[str, Any]]:
         """Each result of a subscription (a query or mutation yields its one result)."""
@@ -155,12 +159,12 @@ class Executor:
             return
         document, kind = prepared
         if kind is not OperationType.SUBSCRIPTION:
-            yield await asyncio.to_thread(self._run_sync, request, document, kind)
+            yield await asyncio.to_thread(self._run_sync, request, token, document, kind)
             return
         outcome = subscribe(
             self.schema,
             document,
-            context_value=self._context,
+            context_value=self._context_of(token),
             variable_values=request.variables,
             operation_name=request.operation_name,
         )

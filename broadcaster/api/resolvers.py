@@ -134,6 +134,11 @@ def contact_attempts(_: None, info: Info, broadcastId: str, contactId: str) -> d
     }
 
 
+def viewer(_: None, info: Info) -> dict[str, Any]:
+    token = info.context["token"]
+    return {"name": token.name, "scope": token.scope.name}
+
+
 # -- mutations ----------------------------------------------------------------------------
 
 
@@ -231,6 +236,7 @@ _QUERY: dict[str, Resolver] = {
     "flows": flows,
     "templates": templates,
     "contactAttempts": contact_attempts,
+    "viewer": viewer,
 }
 _MUTATION: dict[str, Resolver] = {
     "createBroadcast": create_broadcast,

@@ -5,8 +5,12 @@
   over SSE ("distinct connections" mode: ``next`` events, then ``complete``).
 * A WebSocket on ``/graphql`` speaks graphql-transport-ws (the protocol of graphql-ws,
   Apollo and gql); the token goes in the upgrade's header or ``connection_init``'s payload.
-* ``GET /graphiql`` (also ``/`` and ``GET /graphql`` from a browser) is GraphiQL's sign-in;
-  GraphiQL itself is served from the package below ``/graphiql/static/`` (:mod:`.graphiql`).
+* ``GET /`` serves the operator console (:mod:`broadcaster.console`, its files under
+  ``/console/``).
+* ``GET /graphiql`` (also ``GET /graphql`` from a browser) is GraphiQL's sign-in; GraphiQL
+  itself is served from the package below ``/graphiql/static/`` (:mod:`.graphiql`).
+* ``GET /broadcasts/<id>/history.csv`` is the history as the CLI's formula-safe CSV
+  (:mod:`.export`).
 
 Every request needs ``Authorization: Bearer <token>``, GraphiQL's files too; only the
 sign-in page is public, and it sends the token it is given.
@@ -18,9 +22,11 @@ import json
 import logging
 from typing import Any, Awaitable, Callable
 
+from .. import console
 from ..asgi import answer_lifespan, read_body
 from ..core.errors import BroadcasterError
-from .errors import ApiError
+from .errors import ApiError, code_of
+from .export import export_history_csv, export_target
 from .graphiql import ASSET_PREFIX, PAGE_CSP, asset, signin_page
 from .operations import Executor, Request, refusal
 from .tokens import ApiToken, TokenFile
@@ -36,6 +42,15 @@ MAX_BODY_BYTES = 256 * 1024
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+#: the console's pages may load only its own files and talk only to this server
+_CONSOLE_HEADERS = (
+    (b"content-security-policy", b"default-src 'self'; img-src 'self' data:; frame-ancestors 'none'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"cache-control", b"no-cache"),
+)
+#: the HTTP status of a refusal, by its code
+_STATUS = {"NOT_FOUND": 404, "UNAUTHENTICATED": 401, "FORBIDDEN": 403}
 
 
 class _Refused(Exception):
@@ -93,12 +108,22 @@ class GraphQLApp:
         path, method = scope["path"], scope["method"]
         headers = scope["headers"]
         accept = _header(headers, b"accept")
-        if method == "GET" and (path in ("/", "/graphiql") or (path == "/graphql" and "text/html" in accept)):
+        if method == "GET" and (path == "/graphiql" or (path == "/graphql" and "text/html" in accept)):
             page_headers = ((b"content-security-policy", PAGE_CSP), (b"cache-control", b"no-cache"))
             await _respond_raw(send, 200, signin_page(), b"text/html; charset=utf-8", page_headers)
             return
         if path.startswith(ASSET_PREFIX):
             await self._asset(path, method, headers, send)
+            return
+        if method == "GET" and (path == "/" or path.startswith("/console/")):
+            found = console.asset(console.INDEX if path == "/" else path.removeprefix("/console/"))
+            if found is None:
+                raise _Refused(404, refusal(f"no such console file {path}", "NOT_FOUND"))
+            await _respond_raw(send, 200, found[0], found[1].encode(), _CONSOLE_HEADERS)
+            return
+        broadcast_id = export_target(path)
+        if broadcast_id is not None and method == "GET":
+            await self._export(broadcast_id, scope.get("query_string", b""), headers, send)
             return
         if path != "/graphql":
             raise _Refused(404, refusal(f"no such path {path}: the API is at /graphql", "NOT_FOUND"))
@@ -132,6 +157,16 @@ class GraphQLApp:
             await send({"type": "http.response.body", "body": b""})
             return
         await _respond_raw(send, 200, content, content_type, cache)
+
+    async def _export(self, broadcast_id: str, query: bytes, headers: list[tuple[bytes, bytes]], send: Send) -> None:
+        try:
+            self.authenticate(bearer(headers))
+            body = await export_history_csv(self.executor.service, broadcast_id, query)
+        except BroadcasterError as exc:
+            code = code_of(exc)
+            raise _Refused(_STATUS.get(code, 400), refusal(" ".join(str(exc).split()), code)) from None
+        disposition = f'attachment; filename="history-{_safe_name(broadcast_id)}.csv"'.encode()
+        await _respond_raw(send, 200, body, b"text/csv; charset=utf-8", ((b"content-disposition", disposition),))
 
     async def _sse(self, request: Request, token: ApiToken, send: Send) -> None:
         await send(
@@ -173,6 +208,10 @@ async def _read_request(scope: Scope, receive: Receive) -> Request:
 async def _respond(send: Send, status: int, body: dict[str, Any]) -> None:
     payload = json.dumps(body, allow_nan=False).encode()
     await _respond_raw(send, status, payload, b"application/json")
+
+
+def _safe_name(text: str) -> str:
+    return "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in text)
 
 
 async def _respond_raw(

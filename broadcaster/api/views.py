@@ -161,6 +161,7 @@ def row_view(row: DispatchRow) -> View:
         "sentAt": iso(row.sent_at),
         "deliveredAt": iso(row.delivered_at),
         "recordedAt": iso(row.recorded_at),
+        "cursor": encode_cursor(row.seq),
     }
 
 

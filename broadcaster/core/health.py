@@ -289,7 +289,9 @@ def assess(stats: HealthStats, policy: HealthPolicy = HealthPolicy()) -> Integra
         )
         problems.append(f"{_pct(failure_share)} of sends failed {last} ({detail})")
     if problems:
-        return IntegrationHealth(status=HealthStatus.DEGRADED, reason="; ".join(problems), stats=stats)
+        # the send rate first: "a degraded provider shows degraded send rates" (the product page)
+        reason = "; ".join([f"{stats.send_rate:.1f} sends/s", *problems])
+        return IntegrationHealth(status=HealthStatus.DEGRADED, reason=reason, stats=stats)
     return IntegrationHealth(
         status=HealthStatus.OK,
         reason=(

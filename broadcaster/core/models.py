@@ -277,6 +277,9 @@ class DispatchRow:
     delivered_at: float | None = None
     message_id: str | None = None
     recorded_at: float = 0.0
+    #: the store's record sequence (a history cursor: newer rows have larger ones); set
+    #: only on rows read back from the store, and not part of the row's value
+    seq: int | None = attrs.field(default=None, eq=False)
 
     @property
     def outcome(self) -> Outcome:

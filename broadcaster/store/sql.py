@@ -644,6 +644,7 @@ class SQLStore(WorkerRegistry, RateShares):
             delivered_at=row[10],
             message_id=row[11],
             recorded_at=row[12] or 0.0,
+            seq=row[0],
         )
 
     def history(

@@ -80,7 +80,7 @@ def test_rate_limited_share_at_threshold_is_degraded() -> None:
     stats = window_with({Signal.SENT: 58, Signal.RATE_LIMITED: 42}).stats(now=T0)
     health = assess(stats)
     assert health.status is HealthStatus.DEGRADED
-    assert health.reason == "42% of sends rate-limited in the last 5 min"
+    assert health.reason == "100.0 sends/s; 42% of sends rate-limited in the last 5 min"
     assert stats.attempts == 100
     assert stats.rate_limited_share == 0.42
 
@@ -101,7 +101,8 @@ def test_failure_share_counts_only_integration_and_network_failures() -> None:
     health = assess(network.stats(now=T0))
     assert health.status is HealthStatus.DEGRADED
     assert (
-        health.reason == "26% of sends failed in the last 5 min (failed_transient 12, not_sent 10, outcome_unknown 3)"
+        health.reason
+        == "95.0 sends/s; 26% of sends failed in the last 5 min (failed_transient 12, not_sent 10, outcome_unknown 3)"
     )
 
 
@@ -109,7 +110,7 @@ def test_both_problems_are_reported() -> None:
     health = assess(window_with({Signal.SENT: 50, Signal.RATE_LIMITED: 25, Signal.NOT_SENT: 25}).stats(now=T0))
     assert health.status is HealthStatus.DEGRADED
     assert health.reason == (
-        "25% of sends rate-limited in the last 5 min; 25% of sends failed in the last 5 min (not_sent 25)"
+        "100.0 sends/s; 25% of sends rate-limited in the last 5 min; 25% of sends failed in the last 5 min (not_sent 25)"
     )
 
 
@@ -118,7 +119,10 @@ def test_thresholds_are_configurable() -> None:
     assert assess(stats).status is HealthStatus.OK
     strict = HealthPolicy(rate_limited_share=0.05, min_attempts=10)
     health = assess(stats, strict)
-    assert (health.status, health.reason) == (HealthStatus.DEGRADED, "5% of sends rate-limited in the last 1 min")
+    assert (health.status, health.reason) == (
+        HealthStatus.DEGRADED,
+        "100.0 sends/s; 5% of sends rate-limited in the last 1 min",
+    )
     odd_window = window_with({Signal.SENT: 1}, window=90).stats(now=T0)
     assert assess(odd_window).reason == "only 1 sends in the last 90 s, too few to judge"
 

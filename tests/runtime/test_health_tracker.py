@@ -35,7 +35,7 @@ async def test_status_is_handed_over_each_interval_while_sending(autojump_clock:
             nursery.cancel_scope.cancel()
 
     assert reports == [
-        (10.0, "tg-main", HealthStatus.DEGRADED, "40% of sends rate-limited in the last 1 min"),
+        (10.0, "tg-main", HealthStatus.DEGRADED, "10.0 sends/s; 40% of sends rate-limited in the last 1 min"),
         (
             20.0,
             "wa-main",
