@@ -30,7 +30,8 @@ def serve_command(app: App, host: str, port: int, print_schema: bool) -> None:
 
     Queries, mutations and the broadcastUpdates subscription (WebSocket or SSE); every
     request needs a token from `broadcaster tokens create`. Run it beside `broadcaster run`:
-    the API schedules, the worker sends. A query page for a person is at http://HOST:PORT/.
+    the API schedules, the worker sends. The operator console is at http://HOST:PORT/
+    and GraphiQL at http://HOST:PORT/graphiql (both sign in with a token).
 
     \b
     Example:
@@ -56,7 +57,11 @@ def serve_command(app: App, host: str, port: int, print_schema: bool) -> None:
 
     def ready() -> None:
         shown = f"[{host}]" if ":" in host else host
-        click.echo(f"serving GraphQL at http://{shown}:{port}/graphql (Ctrl-C stops)", err=True)
+        click.echo(
+            f"serving GraphQL at http://{shown}:{port}/graphql and the console at http://{shown}:{port}/"
+            " (Ctrl-C stops)",
+            err=True,
+        )
 
     asyncio.run(serve(app.service, tokens, host=host, port=port, on_ready=ready))
 

@@ -127,3 +127,27 @@ def sign_in(page: Any, base: str, secret: str) -> None:
     page.fill("#token", secret)
     page.click("#signin button[type=submit]")
     page.wait_for_selector("#viewer")
+
+
+def rows_shown(page: Any) -> list[dict[str, str]]:
+    """The history rows in the DOM: cursor, contact id, status chip, error reason."""
+    return page.eval_on_selector_all(  # type: ignore[no-any-return]
+        "#history tbody tr",
+        "trs => trs.map(tr => ({cursor: tr.dataset.cursor, contact: tr.dataset.contact,"
+        " status: tr.cells[2].innerText, reason: tr.cells[3].innerText}))",
+    )
+
+
+def every_row_by_paging(page: Any) -> list[dict[str, str]]:
+    """From the page shown to the last, each page's rows (a page counts once it has loaded)."""
+    seen = rows_shown(page)
+    while page.is_enabled("#history-older"):
+        before = page.inner_text("#history-info")
+        page.click("#history-older")
+        page.wait_for_function(
+            "before => { const t = document.querySelector('#history-info').innerText;"
+            " return t !== before && t.startsWith('rows '); }",
+            arg=before,
+        )
+        seen += rows_shown(page)
+    return seen

@@ -9,12 +9,12 @@ import datetime as dt
 import json
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 import attrs
 import pytest
 
-from .conftest import ROOT, broadcaster, cli, free_port, serve, sign_in, start, stop
+from .conftest import ROOT, broadcaster, cli, every_row_by_paging, free_port, serve, sign_in, start, stop
 
 CONTACTS = 400
 ENV = {"TG_TOKEN": "123:sandbox"}
@@ -86,29 +86,6 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     finally:
         for process in reversed(processes):
             stop(process)
-
-
-def rows_shown(page: Any) -> list[dict[str, str]]:
-    return page.eval_on_selector_all(
-        "#history tbody tr",
-        "trs => trs.map(tr => ({cursor: tr.dataset.cursor, contact: tr.dataset.contact,"
-        " status: tr.cells[2].innerText, reason: tr.cells[3].innerText}))",
-    )
-
-
-def every_row_by_paging(page: Any) -> list[dict[str, str]]:
-    """Page from the first page to the last, collecting each page's rows."""
-    seen = rows_shown(page)
-    while page.is_enabled("#history-older"):
-        before = page.inner_text("#history-info")
-        page.click("#history-older")
-        page.wait_for_function(
-            "before => { const t = document.querySelector('#history-info').innerText;"
-            " return t !== before && t.startsWith('rows '); }",
-            arg=before,
-        )
-        seen += rows_shown(page)
-    return seen
 
 
 def test_read_only_token_sees_no_button_that_changes_anything(running, page):

@@ -11,7 +11,7 @@ import { renderDetail } from "./detail.js";
 import { h, ZONE } from "./dom.js";
 import { renderIntegrations } from "./integrations.js";
 import { renderList } from "./list.js";
-import { renderSignIn, whoAmI } from "./signin.js";
+import { rememberedViewer, renderSignIn, whoAmI } from "./signin.js";
 
 window.__console = { started: performance.now() };
 const view = document.getElementById("view");
@@ -27,7 +27,7 @@ function navigate(hash) {
 function paintWho() {
   who.replaceChildren(...(session.viewer
     ? [h("span", { id: "viewer" }, `${session.viewer.name} (${session.viewer.scope.toLowerCase()})`), " · ", ZONE, " ",
-       h("button", { type: "button", id: "signout", onclick: () => { forgetToken(); session.viewer = null; route(); } }, "Sign out")]
+       h("button", { type: "button", id: "signout", onclick: () => { forgetToken(); sessionStorage.clear(); session.viewer = null; route(); } }, "Sign out")]
     : []));
 }
 
@@ -36,11 +36,17 @@ async function route() {
   leaving = new AbortController();
   const signal = leaving.signal;
   if (!session.viewer && storedToken()) {
-    try {
-      session.viewer = await whoAmI();
-    } catch (error) {
-      view.replaceChildren(h("p", { class: "error" }, error.message));
-      return;
+    session.viewer = rememberedViewer();
+    if (session.viewer) {
+      // render now; a token revoked meanwhile brings back the sign-in page
+      whoAmI().then((viewer) => { if (!viewer) { session.viewer = null; route(); } }, () => {});
+    } else {
+      try {
+        session.viewer = await whoAmI();
+      } catch (error) {
+        view.replaceChildren(h("p", { class: "error" }, error.message));
+        return;
+      }
     }
   }
   session.canWrite = Boolean(session.viewer && session.viewer.scope === "WRITE");

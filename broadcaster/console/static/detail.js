@@ -76,6 +76,7 @@ export function renderDetail(view, id, session, navigate, signal) {
 
   function paintHeader(b) {
     counters.replaceChildren(header(b));
+    if (table.body.rows.length && !table.loading) table.renderPager(); // "of N" comes from these counters
   }
 
   function paintTop(b) {
@@ -124,8 +125,9 @@ export function renderDetail(view, id, session, navigate, signal) {
 
   return (async () => {
     try {
-      const b = await refresh();
-      await table.load();
+      // the first page of rows does not wait for the header's counts (on a large broadcast
+      // the used-fallback and retry counts read every row)
+      const [b] = await Promise.all([refresh(), table.load()]);
       if (LIVE_STATES.has(b.state)) follow();
     } catch (error) {
       view.replaceChildren(failureBox(error));

@@ -116,7 +116,7 @@ export class HistoryTable {
       this.renderPager();
       window.__console.historyPages = (window.__console.historyPages || 0) + 1;
       window.__console.lastHistoryMs = performance.now() - started;
-      if (!window.__console.firstHistoryAt) window.__console.firstHistoryAt = performance.now();
+      window.__console.historyAt = performance.now();
     } catch (error) {
       this.info.replaceChildren(failureBox(error));
     } finally {

@@ -1,21 +1,38 @@
 // Sign-in with an API token (`broadcaster tokens create NAME --scope read|write`): the
 // token is checked by asking the API who it is, and kept in this tab only.
 
-import { ApiFailure, forgetToken, gql, keepToken } from "./api.js";
+import { ApiFailure, forgetToken, gql, keepToken, storedToken } from "./api.js";
 import { failureBox, h } from "./dom.js";
 
 const VIEWER = `query Viewer { viewer { name scope } }`;
+const VIEWER_KEY = "broadcasterViewer";
 
 /** Who the stored token is ({name, scope}), or null when there is none or it is refused. */
 export async function whoAmI() {
   try {
-    return (await gql(VIEWER)).viewer;
+    const { viewer } = await gql(VIEWER);
+    sessionStorage.setItem(VIEWER_KEY, JSON.stringify(viewer));
+    return viewer;
   } catch (error) {
     if (error instanceof ApiFailure && error.code === "UNAUTHENTICATED") {
       forgetToken();
+      sessionStorage.removeItem(VIEWER_KEY);
       return null;
     }
     throw error;
+  }
+}
+
+/**
+ * Who the stored token was when last asked (this tab), so a reload renders at once; the
+ * caller asks again in the background. Only what is shown depends on it: the API checks
+ * the token's scope on every request.
+ */
+export function rememberedViewer() {
+  try {
+    return storedToken() ? JSON.parse(sessionStorage.getItem(VIEWER_KEY) || "null") : null;
+  } catch {
+    return null;
   }
 }
 
