@@ -136,7 +136,7 @@ def test_operator_watches_filters_exports_retries_and_follows_the_lineage(runnin
     assert "wait" in page.inner_text("#retry-reason").lower() or "SENDING" in page.inner_text("#retry-reason")
 
     # the run ends: the page says so without a reload
-    page.wait_for_selector(".chip.state-completed", timeout=60_000)
+    page.wait_for_selector(".chip.state-completed", timeout=180_000)  # slow on a loaded machine
     page.wait_for_function("() => document.querySelector('#c-finished').innerText !== '–'")
     delivered = int(page.inner_text("#c-delivered").replace(",", ""))
     failed = int(page.inner_text("#c-failed").replace(",", ""))
