@@ -166,6 +166,10 @@ def _next_to_run(runtime: Runtime, running: set[str], room: int, reported: set[s
     picked: list[str] = []
     for b in sorted(waiting, key=lambda b: (b.counters.started_at or 0.0, b.id)):
         if len(picked) < room and store.take_broadcast(b.id, now, lease=WORKER_LEASE):
+            if store.get_broadcast(b.id).state is not State.SENDING:
+                # finished by the worker that held it between our listing and our lease
+                store.release_broadcast(b.id)
+                continue
             picked.append(b.id)  # nobody runs it: a stopped or lost worker's, or new
     for broadcast in ready[: room - len(picked)]:
         try:

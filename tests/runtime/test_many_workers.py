@@ -88,3 +88,35 @@ async def test_a_lost_workers_broadcast_is_taken_over_and_its_unrecorded_send_ne
     finally:
         dead.close()
         alive.close()
+
+
+async def test_a_broadcast_finished_elsewhere_between_listing_and_lease_is_passed_over(pg_url, autojump_clock):
+    # Worker b lists b1 as SENDING; before b leases it, worker a finishes it and lets its lease go.
+    # b must pass it over — not stop with "b1 is COMPLETED, not SENDING" (seen with three real workers).
+    pg_reset(pg_url)
+    a, b = _pg_store(pg_url, "worker-a"), _pg_store(pg_url, "worker-b")
+    try:
+        _fill(a, 5)
+        schedule(a, "b1")
+        fake = FakeTelegram()
+        runtime_a, _ = make_runtime(a, fake)
+        from broadcaster.runtime.scheduler import fire
+
+        fire(runtime_a, a.get_broadcast("b1"))
+        stale = b.list_broadcasts(state=State.SENDING)
+        assert [x.id for x in stale] == ["b1"]
+        with trio.fail_after(600):
+            (done,) = await run_worker(runtime_a, once=True)
+        assert (done.id, done.state) == ("b1", State.COMPLETED)
+        listing = b.list_broadcasts
+        b.list_broadcasts = lambda *, state=None, limit=None: stale if state is State.SENDING else listing(
+            state=state, limit=limit
+        )
+        runtime_b, _ = make_runtime(b, fake)
+        with trio.fail_after(600):
+            assert await run_worker(runtime_b, once=True) == []
+        assert sum(fake.accepted.values()) == 5  # nothing sent twice
+        assert a.count_rows("b1")[Outcome.DELIVERED] == 5
+    finally:
+        a.close()
+        b.close()
