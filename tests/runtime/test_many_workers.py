@@ -109,8 +109,8 @@ async def test_a_broadcast_finished_elsewhere_between_listing_and_lease_is_passe
             (done,) = await run_worker(runtime_a, once=True)
         assert (done.id, done.state) == ("b1", State.COMPLETED)
         listing = b.list_broadcasts
-        b.list_broadcasts = lambda *, state=None, limit=None: stale if state is State.SENDING else listing(
-            state=state, limit=limit
+        b.list_broadcasts = lambda *, state=None, limit=None: (
+            stale if state is State.SENDING else listing(state=state, limit=limit)
         )
         runtime_b, _ = make_runtime(b, fake)
         with trio.fail_after(600):
