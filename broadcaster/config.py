@@ -281,7 +281,7 @@ def _webhook(source: Path | None, index: int, item: Any, env: Mapping[str, str])
     if events is not None and (not isinstance(events, list) or not all(isinstance(e, str) for e in events)):
         raise ConfigError(
             f"{where}.events: expected a list of event names, got {type_name(events)} {events!r:.40}",
-            hint='e.g. events = ["broadcast.completed"]; leave it out for every event',
+            hint='e.g. events = ["finished", "cancelled"]; leave it out for every event',
         )
     if not isinstance(item["url"], str) or not isinstance(item.get("name", ""), str):
         raise ConfigError(f"{where}: url and name must be text")

@@ -47,8 +47,13 @@ def on_lifecycle_event(event: LifecycleEvent) -> None:
     found overdue (SCHEDULED, its run-at passed more than the worker's max lateness ago:
     the worker will not fire it; reported once per worker start).
 
-    Fires: after the change is stored. Arguments: the :class:`LifecycleEvent` (its
-    ``broadcast`` is the stored state after the change). Returns nothing; an exception
-    here is logged and never stops a run. Not firstresult. A plugin can use it, for
+    Fires: in a worker (``broadcaster run``), after the change is stored — whichever
+    process made it (the CLI, ``broadcaster serve``, a worker): the change wrote the event
+    to the store's outbox in its own transaction, and workers deliver it. Once per event
+    across every worker sharing the store, also after a crash (a worker killed in the
+    instant between this call and recording it lets the next one call it again).
+    Arguments: the :class:`LifecycleEvent` (its ``broadcast`` is the stored state right
+    after the change). Returns nothing; an exception here is logged and never stops a
+    run. Not firstresult. A plugin can use it, for
     example, to chain a retry when a broadcast finishes with failures.
     """

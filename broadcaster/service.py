@@ -1,7 +1,8 @@
 """The library API: what an operator (or the CLI, or a program) asks of broadcaster.
 
 Each method loads what it needs from the store, asks the pure core to decide (lifecycle,
-retry rules, quota, filter parsing), stores the result and announces lifecycle events.
+retry rules, quota, filter parsing) and stores the result together with its lifecycle event
+(the store's outbox, in the change's own transaction; workers deliver it).
 Every refusal is a :class:`~broadcaster.core.errors.BroadcasterError` that says what was
 wrong and what to do; nothing is changed when one is raised.
 """
@@ -24,7 +25,6 @@ from .core.models import (
     DispatchRow,
     FallbackTemplate,
     Integration,
-    LifecycleEvent,
     Mode,
     TemplateRoute,
 )
@@ -120,7 +120,6 @@ class BroadcastService:
         clock: Callable[[], float] = time.time,
         quota: int = DEFAULT_QUOTA,
         new_id: Callable[[], str] = _new_id,
-        on_event: Callable[[LifecycleEvent], None] = lambda event: None,
         max_lateness: float = DEFAULT_MAX_LATENESS,
     ) -> None:
         self.store = store
@@ -129,7 +128,6 @@ class BroadcastService:
         self.clock = clock
         self.quota = quota
         self._new_id = new_id
-        self.on_event = on_event
 
     # -- integrations ---------------------------------------------------------------------
 
@@ -194,10 +192,8 @@ class BroadcastService:
         if not draft:
             broadcast = attrs.evolve(broadcast, state=transition(State.DRAFT, Action.SCHEDULE))
         # the quota is checked in the insert's transaction: it holds under concurrent creates
-        stored = self.store.create_broadcast(broadcast, quota=self.quota)
-        if stored.state is State.SCHEDULED:
-            self.on_event(LifecycleEvent(LifecycleEventKind.SCHEDULED, stored, now))
-        return stored
+        event = None if draft else LifecycleEventKind.SCHEDULED
+        return self.store.create_broadcast(broadcast, quota=self.quota, event=event, event_at=now)
 
     def estimate(self, audience: Audience) -> int:
         if audience.contact_ids is not None:
@@ -282,9 +278,9 @@ class BroadcastService:
         if run_at is not None:
             check_run_at(run_at, now, max_lateness=self.max_lateness)
         updated = attrs.evolve(current, state=state, run_at=now if run_at is None else run_at)
-        stored = self.store.update_broadcast(updated, expected_state=current.state)
-        self.on_event(LifecycleEvent(LifecycleEventKind.SCHEDULED, stored, now))
-        return stored
+        return self.store.update_broadcast(
+            updated, expected_state=current.state, event=LifecycleEventKind.SCHEDULED, event_at=now
+        )
 
     def cancel(self, broadcast_id: str) -> Broadcast:
         """DRAFT / SCHEDULED end CANCELLED now; a SENDING one is asked to stop (the worker
@@ -299,9 +295,9 @@ class BroadcastService:
                 attrs.evolve(current, cancel_requested=True), expected_state=State.SENDING
             )
         updated = attrs.evolve(current, state=state, cancel_requested=True)
-        stored = self.store.update_broadcast(updated, expected_state=current.state)
-        self.on_event(LifecycleEvent(LifecycleEventKind.CANCELLED, stored, now))
-        return stored
+        return self.store.update_broadcast(
+            updated, expected_state=current.state, event=LifecycleEventKind.CANCELLED, event_at=now
+        )
 
     def edit(self, broadcast_id: str, **changes: object) -> Broadcast:
         current = self.store.get_broadcast(broadcast_id)
@@ -361,9 +357,13 @@ class BroadcastService:
         )
         # Checked again in the insert's transaction, with the quota: two concurrent retries
         # of one source (separate processes) cannot both pass.
-        stored = self.store.create_broadcast(planned, quota=self.quota, sole_retry=contact_ids is None)
-        self.on_event(LifecycleEvent(LifecycleEventKind.SCHEDULED, stored, now))
-        return stored
+        return self.store.create_broadcast(
+            planned,
+            quota=self.quota,
+            sole_retry=contact_ids is None,
+            event=LifecycleEventKind.SCHEDULED,
+            event_at=now,
+        )
 
     def pending_retry(self, broadcast_id: str) -> str | None:
         """The newest retry of ``broadcast_id`` that has not reached a terminal state."""

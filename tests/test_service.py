@@ -62,9 +62,13 @@ def env():
         ]
     )
     clock = Clock()
-    events: list = []
     ids = (f"b{n}" for n in itertools.count(1))
-    service = BroadcastService(store=store, clock=clock, quota=3, new_id=lambda: next(ids), on_event=events.append)
+    service = BroadcastService(store=store, clock=clock, quota=3, new_id=lambda: next(ids))
+
+    def events() -> list:
+        """The lifecycle events the store's outbox holds, oldest first."""
+        return [item.event for item in store.events()]
+
     return service, store, clock, events
 
 
@@ -89,11 +93,11 @@ def test_create_schedules_now_with_an_estimate_and_announces_it(env):
     service, store, clock, events = env
     b = service.create(name="Promo", flow_id="f1", audience_filter='city = "Oslo"')
     assert (b.id, b.state, b.run_at, b.counters.audience_size_estimate) == ("b1", State.SCHEDULED, NOW, 5)
-    assert [e.kind for e in events] == [LifecycleEventKind.SCHEDULED]
+    assert [(e.kind, e.broadcast, e.at) for e in events()] == [(LifecycleEventKind.SCHEDULED, b, NOW)]
     draft = service.create(flow_id="f1", contact_ids=["c1", "c2", "c2", "ghost"], draft=True)
     assert (draft.state, draft.run_at, draft.counters.audience_size_estimate) == (State.DRAFT, None, 2)
     assert draft.audience.contact_ids == ("c1", "c2", "ghost")
-    assert len(events) == 1
+    assert len(events()) == 1
 
 
 @pytest.mark.parametrize(
@@ -132,7 +136,7 @@ def test_create_refuses_bad_input_and_stores_nothing(env, kwargs, error, message
     service, store, _, events = env
     with pytest.raises(error, match=message):
         service.create(**kwargs)
-    assert store.list_broadcasts() == [] and events == []
+    assert store.list_broadcasts() == [] and events() == []
 
 
 def test_quota_counts_drafts_and_scheduled_including_retries(env):
@@ -155,6 +159,11 @@ def test_cancel_draft_scheduled_and_sending(env):
     assert (asked.state, asked.cancel_requested) == (State.SENDING, True)  # the worker ends it
     with pytest.raises(InvalidTransition, match="cannot cancel a broadcast that is CANCELLED"):
         service.cancel(draft.id)
+    # the draft's cancel is an event; a SENDING one's comes when the worker ends it
+    assert [(e.kind, e.broadcast.id, e.broadcast.state) for e in events()] == [
+        (LifecycleEventKind.CANCELLED, draft.id, State.CANCELLED),
+        (LifecycleEventKind.SCHEDULED, scheduled.id, State.SCHEDULED),
+    ]
 
 
 def test_edit_follows_the_rules(env):
@@ -202,7 +211,7 @@ def test_retry_targets_exactly_the_failed_contacts(env):
     )
     assert (retry.flow_id, retry.mode) == ("f1", Mode.FLOW)
     assert retry.counters.audience_size_estimate == 2
-    assert events[-1].kind is LifecycleEventKind.SCHEDULED and events[-1].broadcast.id == retry.id
+    assert events()[-1].kind is LifecycleEventKind.SCHEDULED and events()[-1].broadcast == retry
     with pytest.raises(RetryPending, match=f"already has retry {retry.id}"):
         service.retry(source.id)  # both would send to c1 and c4
     service.cancel(retry.id)  # once the first retry is terminal, another may be made

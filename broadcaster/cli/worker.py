@@ -35,9 +35,9 @@ from ..runtime.callbacks import CallbackApp, serve_callbacks
 from ..runtime.context import Runtime, WallClock
 from ..runtime.health import HealthTracker, store_sink
 from ..runtime.http import HttpExecutor
+from ..runtime.outbox_delivery import OutboxDelivery
 from ..runtime.serve import DEFAULT_MAX_CONCURRENT, run_worker
 from ..runtime.stopping import StopWatch, contacts_left, exit_code, is_interrupt
-from ..runtime.webhooks import WebhookPublisher
 from ..store.opening import is_postgres_url
 from .base import App, CliError, FiniteRange, pass_app
 from .render import console as terminal_console
@@ -299,11 +299,12 @@ async def _work(
 ) -> list[Broadcast]:
     config = app.config
     registry = app.registry
-    publisher = WebhookPublisher(endpoints=config.webhooks, plugin_manager=registry.plugin_manager)
     clock = WallClock()
+    # every lifecycle event of this store — the CLI's, the API's, any worker's — from the outbox
+    delivery = OutboxDelivery(store, endpoints=config.webhooks, plugin_manager=registry.plugin_manager, clock=clock.now)
 
     def on_event(event: LifecycleEvent) -> None:
-        publisher.publish(event)
+        delivery.wake()
         display.event(event)
 
     buckets: dict[str, TokenBucket] = {}  # the runtime's, read by its health tracker too
@@ -324,7 +325,7 @@ async def _work(
     async with runtime.executor, trio.open_nursery() as guard:
         await guard.start(partial(watch.watch, runtime.stop, guard.cancel_scope, on_first=_stopping))
         async with trio.open_nursery() as outer:
-            outer.start_soon(publisher.run)
+            outer.start_soon(delivery.run)
             async with trio.open_nursery() as inner:
                 assert runtime.health is not None
                 inner.start_soon(runtime.health.run)
@@ -339,7 +340,9 @@ async def _work(
                 inner.start_soon(display.run, store)
                 finished = await run_worker(runtime, once=once, idle_poll=idle_poll, max_concurrent=concurrent)
                 inner.cancel_scope.cancel()
-            publisher.close()
+            # --once: deliver what is owed (retries included) before exiting; a stop: the
+            # rounds in flight end, the rest waits in the store for the next worker
+            delivery.close(drain=once and not runtime.stop.is_set())
         guard.cancel_scope.cancel()
     return finished
 

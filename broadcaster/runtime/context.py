@@ -52,7 +52,9 @@ class Runtime:
     rates: Mapping[str, float] = attrs.field(factory=dict)
     #: how often a running broadcast looks for a cancel or an unpublished flow
     poll_interval: float = 1.0
-    #: receives lifecycle events after they are stored (plugins' hook, webhooks)
+    #: sees this worker's lifecycle events as they are stored (the terminal display); the
+    #: plugins' hook and webhooks get every event from the store's outbox instead
+    #: (runtime.outbox_delivery), whichever process made it
     on_event: Callable[[LifecycleEvent], None] = lambda event: None
     health: HealthTracker | None = None
     #: the token bucket of each integration, shared by every broadcast this runtime runs

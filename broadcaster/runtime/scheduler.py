@@ -3,8 +3,8 @@
 Firing a broadcast moves it to SENDING (compare-and-set, so two schedulers never both
 fire it), snapshots its source's current configuration if it is a retry (the source may
 have been edited while the retry waited — the seed's "add a fallback, then retry"),
-re-resolves the audience into a fixed snapshot (audienceSizeActual), and stamps
-startedAt.
+re-resolves the audience into a fixed snapshot (audienceSizeActual), stamps startedAt and
+writes the ``started`` event to the outbox — all in one store transaction.
 """
 
 from __future__ import annotations
@@ -28,9 +28,10 @@ def fire(runtime: Runtime, broadcast: Broadcast) -> Broadcast:
     if broadcast.retry_of is not None:
         config = inherit_source_config(broadcast, store.get_broadcast(broadcast.retry_of))
     sending = attrs.evolve(config, state=state, counters=attrs.evolve(broadcast.counters, started_at=now))
-    store.update_broadcast(sending, expected_state=State.SCHEDULED)
-    store.snapshot_audience(broadcast.id)
-    fired = store.get_broadcast(broadcast.id)
+    # SENDING, the audience snapshot and the ``started`` event: one transaction
+    fired = store.update_broadcast(
+        sending, expected_state=State.SCHEDULED, snapshot=True, event=LifecycleEventKind.STARTED, event_at=now
+    )
     runtime.on_event(LifecycleEvent(LifecycleEventKind.STARTED, fired, now))
     return fired
 

@@ -158,6 +158,7 @@ def _next_to_run(runtime: Runtime, running: set[str], room: int, reported: set[s
                 now - (broadcast.run_at or now),
                 runtime.max_lateness,
             )
+            runtime.store.add_event(LifecycleEventKind.OVERDUE, broadcast.id, now)
             runtime.on_event(LifecycleEvent(LifecycleEventKind.OVERDUE, broadcast, now))
     if room <= 0:
         return []

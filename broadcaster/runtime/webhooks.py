@@ -1,11 +1,6 @@
-"""Lifecycle events to the plugins' hook and to signed webhooks, off the dispatch path.
-
-:meth:`WebhookPublisher.publish` is synchronous and never waits: it puts the event on
-bounded in-memory queues (one for the plugin hook, one per webhook endpoint) that
-:meth:`WebhookPublisher.run` drains in its own tasks. A slow or failing endpoint only
-delays its own queue. When a queue is full the **oldest** waiting event is dropped (and
-the drop is written to the delivery log): a queue fills only when an endpoint has been
-failing for a long time, and then the newest events describe the current state best.
+"""Signed lifecycle webhooks: the payload, the signature, endpoints, settings, one attempt,
+the delivery log. Workers deliver the store's outbox through them
+(:mod:`broadcaster.runtime.outbox_delivery`).
 
 Each webhook POST carries the JSON body documented in ``docs/webhooks.md`` and the
 headers ``X-Broadcaster-Signature: sha256=<hex>`` (HMAC-SHA256 of the raw body keyed
@@ -21,17 +16,12 @@ import datetime
 import hashlib
 import hmac
 import json
-import logging
-import random
-import time
-import uuid
 from collections import deque
 from pathlib import Path
-from typing import IO, Any, Callable, Iterable, Protocol, TypeVar
+from typing import IO, Any, Iterable, Protocol
 
 import attrs
 import httpx
-import pluggy
 import trio
 
 from ..core.backoff import BackoffPolicy
@@ -48,23 +38,20 @@ __all__ = [
     "JsonLinesDeliveryLog",
     "MemoryDeliveryLog",
     "WebhookEndpoint",
-    "WebhookPublisher",
     "WebhookSettings",
+    "delivery_id",
     "encode_payload",
     "event_payload",
+    "post_once",
     "sign",
     "verify_signature",
 ]
-
-log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Broadcaster-Signature"
 EVENT_HEADER = "X-Broadcaster-Event"
 DELIVERY_HEADER = "X-Broadcaster-Delivery"
 #: bumped only on an incompatible change of the payload
 SCHEMA_VERSION = 1
-
-T = TypeVar("T")
 
 
 # -- payload and signature ---------------------------------------------------------------
@@ -156,12 +143,10 @@ class WebhookSettings:
     backoff: BackoffPolicy = BackoffPolicy(base=1.0, factor=2.0, cap=60.0, jitter=0.0)
     #: one attempt's deadline, connection to last byte of the answer
     timeout: float = 10.0
-    #: events waiting per queue before the oldest is dropped
-    capacity: int = 1000
 
     def __attrs_post_init__(self) -> None:
-        if self.attempts < 1 or self.capacity < 1 or self.timeout <= 0:
-            raise ValueError("webhook attempts and capacity must be >= 1 and timeout > 0")
+        if self.attempts < 1 or self.timeout <= 0:
+            raise ValueError("webhook attempts must be >= 1 and timeout > 0")
 
 
 # -- the delivery log --------------------------------------------------------------------
@@ -173,7 +158,7 @@ class DeliveryRecord:
     endpoint: str
     event: str
     broadcast_id: str
-    #: ``delivered``, ``retrying`` (this attempt failed, another follows), ``gave_up`` or ``dropped``
+    #: ``delivered``, ``retrying`` (this attempt failed, another follows) or ``gave_up``
     outcome: str
     attempt: int = 0
     status_code: int | None = None
@@ -214,182 +199,34 @@ class JsonLinesDeliveryLog:
             self._file = None
 
 
-# -- the publisher -----------------------------------------------------------------------
+# -- one attempt ------------------------------------------------------------------------
 
 
-@attrs.frozen
-class _Delivery:
-    delivery_id: str
-    event: LifecycleEvent
-    body: bytes
+def delivery_id(event_id: str, endpoint: WebhookEndpoint) -> str:
+    """The ``X-Broadcaster-Delivery`` id of an event at an endpoint: the same on every retry,
+    from any worker (derived, never stored)."""
+    return hashlib.sha256(f"{event_id}\0{endpoint.label}".encode()).hexdigest()[:32]
 
 
-class _DropOldestQueue:
-    """A bounded trio memory channel whose ``put`` never waits: a full queue loses its oldest item."""
-
-    def __init__(self, capacity: int) -> None:
-        self.send, self.receive = trio.open_memory_channel[Any](capacity)
-
-    def put(self, item: T) -> T | None:
-        try:
-            self.send.send_nowait(item)
-            return None
-        except trio.WouldBlock:
-            dropped: T = self.receive.receive_nowait()
-            self.send.send_nowait(item)
-            return dropped
-
-
-class WebhookPublisher:
-    """Delivers lifecycle events to ``plugin_manager``'s hook and to ``endpoints``.
-
-    Call :meth:`publish` from anywhere in the trio run; run :meth:`run` in a nursery.
-    :meth:`close` stops intake; ``run`` then returns once the queues are drained.
-    """
-
-    def __init__(
-        self,
-        *,
-        endpoints: Iterable[WebhookEndpoint] = (),
-        plugin_manager: pluggy.PluginManager | None = None,
-        delivery_log: DeliveryLog | None = None,
-        settings: WebhookSettings | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-        rng: random.Random | None = None,
-        clock: Callable[[], float] = time.time,
-        new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
-    ) -> None:
-        self._endpoints = tuple(endpoints)
-        self._pm = plugin_manager
-        self.delivery_log: DeliveryLog = delivery_log if delivery_log is not None else MemoryDeliveryLog()
-        self._settings = settings or WebhookSettings()
-        self._transport = transport
-        self._rng = rng or random.Random()
-        self._clock = clock
-        self._new_id = new_id
-        self._hooks = _DropOldestQueue(self._settings.capacity)
-        self._queues = [_DropOldestQueue(self._settings.capacity) for _ in self._endpoints]
-        self._closed = False
-
-    def publish(self, event: LifecycleEvent) -> None:
-        """Queue ``event`` for the hook and every endpoint that wants it; never blocks."""
-        if self._closed:
-            log.warning(
-                "lifecycle event %s of %s dropped: the publisher is closed", event.kind.value, event.broadcast.id
-            )
-            return
-        if self._pm is not None and self._hooks.put(event) is not None:
-            log.warning("plugin hook queue full: the oldest lifecycle event was dropped")
-        body = encode_payload(event)
-        for endpoint, queue in zip(self._endpoints, self._queues, strict=True):
-            if endpoint.wants(event.kind):
-                dropped = queue.put(_Delivery(self._new_id(), event, body))
-                if dropped is not None:
-                    self._record(endpoint, dropped, "dropped", error="queue full")
-
-    def close(self) -> None:
-        self._closed = True
-        self._hooks.send.close()
-        for queue in self._queues:
-            queue.send.close()
-
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        timeout = httpx.Timeout(self._settings.timeout)
-        async with httpx.AsyncClient(transport=self._transport, timeout=timeout, follow_redirects=False) as client:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._run_hooks)
-                for endpoint, queue in zip(self._endpoints, self._queues, strict=True):
-                    nursery.start_soon(self._run_endpoint, client, endpoint, queue)
-                task_status.started()
-
-    async def _run_hooks(self) -> None:
-        async for event in self._hooks.receive:
-            self._call_hooks(event)
-
-    def _call_hooks(self, event: LifecycleEvent) -> None:
-        if self._pm is None:
-            return
-        # One call per plugin, so a plugin that raises cannot keep the others from the event.
-        plugins = {id(impl.plugin): impl.plugin for impl in self._pm.hook.on_lifecycle_event.get_hookimpls()}
-        for plugin in plugins.values():
-            others = [p for p in self._pm.get_plugins() if p is not plugin]
-            try:
-                self._pm.subset_hook_caller("on_lifecycle_event", remove_plugins=others)(event=event)
-            except Exception:
-                log.exception(
-                    "plugin %r failed in on_lifecycle_event (%s of broadcast %s); carrying on",
-                    self._pm.get_name(plugin),
-                    event.kind.value,
-                    event.broadcast.id,
-                )
-
-    async def _run_endpoint(
-        self, client: httpx.AsyncClient, endpoint: WebhookEndpoint, queue: _DropOldestQueue
-    ) -> None:
-        async for delivery in queue.receive:
-            await self._deliver(client, endpoint, delivery)
-
-    async def _deliver(self, client: httpx.AsyncClient, endpoint: WebhookEndpoint, delivery: _Delivery) -> None:
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": "broadcaster-webhooks",
-            SIGNATURE_HEADER: sign(endpoint.secret, delivery.body),
-            EVENT_HEADER: delivery.event.kind.value,
-            DELIVERY_HEADER: delivery.delivery_id,
-        }
-        attempts = self._settings.attempts
-        for attempt in range(1, attempts + 1):
-            status_code: int | None = None
-            try:
-                # httpx's own timeouts are per phase; this bounds the whole attempt
-                with trio.fail_after(self._settings.timeout):
-                    response = await client.post(endpoint.url, content=delivery.body, headers=headers)
-                status_code = response.status_code
-                error = None if response.is_success else f"HTTP {status_code}"
-            except trio.TooSlowError:
-                error = f"no answer within {self._settings.timeout:g} s"
-            except httpx.HTTPError as exc:
-                # the class name only: the message may quote the URL and its token
-                error = type(exc).__name__
-            if error is None:
-                self._record(endpoint, delivery, "delivered", attempt=attempt, status_code=status_code)
-                return
-            if attempt == attempts:
-                self._record(endpoint, delivery, "gave_up", attempt=attempt, status_code=status_code, error=error)
-                log.warning(
-                    "webhook %s: gave up on %s of broadcast %s after %d attempts (%s)",
-                    endpoint.label,
-                    delivery.event.kind.value,
-                    delivery.event.broadcast.id,
-                    attempts,
-                    error,
-                )
-                return
-            self._record(endpoint, delivery, "retrying", attempt=attempt, status_code=status_code, error=error)
-            await trio.sleep(self._settings.backoff.delay(attempt - 1, self._rng))
-
-    def _record(
-        self,
-        endpoint: WebhookEndpoint,
-        delivery: _Delivery,
-        outcome: str,
-        *,
-        attempt: int = 0,
-        status_code: int | None = None,
-        error: str | None = None,
-    ) -> None:
-        entry = DeliveryRecord(
-            delivery_id=delivery.delivery_id,
-            endpoint=endpoint.label,
-            event=delivery.event.kind.value,
-            broadcast_id=delivery.event.broadcast.id,
-            outcome=outcome,
-            attempt=attempt,
-            status_code=status_code,
-            error=error,
-            at=self._clock(),
-        )
-        try:
-            self.delivery_log.record(entry)
-        except Exception:
-            log.exception("could not write the webhook delivery log")
+async def post_once(
+    client: httpx.AsyncClient, endpoint: WebhookEndpoint, event: LifecycleEvent, delivery: str, *, timeout: float
+) -> tuple[int | None, str | None]:
+    """POST the signed event once: (status code or None, error or None when it was a 2xx)."""
+    body = encode_payload(event)
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "broadcaster-webhooks",
+        SIGNATURE_HEADER: sign(endpoint.secret, body),
+        EVENT_HEADER: event.kind.value,
+        DELIVERY_HEADER: delivery,
+    }
+    try:
+        # httpx's own timeouts are per phase; this bounds the whole attempt
+        with trio.fail_after(timeout):
+            response = await client.post(endpoint.url, content=body, headers=headers)
+    except trio.TooSlowError:
+        return None, f"no answer within {timeout:g} s"
+    except httpx.HTTPError as exc:
+        # the class name only: the message may quote the URL and its token
+        return None, type(exc).__name__
+    return response.status_code, None if response.is_success else f"HTTP {response.status_code}"

@@ -414,7 +414,7 @@ class _Run:
         action = Action.FINISH_CANCELLED if finished.cancelled or current.cancel_requested else Action.FINISH
         state = transition(current.state, action)
         done = attrs.evolve(current, state=state, counters=attrs.evolve(current.counters, finished_at=now))
-        stored = self.store.update_broadcast(done, expected_state=State.SENDING)
         kind = LifecycleEventKind.CANCELLED if state is State.CANCELLED else LifecycleEventKind.FINISHED
+        stored = self.store.update_broadcast(done, expected_state=State.SENDING, event=kind, event_at=now)
         self.rt.on_event(LifecycleEvent(kind, stored, now))
         return stored

@@ -3,7 +3,16 @@
 
 from __future__ import annotations
 
-from .base import CSV_COLUMNS, Claim, ConcurrentUpdate, HealthStatus, HistoryPage, IntegrationHealth, Store
+from .base import (
+    CSV_COLUMNS,
+    Claim,
+    ConcurrentUpdate,
+    HealthStatus,
+    HistoryPage,
+    IntegrationHealth,
+    OutboxEvent,
+    Store,
+)
 from .opening import open_store
 from .sql import SQLStore
 from .sqlite import SQLiteStore, sqlite_target
@@ -15,6 +24,7 @@ __all__ = [
     "HealthStatus",
     "HistoryPage",
     "IntegrationHealth",
+    "OutboxEvent",
     "SQLStore",
     "SQLiteStore",
     "Store",

@@ -20,11 +20,13 @@ import attrs
 from broadcaster.core.errors import BroadcasterError
 from broadcaster.core.filters import Filter
 from broadcaster.core.health import HealthStatus
-from broadcaster.core.lifecycle import State
+from broadcaster.core.lifecycle import LifecycleEventKind, State
 from broadcaster.core.models import Broadcast, Contact, DispatchRow, Flow, Integration, Template
 from broadcaster.core.outcomes import Outcome, Status
 from broadcaster.core.rateshare import LimitRow, RateSync, ShareRow
 from broadcaster.core.results import DeliveryUpdate
+
+from .outbox import OutboxEvent
 
 __all__ = [
     "CSV_COLUMNS",
@@ -33,6 +35,7 @@ __all__ = [
     "HealthStatus",
     "HistoryPage",
     "IntegrationHealth",
+    "OutboxEvent",
     "Store",
     "WorkerInfo",
 ]
@@ -149,9 +152,16 @@ class Store(Protocol):
 
     # -- broadcasts
     def create_broadcast(
-        self, broadcast: Broadcast, *, quota: int | None = None, sole_retry: bool = False
+        self,
+        broadcast: Broadcast,
+        *,
+        quota: int | None = None,
+        sole_retry: bool = False,
+        event: LifecycleEventKind | None = None,
+        event_at: float = 0.0,
     ) -> Broadcast:
-        """Insert ``broadcast``. With ``quota``, refuse it (QuotaExceeded) when that many
+        """Insert ``broadcast`` (and, with ``event``, its lifecycle event in the same
+        transaction: the outbox, :mod:`broadcaster.store.outbox`). With ``quota``, refuse it (QuotaExceeded) when that many
         DRAFT or SCHEDULED broadcasts exist already; with ``sole_retry``, refuse a retry
         whose source has a retry not yet terminal (RetryPending, naming it). The checks and
         the insert are one transaction, serialised against every other guarded creation, so
@@ -161,8 +171,19 @@ class Store(Protocol):
     def get_broadcast(self, broadcast_id: str) -> Broadcast: ...
     def list_broadcasts(self, *, state: State | None = None, limit: int | None = None) -> list[Broadcast]: ...
 
-    def update_broadcast(self, new: Broadcast, *, expected_state: State) -> Broadcast:
+    def update_broadcast(
+        self,
+        new: Broadcast,
+        *,
+        expected_state: State,
+        snapshot: bool = False,
+        event: LifecycleEventKind | None = None,
+        event_at: float = 0.0,
+    ) -> Broadcast:
         """Write ``new`` if the stored state is still ``expected_state``, else raise ConcurrentUpdate.
+
+        In the same transaction: with ``snapshot`` the audience is materialised (as
+        :meth:`snapshot_audience`), with ``event`` the lifecycle event is written to the outbox.
 
         The outcome counters (delivered/failed/skipped) are not written: only
         :meth:`record` and :meth:`apply_delivery_update` change them.
@@ -231,8 +252,20 @@ class Store(Protocol):
         self, broadcast_id: str, fileobj: IO[str], *, outcome: Outcome | None = None, search: str | None = None
     ) -> int: ...
 
+    # -- lifecycle events outbox (store/outbox.py)
+    def add_event(self, kind: LifecycleEventKind, broadcast_id: str, at: float) -> None: ...
+    def events(self, *, broadcast_id: str | None = None, after: int = 0, limit: int = 1000) -> list[OutboxEvent]: ...
+    def claim_events(self, now: float, *, lease: float, limit: int) -> list[OutboxEvent]: ...
+    def mark_hooked(self, seq: int, now: float) -> bool: ...
+    def settle_event(
+        self, seq: int, *, attempts: int, sent_to: Iterable[str], now: float, next_at: float | None
+    ) -> bool: ...
+    def next_event_at(self) -> float | None: ...
+
     # -- retention
-    def purge_rows(self, older_than: float) -> int: ...
+    def purge_rows(self, older_than: float) -> int:
+        """Delete rows (and delivered events) older than ``older_than``; counters stay."""
+        ...
 
     # -- workers (many on PostgreSQL; one on SQLite)
     worker_id: str

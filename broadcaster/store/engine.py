@@ -33,6 +33,7 @@ class Engine(Protocol):
     version_found: int  # the schema version the database had when opened
     version: int  # the schema version it has now (the newest this code knows)
     exclusive: bool  # one worker per database (SQLite: the run lock proves any other is gone)
+    skip_locked: str  # appended to a claiming SELECT: skip rows another transaction locks
 
     def tx(self) -> ContextManager[Tx]: ...
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...

@@ -52,6 +52,7 @@ class PostgresEngine:
 
     filters = POSTGRES
     exclusive = False
+    skip_locked = " FOR UPDATE SKIP LOCKED"
     like = "ILIKE"  # on the "C" collation: ASCII letters only, as SQLite's LIKE
     integrity_errors: tuple[type[BaseException], ...] = (psycopg.errors.UniqueViolation,)
 

@@ -144,9 +144,30 @@ CREATE TABLE rate_limits (
 )
 """
 
+# Lifecycle events, written in the transaction of the change that causes them (an outbox)
+# and delivered by workers (store/outbox.py, runtime/outbox_delivery.py).
+_V8: Final = """
+CREATE TABLE outbox (
+    seq          INTEGER PRIMARY KEY,
+    event_id     TEXT NOT NULL UNIQUE,
+    kind         TEXT NOT NULL,
+    broadcast_id TEXT NOT NULL,
+    at           REAL NOT NULL,
+    body         TEXT NOT NULL,               -- JSON Broadcast as stored after the change
+    next_at      REAL NOT NULL,               -- not claimed before (retry backoff)
+    attempts     INTEGER NOT NULL DEFAULT 0,  -- webhook rounds made
+    hooked_at    REAL,                        -- when on_lifecycle_event saw it
+    sent_to      TEXT NOT NULL DEFAULT '[]',  -- endpoints that answered 2xx
+    claimed_by   TEXT,
+    lease_until  REAL,
+    done_at      REAL
+);
+CREATE INDEX outbox_due ON outbox (done_at, next_at)
+"""
+
 #: index i holds the script that takes a file from version i to version i + 1 (statements are
 #: split on ";", so no semicolon may appear inside a statement or a comment)
-MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
+MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 

@@ -21,7 +21,7 @@ from typing import IO, Any, ContextManager, Iterable, Iterator, Sequence
 
 from broadcaster.core.errors import ConfigError, NotFound
 from broadcaster.core.filters import Filter
-from broadcaster.core.lifecycle import State
+from broadcaster.core.lifecycle import LifecycleEventKind, State
 from broadcaster.core.models import Broadcast, Chat, Contact, DispatchRow, Flow, Integration, Template
 from broadcaster.core.outcomes import ErrorKind, Outcome, Status
 from broadcaster.core.reasons import parse_reason
@@ -33,6 +33,7 @@ from .base import CSV_COLUMNS, Claim, ConcurrentUpdate, HealthStatus, HistoryPag
 from .csv_export import csv_cells
 from .engine import Engine, Tx, new_worker_id
 from .filter_sql import filter_to_sql
+from .outbox import OutboxStore
 from .rates_sql import RateShares
 from .workers_sql import WorkerRegistry
 
@@ -89,7 +90,7 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-class SQLStore(WorkerRegistry, RateShares):
+class SQLStore(WorkerRegistry, RateShares, OutboxStore):
     """See :class:`broadcaster.store.base.Store` for the contract of each method."""
 
     def __init__(self, engine: Engine, *, worker_id: str | None = None) -> None:
@@ -305,7 +306,13 @@ class SQLStore(WorkerRegistry, RateShares):
         )
 
     def create_broadcast(
-        self, broadcast: Broadcast, *, quota: int | None = None, sole_retry: bool = False
+        self,
+        broadcast: Broadcast,
+        *,
+        quota: int | None = None,
+        sole_retry: bool = False,
+        event: LifecycleEventKind | None = None,
+        event_at: float = 0.0,
     ) -> Broadcast:
         c = broadcast.counters
         try:
@@ -334,11 +341,17 @@ class SQLStore(WorkerRegistry, RateShares):
                         c.skipped,
                     ),
                 )
+                if event is not None:
+                    self._add_event(conn, event, broadcast.id, event_at)
         except self.engine.integrity_errors:
             raise ConfigError(
                 f"a broadcast with id {broadcast.id!r} already exists", hint="choose another id"
             ) from None
         return self.get_broadcast(broadcast.id)
+
+    def _read_broadcast(self, conn: Tx, broadcast_id: str) -> Broadcast:
+        rows = conn.execute(f"SELECT {_BROADCAST_COLUMNS} FROM broadcasts WHERE id = ?", (broadcast_id,)).fetchall()
+        return self._broadcast(rows[0])
 
     def get_broadcast(self, broadcast_id: str) -> Broadcast:
         rows = self._query(f"SELECT {_BROADCAST_COLUMNS} FROM broadcasts WHERE id = ?", (broadcast_id,))
@@ -355,7 +368,15 @@ class SQLStore(WorkerRegistry, RateShares):
         )
         return [self._broadcast(row) for row in rows]
 
-    def update_broadcast(self, new: Broadcast, *, expected_state: State) -> Broadcast:
+    def update_broadcast(
+        self,
+        new: Broadcast,
+        *,
+        expected_state: State,
+        snapshot: bool = False,
+        event: LifecycleEventKind | None = None,
+        event_at: float = 0.0,
+    ) -> Broadcast:
         with self._tx() as conn:
             cursor = conn.execute(
                 "UPDATE broadcasts SET body = ?, state = ?, run_at = ?, retry_of = ?, audience_size_estimate = ?,"
@@ -370,6 +391,10 @@ class SQLStore(WorkerRegistry, RateShares):
                     f"broadcast {new.id!r} is {found[0][0]}, not {expected_state.value}: it changed meanwhile",
                     hint="reload the broadcast and try again",
                 )
+            if snapshot:
+                self._snapshot(conn, new)
+            if event is not None:
+                self._add_event(conn, event, new.id, event_at)
         return self.get_broadcast(new.id)
 
     def due_broadcasts(self, now: float) -> list[Broadcast]:
@@ -394,24 +419,26 @@ class SQLStore(WorkerRegistry, RateShares):
     def snapshot_audience(self, broadcast_id: str) -> int:
         broadcast = self.get_broadcast(broadcast_id)
         with self._tx() as conn:
-            conn.execute("DELETE FROM audience WHERE broadcast_id = ?", (broadcast_id,))
-            if broadcast.audience.contact_ids is not None:
-                conn.executemany(
-                    "INSERT INTO audience (broadcast_id, contact_id) SELECT ?, id FROM contacts WHERE id = ?"
-                    " ON CONFLICT DO NOTHING",
-                    ((broadcast_id, contact_id) for contact_id in broadcast.audience.contact_ids),
-                )
-            else:
-                where, params = filter_to_sql(broadcast.audience.filter or "", self.engine.filters)
-                conn.execute(
-                    f"INSERT INTO audience (broadcast_id, contact_id) SELECT ?, c.id FROM contacts c WHERE {where}"
-                    " ON CONFLICT DO NOTHING",
-                    [broadcast_id, *params],
-                )
-            size = int(
-                conn.execute("SELECT COUNT(*) FROM audience WHERE broadcast_id = ?", (broadcast_id,)).fetchone()[0]
+            return self._snapshot(conn, broadcast)
+
+    def _snapshot(self, conn: Tx, broadcast: Broadcast) -> int:
+        broadcast_id = broadcast.id
+        conn.execute("DELETE FROM audience WHERE broadcast_id = ?", (broadcast_id,))
+        if broadcast.audience.contact_ids is not None:
+            conn.executemany(
+                "INSERT INTO audience (broadcast_id, contact_id) SELECT ?, id FROM contacts WHERE id = ?"
+                " ON CONFLICT DO NOTHING",
+                ((broadcast_id, contact_id) for contact_id in broadcast.audience.contact_ids),
             )
-            conn.execute("UPDATE broadcasts SET audience_size_actual = ? WHERE id = ?", (size, broadcast_id))
+        else:
+            where, params = filter_to_sql(broadcast.audience.filter or "", self.engine.filters)
+            conn.execute(
+                f"INSERT INTO audience (broadcast_id, contact_id) SELECT ?, c.id FROM contacts c WHERE {where}"
+                " ON CONFLICT DO NOTHING",
+                [broadcast_id, *params],
+            )
+        size = int(conn.execute("SELECT COUNT(*) FROM audience WHERE broadcast_id = ?", (broadcast_id,)).fetchone()[0])
+        conn.execute("UPDATE broadcasts SET audience_size_actual = ? WHERE id = ?", (size, broadcast_id))
         return size
 
     def audience_page(self, broadcast_id: str, *, after_id: str | None, limit: int) -> list[Contact]:
@@ -750,4 +777,5 @@ class SQLStore(WorkerRegistry, RateShares):
                 " WHERE state IN ('COMPLETED', 'CANCELLED') AND finished_at < ?)",
                 (older_than,),
             )
+            self._purge_events(conn, older_than)
         return int(deleted)

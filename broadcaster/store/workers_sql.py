@@ -46,6 +46,9 @@ class WorkerRegistry:
             with self._tx() as conn:
                 conn.execute("UPDATE workers SET lost_at = ? WHERE id != ? AND lost_at IS NULL", (now, self.worker_id))
                 conn.execute("DELETE FROM broadcast_leases WHERE worker_id != ?", (self.worker_id,))
+                conn.execute(
+                    "UPDATE outbox SET claimed_by = NULL, lease_until = NULL WHERE claimed_by != ?", (self.worker_id,)
+                )
         self.heartbeat(now, lease=lease)
         self.mark_lost_workers(now)  # a lost worker's broadcasts can be taken at once
 
@@ -92,6 +95,9 @@ class WorkerRegistry:
                 if marked.rowcount:
                     conn.execute("DELETE FROM broadcast_leases WHERE worker_id = ?", (row[0],))
                     conn.execute("DELETE FROM rate_shares WHERE worker_id = ?", (row[0],))
+                    conn.execute(
+                        "UPDATE outbox SET claimed_by = NULL, lease_until = NULL WHERE claimed_by = ?", (row[0],)
+                    )
                     lost.append(attrs.evolve(_worker(row), lost_at=now, taken_over=tuple(held)))
         return lost
 

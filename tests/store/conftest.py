@@ -3,6 +3,7 @@ SQLite and on PostgreSQL (a throw-away database of this session, emptied per tes
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
@@ -42,3 +43,13 @@ def new_store(engine: str, request: pytest.FixtureRequest) -> Iterator[Callable[
 @pytest.fixture
 def store(new_store: Callable[[], SQLStore]) -> SQLStore:
     return new_store()
+
+
+@pytest.fixture
+def shared_url(engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """An empty store that several store instances (connections) open: a file, or the database."""
+    if engine == "postgresql":
+        pg_url: str = request.getfixturevalue("pg_url")
+        pg_reset(pg_url)
+        return pg_url
+    return str(tmp_path / "shared.db")

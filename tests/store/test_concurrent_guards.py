@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import threading
-from pathlib import Path
 from typing import Callable
 
 import attrs
-import pytest
 
 from broadcaster.core.errors import BroadcasterError
 from broadcaster.core.lifecycle import State
@@ -18,18 +16,8 @@ from broadcaster.core.outcomes import ErrorKind, Status
 from broadcaster.core.reasons import ErrorReason
 from broadcaster.service import BroadcastService
 from broadcaster.store import SQLStore, open_store
-from tests.conftest import pg_reset
 
 FAIL = {"error_reason": ErrorReason("telegram", "5xx", "server_error"), "error_kind": ErrorKind.TRANSIENT}
-
-
-@pytest.fixture
-def url(engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
-    if engine == "postgresql":
-        pg_url: str = request.getfixturevalue("pg_url")
-        pg_reset(pg_url)
-        return pg_url
-    return str(tmp_path / "shared.db")
 
 
 def seeded(url: str) -> SQLStore:
@@ -60,7 +48,8 @@ def race(url: str, n: int, call: Callable[[BroadcastService], str]) -> list[str]
             store.close()
 
 
-def test_six_parallel_creates_at_23_of_25_make_exactly_two(url: str) -> None:
+def test_six_parallel_creates_at_23_of_25_make_exactly_two(shared_url: str) -> None:
+    url = shared_url
     store = seeded(url)
     service = BroadcastService(store=store, quota=25)
     for _ in range(23):
@@ -72,7 +61,8 @@ def test_six_parallel_creates_at_23_of_25_make_exactly_two(url: str) -> None:
     store.close()
 
 
-def test_parallel_retries_of_one_source_make_exactly_one(url: str) -> None:
+def test_parallel_retries_of_one_source_make_exactly_one(shared_url: str) -> None:
+    url = shared_url
     store = seeded(url)
     service = BroadcastService(store=store, quota=25)
     source = service.create(flow_id="f1", audience_filter="")
