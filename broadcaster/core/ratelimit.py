@@ -50,6 +50,7 @@ from __future__ import annotations
 from typing import Mapping, MutableMapping
 
 from .channels import ChannelSpec
+from .limitestimate import saturated_rate
 from .ratebudget import ReportedBudget
 from .results import RateState
 
@@ -64,10 +65,12 @@ _MIN_WAIT = 1e-6
 #: after a refusal, the replies arriving within this many seconds measure the limit
 #: (requests in flight come back within a round trip; Telegram's p99 is well under it)
 _OBSERVE = 0.3
+#: keep the send times of this many recent accepted sends (a burst's span is well under it)
+_KEEP = 8192
 #: a new measurement starts at most once per this many seconds
 _GAP = 1.0
 #: run this far under the measured limit: the estimate is a ratio of a few dozen replies
-_MARGIN = 0.96
+_MARGIN = 0.98
 #: a window with at least this share accepted was only just over the limit: step down by _STEP_DOWN
 _NEARLY_ALL = 0.9
 #: with a limit already measured, a window must show this little accepted to re-measure it
@@ -76,18 +79,24 @@ _STEP_DOWN = 0.97
 #: a refusal's pause hint at least this long, with nothing accepted, is a storm, not a rate
 _HINT_ONLY = 2.0
 #: no refusal for this long: start climbing back towards the ceiling
-_PROBE_AFTER = 10.0
+_PROBE_AFTER = 20.0
 #: climb by this share of the estimate per _PROBE_PERIOD seconds
 _PROBE_STEP = 0.05
 _PROBE_PERIOD = 10.0
+#: a measurement whose upper bound is this many times the rate set is loose: search above it
+_LOOSE = 1.35
+#: ... climbing this far towards the upper bound, over _SEARCH_RISE s once _SEARCH_AFTER s passed
+_SEARCH_SHARE = 0.5
+_SEARCH_AFTER = 1.0
+_SEARCH_RISE = 2.0
+#: a single refusal while searching steps down this far
+_SEARCH_STEP_DOWN = 0.9
 #: the ceiling held this many seconds' worth of sends back without a refusal: suggest more
 _ALLOWS_MORE_SECONDS = 10.0
 #: ... and at least this many sends (a slow ceiling needs more than a handful to say so)
 _ALLOWS_MORE_SENDS = 100
 #: the suggestion is this many times the ceiling
 _SUGGEST = 2.0
-#: a warming bucket starts at this share of its rate
-_WARMUP_FLOOR = 0.05
 #: how long a run's new buckets warm up (the runtime's default; the simulator uses it too,
 #: so a simulated run makes the decisions a real one makes)
 DEFAULT_WARMUP = 0.5
@@ -106,15 +115,16 @@ class TokenBucket:
         "_last",
         "_learned",
         "_learned_at",
+        "_search",
         "_paused_until",
         "_warm_until",
         "_observe_until",
         "_observed_rate",
-        "_accepted",
         "_refused",
+        "_ok",
         "_hint",
         "_known",
-        "_saturated_at",
+        "_searching",
         "_reported",
     )
 
@@ -151,17 +161,21 @@ class TokenBucket:
         #: the measured limit (None: none known, run at the ceiling) and when it was set
         self._learned: float | None = None
         self._learned_at = now
+        #: where the limit may still be, above a loose measurement: the rate climbs there first
+        self._search: float | None = None
         self._paused_until = now
         #: an observation window after a refusal (see the module docstring)
         self._observe_until = -1e300
         self._observed_rate = rate
-        self._accepted = 0
-        self._refused = 0
+        #: the send times of the open window's refused sends
+        self._refused: list[float] = []
+        #: the send times of recent accepted sends (what a window's refusals are measured against)
+        self._ok: list[float] = []
         self._hint = 0.0
         #: whether a limit was already measured when the window opened
         self._known = False
-        #: when the first refused send of the window left (the provider was saturated)
-        self._saturated_at = now
+        #: whether the window opened while the rate searched above a loose measurement
+        self._searching = False
         #: the budget the provider's replies report (None until one does)
         self._reported: ReportedBudget | None = None
 
@@ -184,19 +198,25 @@ class TokenBucket:
         if learned is None:
             current = self.base_rate
         else:
-            quiet = now - self._learned_at - _PROBE_AFTER
+            since = now - self._learned_at
+            search = self._search
+            if search is not None and since > _SEARCH_AFTER:
+                # A loose measurement: the limit is somewhere between it and ``search``.
+                # Going there costs at most one more refusal, which measures it closely.
+                learned += (search - learned) * min(1.0, (since - _SEARCH_AFTER) / _SEARCH_RISE)
+            quiet = since - _PROBE_AFTER
             current = learned if quiet <= 0 else learned * (1.0 + _PROBE_STEP * quiet / _PROBE_PERIOD)
             if current >= self.base_rate:
                 self._learned = None  # climbed back to the ceiling: nothing left to remember
                 current = self.base_rate
-        if now < self._warm_until:
-            warm = (now - self._warm_until) / self.warmup + 1.0
-            return min(current, self.base_rate * max(_WARMUP_FLOOR, warm))
         return current
 
     def _refill(self, now: float) -> None:
         if now > self._last:
-            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate(now))
+            # warming up, no burst is saved: the connections are still opening, and what waits
+            # for them arrives at the provider together
+            cap = self.burst if now >= self._warm_until else 1.0
+            self._tokens = min(cap, self._tokens + (now - self._last) * self.rate(now))
             self._last = now
 
     def try_take(self, now: float) -> bool:
@@ -230,12 +250,13 @@ class TokenBucket:
         return now + (1.0 - self._tokens) / self.rate(now) + _MIN_WAIT
 
     def accepted(self, now: float, *, sent_at: float | None = None) -> None:
-        """The provider accepted a send of this integration, sent at ``sent_at`` (it
-        counts towards the measurement while a refusal is being observed)."""
-        if now < self._observe_until:
-            if sent_at is None or sent_at >= self._saturated_at:
-                self._accepted += 1
-        else:
+        """The provider accepted a send of this integration that left at ``sent_at``
+        (default ``now``): its send time is kept for the next refusal's measurement."""
+        ok = self._ok
+        ok.append(now if sent_at is None else sent_at)
+        if len(ok) >= _KEEP:
+            del ok[: _KEEP // 2]  # replies come back roughly in send order: drop the oldest half
+        if now >= self._observe_until:
             self.unrefused += 1
 
     def reported(self, now: float, state: RateState, *, sent_at: float) -> None:
@@ -247,9 +268,9 @@ class TokenBucket:
 
     def throttled(self, now: float, *, pause: float | None = None, sent_at: float | None = None) -> None:
         """The provider said "too many requests" for the whole integration, to a send that
-        left at ``sent_at``. Given, it keeps the measurement to the sends that left once
-        the provider was saturated: a reply that overtook others (latency jitter) to a send
-        that left before then says nothing about the limit."""
+        left at ``sent_at`` (default ``now``): the provider was saturated then. The refused
+        sends of one burst measure the limit (:mod:`~.limitestimate`); a pause hint is obeyed
+        as a floor on the pause, never read as a rate."""
         self._refill(now)
         self._tokens = 0.0
         self.unrefused = 0
@@ -257,44 +278,57 @@ class TokenBucket:
         if pause is not None and pause > 0:
             self._paused_until = max(self._paused_until, now + pause)
             self._hint = max(self._hint, pause)
+        left = now if sent_at is None else sent_at
         if now < self._observe_until:
-            if sent_at is None or sent_at >= self._saturated_at:
-                self._refused += 1  # the same burst: one more sample of the measurement
+            self._refused.append(left)  # the same burst: one more end of the saturated span
             return
         if now < self._observe_until - _OBSERVE + _GAP:
             return  # just measured: the stragglers of that burst are not a new signal
         # The first refusal of a burst: measure what the provider takes from the replies
         # still to come; meanwhile (usually paused anyway) hold the rate at its cut.
         current = self.rate(now)
-        self._saturated_at = now if sent_at is None else sent_at
         self._observed_rate = current if sent_at is None else min(current, self.rate(sent_at))
         self._observe_until = now + _OBSERVE
-        self._accepted, self._refused = 0, 1
+        self._refused = [left]
         self._hint = pause if pause is not None and pause > 0 else 0.0
         self._known = self._learned is not None
+        self._searching = self._search is not None
         self._set(max(self.min_rate, current * self.decrease), now)
 
     def _settle(self, now: float) -> None:
         """The observation window ended at ``now``: turn its replies into the provider's limit."""
-        accepted, refused, hint = self._accepted, self._refused, self._hint
-        self._refused = 0
-        if accepted:
-            share = accepted / (accepted + refused)
-            # Mostly accepted: only just over the limit (a stray refusal of arrival jitter),
-            # step down a little; otherwise the share says how far over it was. Once a limit
-            # is known, only a clear overload re-measures it: refusals that do not fall as
-            # the rate does are not the rate's (a per-chat cap reported for the integration),
-            # and re-measuring each time would walk the rate down to nothing.
-            nearly_all = _OVERLOAD if self._known else _NEARLY_ALL
-            measured = self._observed_rate * (share * _MARGIN if share < nearly_all else _STEP_DOWN)
-            self._set(max(self.min_rate, measured), now)
-        elif hint >= _HINT_ONLY:
+        refused, hint = self._refused, self._hint
+        self._refused = []
+        measured = saturated_rate(refused, self._ok)
+        if measured is not None:
+            # Once a limit is known, a burst mostly accepted was only just over it (or its
+            # refusals do not fall as the rate does: a per-chat cap reported for the whole
+            # integration): step down a little, do not re-measure each time, which would walk
+            # the rate down to nothing.
+            share = measured.accepted / (measured.accepted + len(refused))
+            if share >= (_OVERLOAD if self._known else _NEARLY_ALL):
+                self._set(max(self.min_rate, self._observed_rate * _STEP_DOWN), now)
+            else:
+                rate = max(self.min_rate, min(self._observed_rate, measured.estimate) * _MARGIN)
+                self._set(rate, now)
+                high = min(self.base_rate, measured.high)
+                if self._learned is not None and high > _LOOSE * rate:
+                    self._search = _SEARCH_SHARE * high + (1 - _SEARCH_SHARE) * rate
+        elif len(refused) == 1 and any(at > refused[0] for at in self._ok):
+            # A single refusal among accepted replies: only just over the limit -- unless
+            # the rate was searching upwards, when the provider's burst let it climb
+            # further over before it said so.
+            step = _SEARCH_STEP_DOWN if self._searching else _STEP_DOWN
+            self._set(max(self.min_rate, self._observed_rate * step), now)
+        elif hint >= _HINT_ONLY and not any(at > min(refused) for at in self._ok):
             # Nothing accepted but a long pause asked for: a storm, not a rate. Its pause is
             # the whole answer; the rate it was refused at stands.
             self._set(max(self.min_rate, self._observed_rate) if self._known else self.base_rate, now)
-        # else: every reply refused, no long hint: the cut made at the refusal stands
+        # else: refused without a measurable span and no long hint: the blind cut made at
+        # the refusal stands
 
     def _set(self, rate: float, now: float) -> None:
+        self._search = None
         self._learned = None if rate >= self.base_rate else rate
         self._learned_at = now
 
