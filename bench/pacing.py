@@ -62,7 +62,9 @@ def load_ratelimit(tree: Path | None) -> ModuleType:
     return module
 
 
-def run(ratelimit: ModuleType, limit: float, configured: float, count: int, storm: Any, seed: int = 1) -> dict[str, float]:
+def run(
+    ratelimit: ModuleType, limit: float, configured: float, count: int, storm: Any, seed: int = 1
+) -> dict[str, float]:
     rng = random.Random(seed)
     bucket = ratelimit.TokenBucket(rate=configured, burst=BURST, now=0.0, warmup=ratelimit.DEFAULT_WARMUP)
     has_accepted = hasattr(bucket, "accepted")

@@ -51,7 +51,7 @@ class Saturation:
         """The limit to run at: the least a token bucket answering these sends could have
         (it surely takes that much), or, where no token bucket could answer them so (a
         window counter, arrival jitter), the accepted rate over the span."""
-        return self.low if 0 < self.low < self.high else self.rate
+        return self.low if 0 < self.low <= self.high else self.rate
 
 
 def saturated_rate(refused: Sequence[float], accepted: Iterable[float]) -> Saturation | None:

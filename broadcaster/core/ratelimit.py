@@ -2,30 +2,38 @@
 
 The bucket runs at the integration's configured rate — the operator's **ceiling**, which
 it never exceeds. When the provider says "too many requests" for the whole integration,
-the bucket *measures* the provider's real limit instead of guessing at it:
+the bucket *measures* the provider's real limit from the rate it accepted, not from the
+rate it was asked for:
 
 * the first refusal of a burst opens a short observation window (``_OBSERVE`` s, long
-  enough for the replies of the requests already in flight to come back). The provider
-  was saturated while they were sent, so the share it accepted, times the rate they were
-  sent at, is its limit: sent at 1 000/s against 300/s, about 30 % come back accepted;
-  Only the replies to sends that left once the provider was saturated count (the
-  caller passes each reply's ``sent_at``): one that overtook the refusal says nothing;
-* the bucket then runs just under that estimate (``_MARGIN``). A later refusal with nearly
-  all of its window accepted steps it down by ``_STEP_DOWN``; only a clear overload
-  (under ``_OVERLOAD`` accepted) measures again, so refusals that do not fall as the rate
+  enough for the replies of the requests already in flight to come back). The bucket keeps
+  the send times of recent accepted sends; the refused sends of the window and the
+  accepted ones after the first refusal bound the provider's limit from both sides
+  (:mod:`~.limitestimate`: a token bucket refills more than the accepted sends between a
+  refusal and a later acceptance, and less than one more than those between any send and
+  a later refusal). The bucket then runs at ``_MARGIN`` of the lower bound — a rate the
+  provider surely takes;
+* a measurement whose upper bound is far above (``_LOOSE``: a burst of a handful of
+  replies) is *searched* once: from ``_SEARCH_AFTER`` s on the rate climbs over
+  ``_SEARCH_RISE`` s half way to the upper bound; if the limit is there, the refusal this
+  costs measures it closely from sends that left near it;
+* a later burst mostly accepted (``_NEARLY_ALL``, or once a limit is known ``_OVERLOAD``)
+  steps down by ``_STEP_DOWN``, as does a single refusal among accepted replies — by
+  ``_CLIMB_STEP_DOWN`` while the rate was climbing, since the provider's burst let it
+  climb further past the limit before it said so. So refusals that do not fall as the rate
   does (a per-chat cap reported for the integration) cannot walk it down to nothing; a new
   measurement starts at most once per ``_GAP`` s;
 * after ``_PROBE_AFTER`` s without a refusal it climbs back slowly (``_PROBE_STEP`` of
   the estimate per ``_PROBE_PERIOD`` s) towards the ceiling, so a limit that was lowered
-  for a while (or was under-estimated) is won back, and forgets the estimate there;
-* a pause hint is obeyed exactly. When *every* reply of the window was refused, the
-  refusals say nothing about the rate: with a long hint (>= ``_HINT_ONLY`` s, Telegram's
-  flood wait, a storm) the pause alone is the answer and the rate is kept, so the storm
-  costs its pauses and no slow climb after it; without one, the rate is cut by
-  ``decrease`` as a blind fallback.
+  for a while is won back, and forgets the estimate there;
+* a pause hint is a floor on the pause, obeyed exactly, never read as a rate. When
+  *nothing* sent after the first refusal was accepted, the refusals say nothing about the
+  rate: with a long hint (>= ``_HINT_ONLY`` s, Telegram's flood wait, a storm) the pause
+  alone is the answer and the rate is kept, so the storm costs its pauses and no slow
+  climb after it; without one, the rate is cut by ``decrease`` as a blind fallback.
 
 So a configured rate far above the real limit costs one or two bursts of refusals, then
-runs at ~0.96 of the limit. A bucket whose configured rate is *below* the provider's limit
+runs at ~0.97 of the limit. A bucket whose configured rate is *below* the provider's limit
 stays at it; :attr:`TokenBucket.unrefused` counts the sends accepted since the last refusal,
 and :meth:`TokenBucket.allows_more` turns the sends the ceiling held back (no token to spare)
 without a refusal since into a figure to suggest: after ``_ALLOWS_MORE_SECONDS`` of them at
@@ -38,10 +46,11 @@ fed through :meth:`TokenBucket.reported`) is obeyed *before* it refuses: told "0
 reset in 2 s" the bucket waits 2 s; told "10 left" it sends at most 10 more (less those
 already in flight) before the reset (:mod:`~.ratebudget`).
 
-A bucket may also *warm up*: start with one token, not a full burst, and ramp its rate
-from 5 % to the full rate over ``warmup`` seconds. A real run starts cold — no
-connection to the provider is open yet — so the first requests wait for connections
-and then arrive together, a burst the provider answers with 429s.
+A bucket may also *warm up*: start with one token, not a full burst, and save no burst for
+``warmup`` seconds, at its full rate from the first send. A real run starts cold — no
+connection to the provider is open yet — so what waits for the connections arrives at the
+provider together: a burst saved up meanwhile would come on top. (The rate itself needs no
+ramp: a rate the provider does not take is measured from the first burst of refusals.)
 Pure: ``now`` is always passed in.
 """
 
@@ -89,8 +98,8 @@ _LOOSE = 1.35
 _SEARCH_SHARE = 0.5
 _SEARCH_AFTER = 1.0
 _SEARCH_RISE = 2.0
-#: a single refusal while searching steps down this far
-_SEARCH_STEP_DOWN = 0.9
+#: a single refusal while the rate climbs steps down this far
+_CLIMB_STEP_DOWN = 0.93
 #: the ceiling held this many seconds' worth of sends back without a refusal: suggest more
 _ALLOWS_MORE_SECONDS = 10.0
 #: ... and at least this many sends (a slow ceiling needs more than a handful to say so)
@@ -124,7 +133,7 @@ class TokenBucket:
         "_ok",
         "_hint",
         "_known",
-        "_searching",
+        "_climbing",
         "_reported",
     )
 
@@ -174,8 +183,8 @@ class TokenBucket:
         self._hint = 0.0
         #: whether a limit was already measured when the window opened
         self._known = False
-        #: whether the window opened while the rate searched above a loose measurement
-        self._searching = False
+        #: whether the window opened while the rate climbed above what was measured
+        self._climbing = False
         #: the budget the provider's replies report (None until one does)
         self._reported: ReportedBudget | None = None
 
@@ -292,7 +301,7 @@ class TokenBucket:
         self._refused = [left]
         self._hint = pause if pause is not None and pause > 0 else 0.0
         self._known = self._learned is not None
-        self._searching = self._search is not None
+        self._climbing = self._learned is not None and current > self._learned
         self._set(max(self.min_rate, current * self.decrease), now)
 
     def _settle(self, now: float) -> None:
@@ -316,9 +325,9 @@ class TokenBucket:
                     self._search = _SEARCH_SHARE * high + (1 - _SEARCH_SHARE) * rate
         elif len(refused) == 1 and any(at > refused[0] for at in self._ok):
             # A single refusal among accepted replies: only just over the limit -- unless
-            # the rate was searching upwards, when the provider's burst let it climb
-            # further over before it said so.
-            step = _SEARCH_STEP_DOWN if self._searching else _STEP_DOWN
+            # the rate was climbing (a search or a probe), when the provider's burst let
+            # it climb further over before it said so.
+            step = _CLIMB_STEP_DOWN if self._climbing else _STEP_DOWN
             self._set(max(self.min_rate, self._observed_rate * step), now)
         elif hint >= _HINT_ONLY and not any(at > min(refused) for at in self._ok):
             # Nothing accepted but a long pause asked for: a storm, not a rate. Its pause is

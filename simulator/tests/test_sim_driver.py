@@ -52,9 +52,9 @@ def test_healthy_run_delivers_everyone_at_the_paced_rate():
     (run,) = result.attempts
     assert (run.targeted, run.delivered, run.failed, run.skipped) == (2000, 2000, 0, 0)
     assert run.statuses == {Status.DELIVERED: 2000}
-    # 30/s, warming up as a real run does: one token, then 0.5 s ramping from 5 % to 30/s
-    # (about 7.5 sends), then 30/s for the rest; plus the last reply's 0.1 s
-    assert run.duration == pytest.approx(0.5 + (2000 - 1 - 7.5) / 30 + 0.1, abs=0.05)
+    # 30/s, warming up as a real run does: one token and no burst saved up for 0.5 s, at
+    # 30/s from the first send; plus the last reply's 0.1 s
+    assert run.duration == pytest.approx((2000 - 1) / 30 + 0.1, abs=0.05)
     assert run.requests == 2000 and sum(result.timeline.sends) == 2000
 
 

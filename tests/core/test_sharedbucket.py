@@ -119,10 +119,10 @@ def test_adopt_keeps_only_a_slower_rate_and_climbs_back_from_when_it_was_measure
     assert bucket.adopt(1000.0, since=0.0, now=1.0) is False and bucket.learned is None
     assert bucket.adopt(300.0, since=1.0, now=1.0) is True and bucket.rate(1.0) == 300.0
     assert bucket.adopt(400.0, since=1.0, now=2.0) is False and bucket.rate(2.0) == 300.0
-    # measured 20 s ago: it has climbed 5 % per 10 s for the 10 s past the quiet spell
+    # measured 30 s ago: it has climbed 5 % per 10 s for the 10 s past the 20 s quiet spell
     fresh = TokenBucket(rate=1000.0, burst=50, now=0.0)
-    assert fresh.adopt(300.0, since=0.0, now=20.0) is True
-    assert fresh.rate(20.0) == pytest.approx(315.0)
+    assert fresh.adopt(300.0, since=0.0, now=30.0) is True
+    assert fresh.rate(30.0) == pytest.approx(315.0)
 
 
 @settings(max_examples=100, deadline=None)
