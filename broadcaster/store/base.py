@@ -27,6 +27,7 @@ from broadcaster.core.rateshare import LimitRow, RateSync, ShareRow
 from broadcaster.core.results import DeliveryUpdate
 
 from .outbox import OutboxEvent
+from .units_sql import Unit
 
 __all__ = [
     "CSV_COLUMNS",
@@ -37,6 +38,7 @@ __all__ = [
     "IntegrationHealth",
     "OutboxEvent",
     "Store",
+    "Unit",
     "WorkerInfo",
 ]
 
@@ -217,6 +219,10 @@ class Store(Protocol):
         """Which of these (integration, chat_id) pairs a claimed send of the broadcast already went to."""
         ...
 
+    def rows_exist(self, broadcast_id: str, contact_ids: Sequence[str]) -> set[str]:
+        """Which of these contacts have a row (claimed or final) in the broadcast."""
+        ...
+
     def record(self, rows: Sequence[DispatchRow]) -> int:
         """Finalise rows and bump counters in one transaction; returns how many were new."""
         ...
@@ -283,12 +289,22 @@ class Store(Protocol):
         ...
 
     def list_workers(self) -> list[WorkerInfo]: ...
-    def take_broadcast(self, broadcast_id: str, now: float, *, lease: float) -> bool:
-        """Lease a SENDING broadcast to this worker; False while another worker's lease runs."""
+    # -- audience units: many workers share one broadcast's contacts (store/units_sql.py)
+    def claim_unit(self, broadcast_id: str, now: float, *, lease: float) -> Unit | None:
+        """Lease the broadcast's next free (or expired) unit to this worker; None when none is left."""
         ...
 
-    def renew_broadcasts(self, now: float, *, lease: float) -> None: ...
-    def release_broadcast(self, broadcast_id: str) -> None: ...
+    def units(self, broadcast_id: str) -> list[tuple[Unit, str | None, float | None, float | None]]: ...
+    def unit_page(self, unit: Unit, *, after_id: str | None, limit: int) -> list[Contact]: ...
+    def orphaned_claims(self, unit: Unit) -> list[tuple[str, str | None, float]]: ...
+    def complete_units(self, broadcast_id: str, now: float) -> int: ...
+    def joinable_broadcasts(self, now: float) -> list[str]: ...
+    def settle_units(
+        self, finished: Broadcast, *, event: LifecycleEventKind, event_at: float
+    ) -> tuple[bool, Broadcast]:
+        """Mark done, free the rest, finish the broadcast if every unit is done (exactly once)."""
+        ...
+
     def retire_worker(self) -> None:
         """This worker stops cleanly: its row goes, its claims are no longer protected."""
         ...

@@ -190,9 +190,34 @@ CREATE TABLE outbox (
 CREATE INDEX outbox_due ON outbox (done_at, next_at)
 """
 
+# As SQLite's v9: leased audience units in place of broadcast_leases; the chat index unique.
+_V6: Final = f"""
+DROP TABLE broadcast_leases;
+CREATE TABLE broadcast_units (
+    broadcast_id TEXT {_C} NOT NULL,
+    unit_no      INTEGER NOT NULL,
+    first_id     TEXT {_C} NOT NULL,
+    last_id      TEXT {_C} NOT NULL,
+    size         INTEGER NOT NULL,
+    claimed_by   TEXT,
+    lease_until  DOUBLE PRECISION,
+    done_at      DOUBLE PRECISION,
+    PRIMARY KEY (broadcast_id, unit_no)
+);
+CREATE INDEX broadcast_units_claimer ON broadcast_units (claimed_by);
+INSERT INTO broadcast_units (broadcast_id, unit_no, first_id, last_id, size)
+SELECT broadcast_id, n, MIN(contact_id), MAX(contact_id), COUNT(*) FROM (SELECT a.broadcast_id, a.contact_id,
+(ROW_NUMBER() OVER (PARTITION BY a.broadcast_id ORDER BY a.contact_id) - 1) / 500 AS n
+FROM audience a JOIN broadcasts b ON b.id = a.broadcast_id WHERE b.state = 'SENDING') s GROUP BY broadcast_id, n;
+UPDATE dispatch_rows SET chat_id = NULL WHERE chat_id IS NOT NULL AND seq NOT IN
+(SELECT MIN(seq) FROM dispatch_rows WHERE chat_id IS NOT NULL GROUP BY broadcast_id, integration, chat_id);
+DROP INDEX dispatch_rows_chat;
+CREATE UNIQUE INDEX dispatch_rows_chat ON dispatch_rows (broadcast_id, integration, chat_id)
+"""
+
 #: index i holds the script that takes a database from version i to version i + 1 (run as one
 #: multi-statement query: PostgreSQL's simple protocol, no parameters)
-PG_MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3, _V4, _V5)
+PG_MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3, _V4, _V5, _V6)
 PG_SCHEMA_VERSION: Final = len(PG_MIGRATIONS)
 # any constant unique to broadcaster: the key of the advisory lock that serialises upgrades
 _LOCK_KEY: Final = 0x6272_6F61_6463

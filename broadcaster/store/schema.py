@@ -165,9 +165,37 @@ CREATE TABLE outbox (
 CREATE INDEX outbox_due ON outbox (done_at, next_at)
 """
 
+# Many workers, one broadcast: its audience snapshot cut into leased units (store/units_sql.py)
+# in place of the whole-broadcast lease; the units of broadcasts SENDING now are cut here
+# (500 contacts each, as UNIT_SIZE). The chat index becomes unique, so that two contact
+# records sharing one chat, claimed by two workers at once, are messaged once.
+_V9: Final = """
+DROP TABLE broadcast_leases;
+CREATE TABLE broadcast_units (
+    broadcast_id TEXT NOT NULL,
+    unit_no      INTEGER NOT NULL,
+    first_id     TEXT NOT NULL,   -- the unit's audience: contact ids first_id..last_id
+    last_id      TEXT NOT NULL,
+    size         INTEGER NOT NULL,
+    claimed_by   TEXT,
+    lease_until  REAL,
+    done_at      REAL,            -- every contact in it has a final row
+    PRIMARY KEY (broadcast_id, unit_no)
+);
+CREATE INDEX broadcast_units_claimer ON broadcast_units (claimed_by);
+INSERT INTO broadcast_units (broadcast_id, unit_no, first_id, last_id, size)
+SELECT broadcast_id, n, MIN(contact_id), MAX(contact_id), COUNT(*) FROM (SELECT a.broadcast_id, a.contact_id,
+(ROW_NUMBER() OVER (PARTITION BY a.broadcast_id ORDER BY a.contact_id) - 1) / 500 AS n
+FROM audience a JOIN broadcasts b ON b.id = a.broadcast_id WHERE b.state = 'SENDING') GROUP BY broadcast_id, n;
+UPDATE dispatch_rows SET chat_id = NULL WHERE chat_id IS NOT NULL AND seq NOT IN
+(SELECT MIN(seq) FROM dispatch_rows WHERE chat_id IS NOT NULL GROUP BY broadcast_id, integration, chat_id);
+DROP INDEX dispatch_rows_chat;
+CREATE UNIQUE INDEX dispatch_rows_chat ON dispatch_rows (broadcast_id, integration, chat_id)
+"""
+
 #: index i holds the script that takes a file from version i to version i + 1 (statements are
 #: split on ";", so no semicolon may appear inside a statement or a comment)
-MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8)
+MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 

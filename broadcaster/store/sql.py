@@ -14,27 +14,27 @@ Many workers: each store instance has a ``worker_id``; a claim records it, and
 from __future__ import annotations
 
 import collections
-import csv
 import json
 import math
-from typing import IO, Any, ContextManager, Iterable, Iterator, Sequence
+from typing import Any, ContextManager, Iterable, Iterator, Sequence
 
 from broadcaster.core.errors import ConfigError, NotFound
 from broadcaster.core.filters import Filter
 from broadcaster.core.lifecycle import LifecycleEventKind, State
-from broadcaster.core.models import Broadcast, Chat, Contact, DispatchRow, Flow, Integration, Template
+from broadcaster.core.models import Broadcast, Chat, Contact, DispatchRow
 from broadcaster.core.outcomes import ErrorKind, Outcome, Status
-from broadcaster.core.reasons import parse_reason
 from broadcaster.core.results import DeliveryUpdate
 from broadcaster.core.retry import check_no_pending_retry, check_quota
 from broadcaster.serde import converter
 
-from .base import CSV_COLUMNS, Claim, ConcurrentUpdate, HealthStatus, HistoryPage, IntegrationHealth
-from .csv_export import csv_cells
+from .base import Claim, ConcurrentUpdate
+from .config_sql import ConfigStore
 from .engine import Engine, Tx, new_worker_id
 from .filter_sql import filter_to_sql
+from .history_sql import HistoryStore
 from .outbox import OutboxStore
 from .rates_sql import RateShares
+from .units_sql import UnitStore
 from .workers_sql import WorkerRegistry
 
 __all__ = ["Engine", "SQLStore", "Tx", "new_worker_id"]
@@ -53,10 +53,6 @@ _FINAL_TYPES = (
     "text", "text", "text", "text", "integer", "double precision", "double precision", "text", "double precision",
     "bigint", "text", "text", "text", "text",
 )  # fmt: skip
-_ROW_COLUMNS = (
-    "rec_seq, broadcast_id, contact_id, status, contact_name, integration, error_reason, error_kind,"
-    " used_fallback, sent_at, delivered_at, message_id, recorded_at"
-)
 _BROADCAST_COLUMNS = (
     "body, state, run_at, retry_of, created_at, audience_size_estimate, audience_size_actual,"
     " delivered, failed, skipped, started_at, finished_at"
@@ -86,11 +82,7 @@ def _final_values(row: DispatchRow, rec_seq: int) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-class SQLStore(WorkerRegistry, RateShares, OutboxStore):
+class SQLStore(ConfigStore, WorkerRegistry, RateShares, OutboxStore, UnitStore, HistoryStore):
     """See :class:`broadcaster.store.base.Store` for the contract of each method."""
 
     def __init__(self, engine: Engine, *, worker_id: str | None = None) -> None:
@@ -174,103 +166,15 @@ class SQLStore(WorkerRegistry, RateShares, OutboxStore):
         )
         return [self._contact(row) for row in rows]
 
-    # -- configuration -------------------------------------------------------------------
-
-    def _put(self, sql: str, params: Sequence[Any]) -> None:
-        with self._tx() as conn:
-            conn.execute(sql, params)
-
-    def _get_body(self, sql: str, params: Sequence[Any], cls: Any, what: str) -> Any:
-        rows = self._query(sql, params)
-        if not rows:
-            raise NotFound(f"no {what}", hint="check the name or id; list what exists first")
-        return converter().structure(json.loads(rows[0][0]), cls)
-
-    def put_integration(self, integration: Integration) -> None:
-        body = json.dumps(converter().unstructure(integration))
-        self._put(
-            "INSERT INTO integrations (name, body) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET body = excluded.body",
-            (integration.name, body),
-        )
-
-    def get_integration(self, name: str) -> Integration:
-        sql = "SELECT body FROM integrations WHERE name = ?"
-        result: Integration = self._get_body(sql, (name,), Integration, f"integration named {name!r}")
-        return result
-
-    def list_integrations(self) -> list[Integration]:
-        rows = self._query("SELECT body FROM integrations ORDER BY name")
-        return [converter().structure(json.loads(row[0]), Integration) for row in rows]
-
-    def put_integration_health(self, health: IntegrationHealth) -> None:
-        self._put(
-            "INSERT INTO integration_health (integration, status, detail, updated_at, allows_more)"
-            " VALUES (?, ?, ?, ?, ?)"
-            " ON CONFLICT (integration) DO UPDATE SET status = excluded.status, detail = excluded.detail,"
-            " updated_at = excluded.updated_at, allows_more = excluded.allows_more",
-            (health.integration, health.status.value, health.detail, health.updated_at, health.allows_more),
-        )
-
-    def get_integration_health(self, name: str) -> IntegrationHealth | None:
-        rows = self._query(
-            "SELECT status, detail, updated_at, allows_more FROM integration_health WHERE integration = ?", (name,)
-        )
-        if not rows:
-            return None
-        status, detail, updated_at, allows_more = rows[0]
-        return IntegrationHealth(name, HealthStatus(status), detail, updated_at, allows_more)
-
-    def put_flow(self, flow: Flow) -> None:
-        self._put(
-            "INSERT INTO flows (id, body) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body",
-            (flow.id, json.dumps(converter().unstructure(flow))),
-        )
-
-    def get_flow(self, flow_id: str) -> Flow:
-        result: Flow = self._get_body(
-            "SELECT body FROM flows WHERE id = ?", (flow_id,), Flow, f"flow with id {flow_id!r}"
-        )
-        return result
-
-    def list_flows(self) -> list[Flow]:
-        return [
-            converter().structure(json.loads(row[0]), Flow) for row in self._query("SELECT body FROM flows ORDER BY id")
-        ]
-
-    def set_flow_published(self, flow_id: str, published: bool) -> Flow:
-        with self._tx() as conn:
-            rows = conn.execute("SELECT body FROM flows WHERE id = ?", (flow_id,)).fetchall()
-            if not rows:
-                raise NotFound(f"no flow with id {flow_id!r}", hint="check the id; list flows first")
-            body = json.loads(rows[0][0])
-            body["published"] = published
-            conn.execute("UPDATE flows SET body = ? WHERE id = ?", (json.dumps(body), flow_id))
-        result: Flow = converter().structure(body, Flow)
-        return result
-
-    def put_template(self, integration: str, template: Template) -> None:
-        self._put(
-            "INSERT INTO templates (integration, name, language, body) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (integration, name, language) DO UPDATE SET body = excluded.body",
-            (integration, template.name, template.language, json.dumps(converter().unstructure(template))),
-        )
-
-    def get_template(self, integration: str, name: str, language: str = "en") -> Template:
-        result: Template = self._get_body(
-            "SELECT body FROM templates WHERE integration = ? AND name = ? AND language = ?",
-            (integration, name, language),
-            Template,
-            f"template {name!r} ({language}) on integration {integration!r}",
-        )
-        return result
-
-    def list_templates(self, integration: str | None = None) -> list[tuple[str, Template]]:
-        where = "" if integration is None else " WHERE integration = ?"
-        rows = self._query(
-            f"SELECT integration, body FROM templates{where} ORDER BY integration, name, language",
-            () if integration is None else (integration,),
-        )
-        return [(row[0], converter().structure(json.loads(row[1]), Template)) for row in rows]
+    def count_existing_contacts(self, contact_ids: Sequence[str]) -> int:
+        """How many distinct ids of ``contact_ids`` name a stored contact (an explicit audience's estimate)."""
+        unique = list(dict.fromkeys(contact_ids))
+        total = 0
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            total += int(self._query(f"SELECT COUNT(*) FROM contacts WHERE id IN ({marks})", chunk)[0][0])
+        return total
 
     # -- broadcasts -----------------------------------------------------------------------
 
@@ -438,6 +342,7 @@ class SQLStore(WorkerRegistry, RateShares, OutboxStore):
                 [broadcast_id, *params],
             )
         size = int(conn.execute("SELECT COUNT(*) FROM audience WHERE broadcast_id = ?", (broadcast_id,)).fetchone()[0])
+        self._cut_units(conn, broadcast_id)
         conn.execute("UPDATE broadcasts SET audience_size_actual = ? WHERE id = ?", (size, broadcast_id))
         return size
 
@@ -501,6 +406,19 @@ class SQLStore(WorkerRegistry, RateShares, OutboxStore):
                 )
                 used.update((integration, row[0]) for row in rows)
         return frozenset(used)
+
+    def rows_exist(self, broadcast_id: str, contact_ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        unique = list(dict.fromkeys(contact_ids))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            rows = self._query(
+                f"SELECT contact_id FROM dispatch_rows WHERE broadcast_id = ? AND contact_id IN ({marks})",
+                [broadcast_id, *chunk],
+            )
+            found.update(row[0] for row in rows)
+        return found
 
     def record(self, rows: Sequence[DispatchRow]) -> int:
         # the first row of a contact wins, as if they were written one after another
@@ -654,116 +572,6 @@ class SQLStore(WorkerRegistry, RateShares, OutboxStore):
             )
             return True
 
-    # -- history -----------------------------------------------------------------------------
-
-    @staticmethod
-    def _row(row: Sequence[Any]) -> DispatchRow:
-        return DispatchRow(
-            broadcast_id=row[1],
-            contact_id=row[2],
-            status=Status(row[3]),
-            contact_name=row[4],
-            integration=row[5],
-            error_reason=None if row[6] is None else parse_reason(row[6]),
-            error_kind=None if row[7] is None else ErrorKind(row[7]),
-            used_fallback=bool(row[8]),
-            sent_at=row[9],
-            delivered_at=row[10],
-            message_id=row[11],
-            recorded_at=row[12] or 0.0,
-            seq=row[0],
-        )
-
-    def history(
-        self,
-        broadcast_id: str,
-        *,
-        outcome: Outcome | None = None,
-        search: str | None = None,
-        cursor: int | None = None,
-        limit: int = 50,
-    ) -> HistoryPage:
-        if limit < 1:
-            raise ConfigError(f"a history page needs a limit of at least 1, got {limit}")
-        where = ["broadcast_id = ?", "status IS NOT NULL"]
-        params: list[Any] = [broadcast_id]
-        if outcome is not None:
-            where.append("outcome = ?")
-            params.append(outcome.value)
-        if search:
-            # LIKE is case-insensitive for ASCII letters only (SQLite without ICU).
-            where.append(f"contact_name {self.engine.like} ? ESCAPE '\\'")
-            params.append(f"%{_escape_like(search)}%")
-        if cursor is not None:
-            where.append("rec_seq < ?")
-            params.append(cursor)
-        rows = self._query(
-            f"SELECT {_ROW_COLUMNS} FROM dispatch_rows WHERE {' AND '.join(where)} ORDER BY rec_seq DESC LIMIT ?",
-            [*params, limit + 1],
-        )
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return HistoryPage(tuple(self._row(row) for row in rows), rows[-1][0] if more else None)
-
-    def get_row(self, broadcast_id: str, contact_id: str) -> DispatchRow | None:
-        """The contact's final row in the broadcast, or None (no row, still pending, or purged)."""
-        rows = self._query(
-            f"SELECT {_ROW_COLUMNS} FROM dispatch_rows WHERE broadcast_id = ? AND contact_id = ? AND status IS NOT NULL",
-            (broadcast_id, contact_id),
-        )
-        return self._row(rows[0]) if rows else None
-
-    def count_used_fallback(self, broadcast_id: str) -> int:
-        """Rows of the broadcast whose contact got a fallback template instead of the flow."""
-        found = self._query(
-            "SELECT COUNT(*) FROM dispatch_rows WHERE broadcast_id = ? AND status IS NOT NULL AND used_fallback = 1",
-            (broadcast_id,),
-        )
-        return int(found[0][0])
-
-    def last_recorded_at(self, broadcast_id: str) -> float | None:
-        """When the broadcast's latest final row was written (None before the first)."""
-        found = self._query(
-            "SELECT recorded_at FROM dispatch_rows WHERE broadcast_id = ? AND rec_seq IS NOT NULL"
-            " ORDER BY rec_seq DESC LIMIT 1",
-            (broadcast_id,),
-        )
-        return float(found[0][0]) if found and found[0][0] is not None else None
-
-    def count_existing_contacts(self, contact_ids: Sequence[str]) -> int:
-        """How many distinct ids of ``contact_ids`` name a stored contact (an explicit audience's estimate)."""
-        unique = list(dict.fromkeys(contact_ids))
-        total = 0
-        for start in range(0, len(unique), 500):
-            chunk = unique[start : start + 500]
-            marks = ", ".join("?" * len(chunk))
-            total += int(self._query(f"SELECT COUNT(*) FROM contacts WHERE id IN ({marks})", chunk)[0][0])
-        return total
-
-    def rows_after(self, broadcast_id: str, cursor: int | None, *, limit: int = 500) -> HistoryPage:
-        """Rows recorded after ``cursor``, oldest first; ``next_cursor`` is where to continue."""
-        rows = self._query(
-            f"SELECT {_ROW_COLUMNS} FROM dispatch_rows WHERE broadcast_id = ? AND status IS NOT NULL AND rec_seq > ?"
-            " ORDER BY rec_seq LIMIT ?",
-            (broadcast_id, cursor or 0, limit),
-        )
-        return HistoryPage(tuple(self._row(row) for row in rows), rows[-1][0] if rows else cursor)
-
-    def export_csv(
-        self, broadcast_id: str, fileobj: IO[str], *, outcome: Outcome | None = None, search: str | None = None
-    ) -> int:
-        """Write the history (newest first) as CSV, page by page; returns the number of rows."""
-        writer = csv.writer(fileobj)
-        writer.writerow(CSV_COLUMNS)
-        written, cursor = 0, None
-        while True:
-            page = self.history(broadcast_id, outcome=outcome, search=search, cursor=cursor, limit=_PAGE)
-            writer.writerows(csv_cells(row) for row in page.rows)
-            written += len(page.rows)
-            if page.next_cursor is None:
-                return written
-            cursor = page.next_cursor
-
     # -- retention ------------------------------------------------------------------------------
 
     def purge_rows(self, older_than: float) -> int:
@@ -774,6 +582,11 @@ class SQLStore(WorkerRegistry, RateShares, OutboxStore):
             ).rowcount
             conn.execute(
                 "DELETE FROM audience WHERE broadcast_id IN (SELECT id FROM broadcasts"
+                " WHERE state IN ('COMPLETED', 'CANCELLED') AND finished_at < ?)",
+                (older_than,),
+            )
+            conn.execute(
+                "DELETE FROM broadcast_units WHERE broadcast_id IN (SELECT id FROM broadcasts"
                 " WHERE state IN ('COMPLETED', 'CANCELLED') AND finished_at < ?)",
                 (older_than,),
             )

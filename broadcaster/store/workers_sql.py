@@ -1,5 +1,8 @@
 """The worker registry of the SQL store: heartbeats, leases, lost workers.
 
+A heartbeat also renews the leases of the worker's audience units (store/units_sql.py);
+marking a worker lost frees its units, rate shares and outbox claims in that transaction.
+
 A worker's row says it lives until ``lease_until``; it renews the lease with every
 heartbeat. Another worker that finds the lease passed marks it lost, in one statement
 (``lost_at IS NULL`` makes two finders mark it once), and records which broadcasts held its
@@ -45,7 +48,11 @@ class WorkerRegistry:
         if self.engine.exclusive:
             with self._tx() as conn:
                 conn.execute("UPDATE workers SET lost_at = ? WHERE id != ? AND lost_at IS NULL", (now, self.worker_id))
-                conn.execute("DELETE FROM broadcast_leases WHERE worker_id != ?", (self.worker_id,))
+                conn.execute(
+                    "UPDATE broadcast_units SET claimed_by = NULL, lease_until = NULL"
+                    " WHERE claimed_by != ? AND done_at IS NULL",
+                    (self.worker_id,),
+                )
                 conn.execute(
                     "UPDATE outbox SET claimed_by = NULL, lease_until = NULL WHERE claimed_by != ?", (self.worker_id,)
                 )
@@ -74,6 +81,11 @@ class WorkerRegistry:
                     json.dumps(list(broadcasts)),
                 ),
             )
+            # the units it works on live as long as it does
+            conn.execute(
+                "UPDATE broadcast_units SET lease_until = ? WHERE claimed_by = ? AND done_at IS NULL",
+                (now + lease, self.worker_id),
+            )
 
     def mark_lost_workers(self, now: float) -> list[WorkerInfo]:
         lost = []
@@ -84,16 +96,21 @@ class WorkerRegistry:
             ).fetchall()
             for row in rows:
                 held = [r[0] for r in conn.execute(
-                    "SELECT DISTINCT broadcast_id FROM dispatch_rows WHERE claimed_by = ? AND status IS NULL"
+                    "SELECT broadcast_id FROM dispatch_rows WHERE claimed_by = ? AND status IS NULL UNION"
+                    " SELECT broadcast_id FROM broadcast_units WHERE claimed_by = ? AND done_at IS NULL"
                     " ORDER BY broadcast_id",
-                    (row[0],),
+                    (row[0], row[0]),
                 ).fetchall()]  # fmt: skip
                 marked = conn.execute(
                     "UPDATE workers SET lost_at = ?, taken_over = ? WHERE id = ? AND lost_at IS NULL",
                     (now, json.dumps(held), row[0]),
                 )
                 if marked.rowcount:
-                    conn.execute("DELETE FROM broadcast_leases WHERE worker_id = ?", (row[0],))
+                    conn.execute(
+                        "UPDATE broadcast_units SET claimed_by = NULL, lease_until = NULL"
+                        " WHERE claimed_by = ? AND done_at IS NULL",
+                        (row[0],),
+                    )
                     conn.execute("DELETE FROM rate_shares WHERE worker_id = ?", (row[0],))
                     conn.execute(
                         "UPDATE outbox SET claimed_by = NULL, lease_until = NULL WHERE claimed_by = ?", (row[0],)
@@ -107,34 +124,10 @@ class WorkerRegistry:
 
     def retire_worker(self) -> None:
         with self._tx() as conn:
-            conn.execute("DELETE FROM broadcast_leases WHERE worker_id = ?", (self.worker_id,))
+            conn.execute(
+                "UPDATE broadcast_units SET claimed_by = NULL, lease_until = NULL"
+                " WHERE claimed_by = ? AND done_at IS NULL",
+                (self.worker_id,),
+            )
             conn.execute("DELETE FROM rate_shares WHERE worker_id = ?", (self.worker_id,))
             conn.execute("DELETE FROM workers WHERE id = ?", (self.worker_id,))
-
-    # -- broadcast leases: one worker runs a SENDING broadcast at a time ----------------------
-
-    def take_broadcast(self, broadcast_id: str, now: float, *, lease: float) -> bool:
-        """Lease ``broadcast_id`` to this worker until ``now + lease``; False while another
-        worker's lease on it runs (one atomic upsert: two takers never both win)."""
-        with self._tx() as conn:
-            cursor = conn.execute(
-                "INSERT INTO broadcast_leases (broadcast_id, worker_id, lease_until) VALUES (?, ?, ?)"
-                " ON CONFLICT (broadcast_id) DO UPDATE SET worker_id = excluded.worker_id,"
-                " lease_until = excluded.lease_until"
-                " WHERE broadcast_leases.worker_id = excluded.worker_id OR broadcast_leases.lease_until < ?",
-                (broadcast_id, self.worker_id, now + lease, now),
-            )
-            return bool(cursor.rowcount)
-
-    def renew_broadcasts(self, now: float, *, lease: float) -> None:
-        with self._tx() as conn:
-            conn.execute(
-                "UPDATE broadcast_leases SET lease_until = ? WHERE worker_id = ?", (now + lease, self.worker_id)
-            )
-
-    def release_broadcast(self, broadcast_id: str) -> None:
-        with self._tx() as conn:
-            conn.execute(
-                "DELETE FROM broadcast_leases WHERE broadcast_id = ? AND worker_id = ?",
-                (broadcast_id, self.worker_id),
-            )

@@ -51,19 +51,3 @@ def test_unregistered_claims_are_resolvable_as_before(store: SQLStore) -> None:
     store.create_broadcast(Broadcast("b1"))
     store.claim("b1", [("c1", "tg")], 1.0)
     assert other.record([DispatchRow("b1", "c1", Status.OUTCOME_UNKNOWN, recorded_at=2.0)]) == 1
-
-
-def test_a_broadcast_lease_admits_one_worker_until_it_ends(store: SQLStore) -> None:
-    other = SQLStore(store.engine, worker_id="worker-b")
-    assert store.take_broadcast("b1", 100.0, lease=30.0) is True
-    assert other.take_broadcast("b1", 101.0, lease=30.0) is False  # a's lease runs to 130
-    assert store.take_broadcast("b1", 102.0, lease=30.0) is True  # renewing its own
-    store.renew_broadcasts(120.0, lease=30.0)  # now to 150
-    assert other.take_broadcast("b1", 140.0, lease=30.0) is False
-    assert other.take_broadcast("b1", 151.0, lease=30.0) is True  # a stopped renewing: taken over
-    assert store.take_broadcast("b1", 152.0, lease=30.0) is False
-    other.release_broadcast("b1")
-    assert store.take_broadcast("b1", 153.0, lease=30.0) is True
-    store.heartbeat(153.0, lease=30.0)
-    store.retire_worker()  # a clean exit frees its broadcasts at once
-    assert other.take_broadcast("b1", 154.0, lease=30.0) is True
