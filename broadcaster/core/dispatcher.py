@@ -56,7 +56,7 @@ from .pacing import PacingPlan
 from .preflight import Planner, Skip
 from .ratelimit import TokenBucket, buckets_for
 from .reasons import ErrorReason
-from .results import Delivered, Failed, NotSent, OutcomeUnknown, RateLimited, Rerouted, SendResult
+from .results import ChatTaken, Delivered, Failed, NotSent, OutcomeUnknown, RateLimited, Rerouted, SendResult
 
 __all__ = ["Dispatcher", "DispatchStats"]
 
@@ -401,6 +401,9 @@ class Dispatcher:
             self._row(send, status, now, sent_at=sent_at, reason=reason, kind=fkind)
         elif kind is RateLimited:
             self._on_rate_limited(batch, send, cast(RateLimited, result), now, sent_at)
+        elif kind is ChatTaken:
+            # a dedup hit found at claim time rather than at planning time: nothing left
+            self._skip_row(send.contact_id, send.contact_name, Status.DEDUP_HIT, send.integration, now)
         elif kind is OutcomeUnknown:
             reason = cast(OutcomeUnknown, result).reason
             self._row(send, Status.OUTCOME_UNKNOWN, now, sent_at=sent_at, reason=reason, kind=ErrorKind.UNKNOWN)

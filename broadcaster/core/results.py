@@ -17,6 +17,7 @@ from .reasons import ErrorReason
 
 __all__ = [
     "Delivered",
+    "ChatTaken",
     "DeliveryUpdate",
     "Failed",
     "MAX_RETRY_AFTER",
@@ -146,7 +147,13 @@ class OutcomeUnknown:
     reason: ErrorReason
 
 
-SendResult = Union[Delivered, RateLimited, Failed, Rerouted, NotSent, OutcomeUnknown]
+@attrs.frozen
+class ChatTaken:
+    """Never sent: another contact record of this broadcast holds a claim on the same chat
+    (two workers planned both at once; the store's unique chat index let one claim win)."""
+
+
+SendResult = Union[Delivered, RateLimited, Failed, Rerouted, NotSent, OutcomeUnknown, ChatTaken]
 
 
 @attrs.frozen

@@ -19,7 +19,13 @@ from ..store.base import Store
 from .health import HealthTracker
 from .http import HttpExecutor
 
-__all__ = ["Runtime", "WallClock"]
+__all__ = ["HEARTBEAT_EVERY", "WORKER_LEASE", "Runtime", "WallClock"]
+
+#: a worker's lease, and its audience units': it heartbeats every HEARTBEAT_EVERY seconds
+#: (from the worker's main loop, never held up by sends), so a lease spans six missed beats
+#: (a slow disk, a pause, a starved process) before another worker takes over
+WORKER_LEASE = 30.0
+HEARTBEAT_EVERY = 5.0
 
 
 class WallClock:

@@ -10,11 +10,14 @@ passed longer ago than ``Runtime.max_lateness`` is not fired at all: it is repor
 operator.
 
 Many workers may share one store (PostgreSQL): each heartbeats into the store's worker
-registry and runs a SENDING broadcast only while it holds that broadcast's lease
-(``take_broadcast``, renewed with every heartbeat). A worker that dies stops renewing; when
-its lease passes another worker marks it lost and takes its broadcasts over, resolving the
-sends it left unrecorded as outcome unknown (never resent). A due broadcast is fired by one
-worker only (compare-and-set on its state; a loser skips it). Such workers also share each
+registry, and any of them joins any SENDING broadcast that has an audience unit left to
+claim (store/units_sql.py): the contacts of one broadcast are shared, unit by unit, and its
+unit leases are renewed with the worker's heartbeat. A worker that dies stops renewing; when
+its lease passes another worker marks it lost, which frees its units, and whoever claims one
+resolves the sends it left unrecorded as outcome unknown (never resent) and sends the rest.
+A due broadcast is fired by one worker only (compare-and-set on its state; a loser skips
+it); the firing worker claims its first unit right after, and other workers join within an
+``idle_poll``. Whichever worker's units complete a broadcast finishes it, exactly once. Such workers also share each
 integration's rate (runtime.rate_sharing): together they stay within it, and a refusal
 one of them sees slows them all.
 
@@ -28,26 +31,23 @@ import logging
 
 import trio
 
-from ..core.lifecycle import LifecycleEventKind, State
+from ..core.lifecycle import LifecycleEventKind
 from ..core.models import Broadcast, LifecycleEvent
 from ..core.retry import ROW_TTL_SECONDS
 from ..core.sharedbucket import SharedBucket
 from ..store.base import ConcurrentUpdate
-from .context import Runtime
+from ..store.units_sql import Unit
+from .context import HEARTBEAT_EVERY, WORKER_LEASE, Runtime
 from .rate_sharing import keep_rate_shares
 from .scheduler import due_now, fire
-from .worker import run_broadcast
+from .worker import run_share
 
-__all__ = ["DEFAULT_MAX_CONCURRENT", "run_worker"]
+__all__ = ["DEFAULT_MAX_CONCURRENT", "HEARTBEAT_EVERY", "WORKER_LEASE", "run_worker"]
 
 log = logging.getLogger(__name__)
 
 #: broadcasts one worker runs at the same time
 DEFAULT_MAX_CONCURRENT = 4
-#: a worker's lease (and its broadcasts'): it heartbeats every HEARTBEAT_EVERY seconds, so a
-#: lease spans several missed beats (a slow disk, a pause) before another worker takes over
-WORKER_LEASE = 30.0
-HEARTBEAT_EVERY = 5.0
 
 
 async def run_worker(
@@ -72,15 +72,14 @@ async def run_worker(
     reported: set[str] = set()
     changed = trio.Event()
 
-    async def run_one(broadcast_id: str) -> None:
+    async def run_one(broadcast_id: str, unit: Unit | None) -> None:
         nonlocal changed
         try:
-            broadcast = await run_broadcast(runtime, broadcast_id)
-            if broadcast.state is not State.SENDING:  # not merely stopped
+            broadcast, here = await run_share(runtime, broadcast_id, unit)
+            if here:  # finished by this worker (not merely stopped, nor done elsewhere)
                 finished.append(broadcast)
         finally:
             running.discard(broadcast_id)
-            runtime.store.release_broadcast(broadcast_id)
             changed.set()
 
     async def wake_on_stop() -> None:
@@ -116,9 +115,9 @@ async def run_worker(
                     if purged:
                         log.info("purged %d dispatch rows older than 30 days", purged)
                     next_purge = now + purge_every
-                for broadcast_id in _next_to_run(runtime, running, max_concurrent - len(running), reported):
+                for broadcast_id, unit in _next_to_run(runtime, running, max_concurrent - len(running), reported):
                     running.add(broadcast_id)
-                    nursery.start_soon(run_one, broadcast_id)
+                    nursery.start_soon(run_one, broadcast_id, unit)
                 if once and not running:
                     nursery.cancel_scope.cancel()
                     return finished
@@ -127,15 +126,14 @@ async def run_worker(
                     await changed.wait()
                 changed = trio.Event()
     finally:
-        # a clean exit: its broadcasts' leases go at once, another worker may take them
+        # a clean exit: its units go at once, another worker may take them
         runtime.store.retire_worker()
 
 
 def _heartbeat(runtime: Runtime, running: set[str], now: float) -> None:
-    """Renew this worker's lease and its broadcasts'; mark workers whose lease passed as lost."""
+    """Renew this worker's lease and its units'; mark workers whose lease passed as lost."""
     store = runtime.store
     store.heartbeat(now, lease=WORKER_LEASE, broadcasts=sorted(running))
-    store.renew_broadcasts(now, lease=WORKER_LEASE)
     for lost in store.mark_lost_workers(now):
         log.warning(
             "worker %s (host %s, pid %d) stopped heartbeating %.0f s ago; its broadcasts %s are taken over",
@@ -143,10 +141,13 @@ def _heartbeat(runtime: Runtime, running: set[str], now: float) -> None:
         )  # fmt: skip
 
 
-def _next_to_run(runtime: Runtime, running: set[str], room: int, reported: set[str]) -> list[str]:
-    """Broadcasts to start now, at most ``room``: SENDING ones nobody runs (a stopped
-    worker's), oldest first, then due SCHEDULED ones, fired as they are taken. Overdue
-    ones are reported (once each) instead."""
+def _next_to_run(
+    runtime: Runtime, running: set[str], room: int, reported: set[str]
+) -> list[tuple[str, Unit | None]]:
+    """Broadcasts to start now, at most ``room``, each with the unit claimed for it: SENDING
+    ones with a unit left to claim (a stopped or lost worker's, or shared with a live one),
+    oldest first, then due SCHEDULED ones, fired as they are taken. Overdue ones are
+    reported (once each) instead."""
     ready, overdue = due_now(runtime)
     now = runtime.clock.now()
     for broadcast in overdue:
@@ -163,20 +164,22 @@ def _next_to_run(runtime: Runtime, running: set[str], room: int, reported: set[s
     if room <= 0:
         return []
     store = runtime.store
-    waiting = [b for b in store.list_broadcasts(state=State.SENDING) if b.id not in running]
-    picked: list[str] = []
-    for b in sorted(waiting, key=lambda b: (b.counters.started_at or 0.0, b.id)):
-        if len(picked) < room and store.take_broadcast(b.id, now, lease=WORKER_LEASE):
-            if store.get_broadcast(b.id).state is not State.SENDING:
-                # finished by the worker that held it between our listing and our lease
-                store.release_broadcast(b.id)
-                continue
-            picked.append(b.id)  # nobody runs it: a stopped or lost worker's, or new
+    picked: list[tuple[str, Unit | None]] = []
+    for broadcast_id in store.joinable_broadcasts(now):
+        if len(picked) >= room:
+            break
+        if broadcast_id in running:
+            continue
+        unit = store.claim_unit(broadcast_id, now, lease=WORKER_LEASE)
+        if unit is None and any(done is None for *_, done in store.units(broadcast_id)):
+            continue  # another worker claimed the last free unit since our listing
+        # (None: every unit is done but nobody finished the broadcast — the run finishes it)
+        picked.append((broadcast_id, unit))
     for broadcast in ready[: room - len(picked)]:
         try:
             fired = fire(runtime, broadcast)
         except ConcurrentUpdate:
-            continue  # another worker fired it first: it runs there
-        if store.take_broadcast(fired.id, now, lease=WORKER_LEASE):
-            picked.append(fired.id)
+            continue  # another worker fired it first: it runs there, and others join it
+        # its first unit at once: this worker starts sending before any joiner arrives
+        picked.append((fired.id, store.claim_unit(fired.id, now, lease=WORKER_LEASE)))
     return picked

@@ -3,12 +3,17 @@
 Policy lives in the core; this module only does I/O, in an order that keeps the
 ledger honest:
 
-1. unresolved claims from a previous, crashed run are resolved by the core's recovery
-   rule (FAILED, outcome unknown) before anything else — never resent;
-2. a broadcast fired without its audience snapshot (the firing worker died in between)
+1. a broadcast fired without its audience snapshot (the firing worker died in between)
    gets its snapshot first;
-3. the audience is streamed page by page from the fire-time snapshot, skipping contacts
-   that already have a row (that is how a restarted worker resumes);
+2. the audience is read unit by unit (store/units_sql.py): the run claims a leased unit of
+   the fire-time snapshot, then its pages, skipping contacts that already have a row (that
+   is how a restarted worker resumes), then the next free unit — so several workers share
+   one broadcast's contacts. Before a unit's first page, the claims it holds that no live
+   worker owns (a crashed or lost worker's) are resolved by the core's recovery rule
+   (FAILED, outcome unknown) — never resent;
+3. when no unit is left to claim, the run ends once its sends are recorded: its units are
+   marked done, and the worker whose units complete the broadcast finishes it (exactly once,
+   store.settle_units);
 4. every contact's row is *claimed* in the store before its request leaves (for a
    SendBatch, every recipient's before the one request), and the final row and counters
    are written in one transaction when the reply is read;
@@ -49,7 +54,7 @@ from ..core.events import (
 )
 from ..core.http import HttpReply, redact
 from ..core.lifecycle import Action, LifecycleEventKind, State, transition
-from ..core.models import Broadcast, Flow, Integration, LifecycleEvent, Mode
+from ..core.models import Broadcast, Contact, Flow, Integration, LifecycleEvent, Mode
 from ..core.recovery import (
     claimed_elsewhere,
     misconfigured_send,
@@ -58,12 +63,13 @@ from ..core.recovery import (
     plugin_failed_before_send,
     resolve_orphaned_claim,
 )
-from ..core.results import Failed, SendResult
+from ..core.results import ChatTaken, Failed, SendResult
 from ..core.retry import closed_windows, window_closed_reasons
-from .context import Runtime
+from ..store.units_sql import Unit
+from .context import WORKER_LEASE, Runtime
 from .stopping import contacts_left
 
-__all__ = ["run_broadcast"]
+__all__ = ["run_broadcast", "run_share"]
 
 log = logging.getLogger(__name__)
 
@@ -76,13 +82,24 @@ _MAX_GATHER = 0.005
 async def run_broadcast(runtime: Runtime, broadcast_id: str) -> Broadcast:
     """Run a SENDING broadcast to its end (COMPLETED or CANCELLED) and return it — or,
     when ``runtime.stop`` is set, until its sends in flight are recorded: then it is
-    returned still SENDING."""
+    returned still SENDING (as it is when other workers still hold some of its units)."""
     run = _Run(runtime, broadcast_id)
-    return await run.go()
+    broadcast, _ = await run.go()
+    return broadcast
+
+
+async def run_share(runtime: Runtime, broadcast_id: str, unit: Unit | None = None) -> tuple[Broadcast, bool]:
+    """This worker's share of a SENDING broadcast, starting with ``unit`` if it claimed one:
+    units until none is left to claim. Returns the broadcast and whether this run finished it
+    (False when another worker did, or still works on it, or it was no longer SENDING)."""
+    broadcast = runtime.store.get_broadcast(broadcast_id)
+    if broadcast.state is not State.SENDING:
+        return broadcast, False  # finished elsewhere between our listing and now
+    return await _Run(runtime, broadcast_id, unit).go()
 
 
 class _Run:
-    def __init__(self, runtime: Runtime, broadcast_id: str) -> None:
+    def __init__(self, runtime: Runtime, broadcast_id: str, unit: Unit | None = None) -> None:
         self.rt = runtime
         self.store = runtime.store
         self.broadcast = self.store.get_broadcast(broadcast_id)
@@ -113,11 +130,16 @@ class _Run:
         self.unpublish_seen = False
         #: plugin faults by (provider, hook): the first is logged in full, the rest counted
         self.plugin_faults: dict[tuple[str, str], int] = {}
+        #: the unit being read, where in it, and whether any is left to claim
+        self.unit = unit
+        self.unit_after: str | None = None
+        self.units_left = True
 
-    async def go(self) -> Broadcast:
+    async def go(self) -> tuple[Broadcast, bool]:
         rt = self.rt
         now = rt.clock.now()
-        self._recover(now)
+        if self.unit is not None:
+            self._recover(self.unit, now)
         dispatcher = Dispatcher(
             broadcast=self.broadcast,
             flow=self.flow,
@@ -174,9 +196,10 @@ class _Run:
             nursery.cancel_scope.cancel()  # only the stop watcher is left
         self._report_plugin_faults()
         if isinstance(finished, Stopped):
+            self.store.release_units(self.broadcast.id, rt.clock.now())
             stopped = self.store.get_broadcast(self.broadcast.id)
             log.info("broadcast %s stopped with %d contact(s) left", stopped.id, contacts_left(stopped))
-            return stopped
+            return stopped, False
         return self._finish(finished)
 
     async def _watch_stop(self) -> None:
@@ -222,17 +245,40 @@ class _Run:
             if sends:
                 self._start_sends(sends)
             for load in loads:
-                contacts = self.store.audience_page(self.broadcast.id, after_id=load.after_id, limit=load.limit)
+                # (load.after_id is the dispatcher's place in its pages; ours is per unit)
+                contacts = self._next_page(load.limit)
                 # Chats of this page already messaged through another contact record (an
                 # earlier page, or before a restart): the dispatcher skips them as dedup hits.
                 used = self.store.used_chats(
                     self.broadcast.id, ((chat.integration, chat.chat_id) for c in contacts for chat in c.chats)
                 )
-                page = PageLoaded(tuple(contacts), exhausted=len(contacts) < load.limit, used_chats=used)
+                page = PageLoaded(tuple(contacts), exhausted=not contacts, used_chats=used)
                 queue += self.dispatcher.handle(page, now=self.rt.clock.now())
             if done:
                 finished = done[0]
         return finished
+
+    def _next_page(self, limit: int) -> list[Contact]:
+        """The next page of this worker's units, claiming the next free unit as one runs
+        out; empty only when no unit is left to claim."""
+        store = self.store
+        while self.units_left:
+            if self.unit is None:
+                now = self.rt.clock.now()
+                self.unit = store.claim_unit(self.broadcast.id, now, lease=WORKER_LEASE)
+                if self.unit is None:
+                    self.units_left = False
+                    break
+                self.unit_after = None
+                self._recover(self.unit, now)
+            contacts = store.unit_page(self.unit, after_id=self.unit_after, limit=limit)
+            if len(contacts) < limit:
+                self.unit = None  # read to its end: it is done once its sends are recorded
+            else:
+                self.unit_after = contacts[-1].id
+            if contacts:
+                return contacts
+        return []
 
     def _start_sends(self, actions: list[Send | SendBatch]) -> None:
         now = self.rt.clock.now()
@@ -242,10 +288,17 @@ class _Run:
                 self.broadcast.id, [(s.contact_id, s.integration, s.chat_id) for g in groups for s in g], now
             )
         )
+        refused = [s.contact_id for g in groups for s in g if s.contact_id not in claimed]
+        # A contact refused without a row of its own lost on its chat: another contact record
+        # sharing it was claimed (by another worker, planning at the same time): a dedup hit.
+        held = self.store.rows_exist(self.broadcast.id, refused) if refused else set()
         for group in groups:
             going: list[Send] = []
             for send in group:
                 # (a retry is claimed again too: its claim was released when it was refused)
+                if send.contact_id not in claimed and send.contact_id not in held:
+                    self.results_in.send_nowait((send.contact_id, ChatTaken()))
+                    continue
                 if send.contact_id not in claimed:
                     # Someone else holds this contact's row (a second worker): never send twice.
                     log.warning(
@@ -368,6 +421,7 @@ class _Run:
 
     def _poll(self, now: float) -> list[DispatchAction]:
         actions: list[DispatchAction] = []
+        self.store.complete_units(self.broadcast.id, now)  # units read and recorded: done
         current = self.store.get_broadcast(self.broadcast.id)
         if current.cancel_requested and not self.cancel_seen:
             self.cancel_seen = True
@@ -379,42 +433,45 @@ class _Run:
                 actions += self.dispatcher.handle(FlowUnpublished(), now=now)
         return actions
 
-    def _recover(self, now: float) -> None:
-        claims = self.store.pending(self.broadcast.id)
+    def _recover(self, unit: Unit, now: float) -> None:
+        """Resolve the claims a crashed or lost worker left in ``unit`` (never resent)."""
+        claims = self.store.orphaned_claims(unit)
         if not claims:
             return
-        rows = []
-        for claim in claims:
-            contact_name = ""
-            rows.append(
-                resolve_orphaned_claim(
-                    broadcast_id=claim.broadcast_id,
-                    contact_id=claim.contact_id,
-                    contact_name=contact_name,
-                    integration=claim.integration,
-                    provider=self._provider(claim.integration),
-                    claimed_at=claim.claimed_at,
-                    now=now,
-                )
+        rows = [
+            resolve_orphaned_claim(
+                broadcast_id=self.broadcast.id,
+                contact_id=contact_id,
+                contact_name="",
+                integration=integration,
+                provider=self._provider(integration),
+                claimed_at=claimed_at,
+                now=now,
             )
-        self.store.record(rows)
+            for contact_id, integration, claimed_at in claims
+        ]
+        written = self.store.record(rows)
         log.warning(
             "broadcast %s: %d send(s) of a previous run had no recorded reply; marked FAILED (outcome unknown)",
             self.broadcast.id,
-            len(rows),
+            written,
         )
 
     def _provider(self, integration: str | None) -> str:
         found = self.integrations.get(integration or "")
         return found.provider if found is not None else (integration or "broadcaster")
 
-    def _finish(self, finished: Finished) -> Broadcast:
+    def _finish(self, finished: Finished) -> tuple[Broadcast, bool]:
+        """End this worker's share; finish the broadcast if that completes its units."""
         now = self.rt.clock.now()
         current = self.store.get_broadcast(self.broadcast.id)
+        if current.state is not State.SENDING:
+            return current, False  # another worker finished it
         action = Action.FINISH_CANCELLED if finished.cancelled or current.cancel_requested else Action.FINISH
         state = transition(current.state, action)
         done = attrs.evolve(current, state=state, counters=attrs.evolve(current.counters, finished_at=now))
         kind = LifecycleEventKind.CANCELLED if state is State.CANCELLED else LifecycleEventKind.FINISHED
-        stored = self.store.update_broadcast(done, expected_state=State.SENDING, event=kind, event_at=now)
-        self.rt.on_event(LifecycleEvent(kind, stored, now))
-        return stored
+        here, stored = self.store.settle_units(done, event=kind, event_at=now)
+        if here:
+            self.rt.on_event(LifecycleEvent(kind, stored, now))
+        return stored, here

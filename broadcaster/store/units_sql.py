@@ -38,7 +38,8 @@ __all__ = ["UNIT_SIZE", "Unit", "UnitStore"]
 #: transaction per 500 sends, and a takeover resolves at most one unit's sends in flight
 UNIT_SIZE = 500
 #: the (broadcast_id, unit_no) of this worker's claimable units
-_CLAIMABLE = "done_at IS NULL AND (claimed_by IS NULL OR lease_until < ?)"
+#: (a worker's own units stay its own: it renews them, or its sends in flight would be resolved)
+_CLAIMABLE = "done_at IS NULL AND (claimed_by IS NULL OR (lease_until < ? AND claimed_by != ?))"
 _FINAL_ROW = (
     "SELECT 1 FROM dispatch_rows d WHERE d.broadcast_id = a.broadcast_id AND d.contact_id = a.contact_id"
     " AND d.status IS NOT NULL"
@@ -110,7 +111,8 @@ class UnitStore:
                 f" AND {_CLAIMABLE}"
                 " AND EXISTS (SELECT 1 FROM broadcasts b WHERE b.id = ? AND b.state = 'SENDING')"
                 " RETURNING broadcast_id, unit_no, first_id, last_id, size",
-                (self.worker_id, now + lease, broadcast_id, broadcast_id, now, now, broadcast_id),
+                (self.worker_id, now + lease, broadcast_id, broadcast_id, now, self.worker_id, now, self.worker_id,
+                 broadcast_id),
             ).fetchall()
         return Unit(*rows[0]) if rows else None
 
@@ -136,15 +138,16 @@ class UnitStore:
         return [self._contact(row) for row in rows]
 
     def orphaned_claims(self, unit: Unit) -> list[tuple[str, str | None, float]]:
-        """(contact, integration, claimed at) of the unit's pending claims that no live worker
-        holds — a lost or stopped worker's sends whose reply was never recorded."""
+        """(contact, integration, claimed at) of the unit's pending claims that no other live
+        worker holds — a lost worker's sends whose reply was never recorded, or this store's
+        own from a run that died (a unit this worker claims afresh has none of its sends in flight)."""
         return [
             (row[0], row[1], float(row[2] or 0.0))
             for row in self._query(
                 "SELECT contact_id, integration, claimed_at FROM dispatch_rows WHERE broadcast_id = ?"
-                " AND contact_id >= ? AND contact_id <= ? AND status IS NULL AND (claimed_by IS NULL OR"
-                " (claimed_by != ? AND NOT EXISTS (SELECT 1 FROM workers w WHERE w.id = claimed_by"
-                " AND w.lost_at IS NULL))) ORDER BY contact_id",
+                " AND contact_id >= ? AND contact_id <= ? AND status IS NULL AND (claimed_by IS NULL OR claimed_by = ?"
+                " OR NOT EXISTS (SELECT 1 FROM workers w WHERE w.id = claimed_by AND w.lost_at IS NULL))"
+                " ORDER BY contact_id",
                 (unit.broadcast_id, unit.first_id, unit.last_id, self.worker_id),
             )
         ]
@@ -168,12 +171,26 @@ class UnitStore:
         or with every unit done but not finished (its finisher died before finishing it)."""
         rows = self._query(
             "SELECT b.id FROM broadcasts b WHERE b.state = 'SENDING' AND (EXISTS (SELECT 1 FROM broadcast_units u"
-            " WHERE u.broadcast_id = b.id AND u.done_at IS NULL AND (u.claimed_by IS NULL OR u.lease_until < ?)) OR NOT EXISTS"
+            " WHERE u.broadcast_id = b.id AND u.done_at IS NULL AND (u.claimed_by IS NULL OR (u.lease_until < ?"
+            " AND u.claimed_by != ?))) OR NOT EXISTS"
             " (SELECT 1 FROM broadcast_units u WHERE u.broadcast_id = b.id AND u.done_at IS NULL))"
             " ORDER BY b.started_at, b.id",
-            (now,),
+            (now, self.worker_id),
         )
         return [row[0] for row in rows]
+
+    def release_units(self, broadcast_id: str, now: float) -> None:
+        """A stopped run's units: the complete ones done, the others free for any worker."""
+        with self._tx() as conn:
+            self._complete(conn, broadcast_id, now)
+            self._free(conn, broadcast_id)
+
+    def _free(self, conn: Tx, broadcast_id: str) -> None:
+        conn.execute(
+            "UPDATE broadcast_units SET claimed_by = NULL, lease_until = NULL"
+            " WHERE broadcast_id = ? AND claimed_by = ? AND done_at IS NULL",
+            (broadcast_id, self.worker_id),
+        )
 
     def settle_units(
         self, finished: Broadcast, *, event: LifecycleEventKind, event_at: float
@@ -186,11 +203,7 @@ class UnitStore:
         with self._tx() as conn:
             self.engine.lock(conn, _FINISH_LOCK | zlib.crc32(broadcast_id.encode()))
             self._complete(conn, broadcast_id, event_at)
-            conn.execute(
-                "UPDATE broadcast_units SET claimed_by = NULL, lease_until = NULL"
-                " WHERE broadcast_id = ? AND claimed_by = ? AND done_at IS NULL",
-                (broadcast_id, self.worker_id),
-            )
+            self._free(conn, broadcast_id)
             cursor = conn.execute(
                 "UPDATE broadcasts SET body = ?, state = ?, run_at = ?, retry_of = ?, audience_size_estimate = ?,"
                 " audience_size_actual = ?, started_at = ?, finished_at = ? WHERE id = ? AND state = 'SENDING'"
