@@ -58,7 +58,7 @@ def test_v1_file_is_upgraded_in_place(tmp_path: Path) -> None:
 
 def test_fresh_file_gets_latest_version(tmp_path: Path) -> None:
     with open_store(tmp_path / "new.db") as store:
-        assert 8 == SCHEMA_VERSION == schema_version(store.engine.connection)
+        assert 9 == SCHEMA_VERSION == schema_version(store.engine.connection)
 
 
 def test_newer_file_is_refused(tmp_path: Path) -> None:
@@ -108,3 +108,31 @@ def test_postgresql_gets_its_versioned_schema_and_refuses_a_newer_one(pg_url: st
     finally:
         with psycopg.connect(pg_url, autocommit=True) as conn:
             conn.execute("DELETE FROM broadcaster_schema WHERE version > %s", (PG_SCHEMA_VERSION,))
+
+
+def test_v9_cuts_the_units_of_sending_broadcasts_and_makes_chats_unique(tmp_path: Path) -> None:
+    path = tmp_path / "v8.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate(conn, target=8)
+    for bid, state in (("b1", "SENDING"), ("b2", "COMPLETED")):
+        conn.execute(
+            "INSERT INTO broadcasts (id, state, created_at, body) VALUES (?, ?, 1.0, ?)", (bid, state, dumps(Broadcast(bid)))
+        )
+        conn.executemany(
+            "INSERT INTO audience (broadcast_id, contact_id) VALUES (?, ?)", [(bid, f"c{i:04d}") for i in range(501)]
+        )
+    # two claims on one chat (possible before v9): the first keeps it
+    conn.executemany(
+        "INSERT INTO dispatch_rows (broadcast_id, contact_id, integration, chat_id) VALUES ('b1', ?, 'tg', '7')",
+        [("c0001",), ("c0002",)],
+    )
+    conn.close()
+    with open_store(path) as store:
+        assert [(u.no, u.first_id, u.last_id, u.size, by) for u, by, _, _ in store.units("b1")] == [
+            (0, "c0000", "c0499", 500, None),
+            (1, "c0500", "c0500", 1, None),
+        ]
+        assert store.units("b2") == []
+        chats = store.engine.query("SELECT contact_id, chat_id FROM dispatch_rows ORDER BY contact_id")
+        assert chats == [("c0001", "7"), ("c0002", None)]
+        assert store.claim("b1", [("c0003", "tg", "7")], 2.0) == []  # the chat is taken
