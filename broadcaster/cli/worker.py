@@ -32,7 +32,7 @@ from ..core.lifecycle import State
 from ..core.models import Broadcast, Integration, LifecycleEvent
 from ..core.ratelimit import TokenBucket
 from ..runtime.callbacks import CallbackApp, serve_callbacks
-from ..runtime.context import Runtime, WallClock
+from ..runtime.context import WORKER_LEASE, Runtime, WallClock
 from ..runtime.health import HealthTracker, store_sink
 from ..runtime.http import HttpExecutor
 from ..runtime.outbox_delivery import OutboxDelivery
@@ -228,8 +228,16 @@ class RichProgress:
     show_default=True,
     help="Broadcasts sent at the same time (those through one integration share its rate).",
 )
+@click.option(
+    "--lease",
+    type=FiniteRange(min=1.0, max=3600),
+    default=WORKER_LEASE,
+    show_default=True,
+    help="Seconds this worker and its audience units stay live without a heartbeat (it beats every sixth"
+    " of it); after that another worker takes its units over.",
+)
 @pass_app
-def run(app: App, once: bool, plain: bool, interval: float, idle_poll: float, concurrent: int) -> None:
+def run(app: App, once: bool, plain: bool, interval: float, idle_poll: float, concurrent: int, lease: float) -> None:
     """Run the worker: fire due broadcasts and dispatch them, with live progress.
 
     Up to --concurrent broadcasts are sent at once; those through one integration
@@ -256,7 +264,7 @@ def run(app: App, once: bool, plain: bool, interval: float, idle_poll: float, co
         )
         watch = StopWatch()
         try:
-            finished = trio.run(_work, app, store, display, once, idle_poll, concurrent, watch)
+            finished = trio.run(_work, app, store, display, once, idle_poll, concurrent, watch, lease)
         except BaseException as exc:
             if not is_interrupt(exc):
                 raise
@@ -296,6 +304,7 @@ async def _work(
     idle_poll: float,
     concurrent: int,
     watch: StopWatch,
+    lease: float = WORKER_LEASE,
 ) -> list[Broadcast]:
     config = app.config
     registry = app.registry
@@ -320,6 +329,7 @@ async def _work(
         on_event=on_event,
         health=HealthTracker(on_status=store_sink(app.store), clock=clock.now, buckets=buckets),
         max_lateness=config.max_lateness,
+        worker_lease=lease,
     )
     finished: list[Broadcast] = []
     async with runtime.executor, trio.open_nursery() as guard:

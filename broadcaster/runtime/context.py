@@ -21,11 +21,12 @@ from .http import HttpExecutor
 
 __all__ = ["HEARTBEAT_EVERY", "WORKER_LEASE", "Runtime", "WallClock"]
 
-#: a worker's lease, and its audience units': it heartbeats every HEARTBEAT_EVERY seconds
-#: (from the worker's main loop, never held up by sends), so a lease spans six missed beats
-#: (a slow disk, a pause, a starved process) before another worker takes over
+#: a worker's lease, and its audience units' (the default of Runtime.worker_lease): it
+#: heartbeats every sixth of it (from the worker's main loop, never held up by sends), so a
+#: lease spans six missed beats (a slow disk, a pause, a starved process) before another
+#: worker takes over
 WORKER_LEASE = 30.0
-HEARTBEAT_EVERY = 5.0
+HEARTBEAT_EVERY = WORKER_LEASE / 6
 
 
 class WallClock:
@@ -77,6 +78,9 @@ class Runtime:
     warmup: float = DEFAULT_WARMUP
     #: how late after its run-at a broadcast still fires (core.schedule)
     max_lateness: float = DEFAULT_MAX_LATENESS
+    #: how long this worker and its audience units stay live without a heartbeat (it beats
+    #: every sixth of it); `broadcaster run --lease`
+    worker_lease: float = WORKER_LEASE
     #: set to stop gracefully: nothing new is fired or sent, sends in flight finish and
     #: are recorded, running broadcasts stay SENDING for a later run (runtime.stopping)
     stop: trio.Event = attrs.field(factory=trio.Event)

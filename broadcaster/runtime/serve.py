@@ -87,8 +87,9 @@ async def run_worker(
         changed.set()
 
     next_purge = runtime.clock.now()
-    runtime.store.start_worker(next_purge, lease=WORKER_LEASE)
-    next_beat = next_purge + HEARTBEAT_EVERY
+    runtime.store.start_worker(next_purge, lease=runtime.worker_lease)
+    beat_every = runtime.worker_lease / 6
+    next_beat = next_purge + beat_every
     sharing = runtime.shares_rates
     if sharing:
         runtime.bucket_type = SharedBucket
@@ -109,7 +110,7 @@ async def run_worker(
                 now = runtime.clock.now()
                 if now >= next_beat:
                     _heartbeat(runtime, running, now)
-                    next_beat = now + HEARTBEAT_EVERY
+                    next_beat = now + beat_every
                 if now >= next_purge:
                     purged = runtime.store.purge_rows(now - ROW_TTL_SECONDS)
                     if purged:
@@ -133,7 +134,7 @@ async def run_worker(
 def _heartbeat(runtime: Runtime, running: set[str], now: float) -> None:
     """Renew this worker's lease and its units'; mark workers whose lease passed as lost."""
     store = runtime.store
-    store.heartbeat(now, lease=WORKER_LEASE, broadcasts=sorted(running))
+    store.heartbeat(now, lease=runtime.worker_lease, broadcasts=sorted(running))
     for lost in store.mark_lost_workers(now):
         log.warning(
             "worker %s (host %s, pid %d) stopped heartbeating %.0f s ago; its broadcasts %s are taken over",
@@ -141,9 +142,7 @@ def _heartbeat(runtime: Runtime, running: set[str], now: float) -> None:
         )  # fmt: skip
 
 
-def _next_to_run(
-    runtime: Runtime, running: set[str], room: int, reported: set[str]
-) -> list[tuple[str, Unit | None]]:
+def _next_to_run(runtime: Runtime, running: set[str], room: int, reported: set[str]) -> list[tuple[str, Unit | None]]:
     """Broadcasts to start now, at most ``room``, each with the unit claimed for it: SENDING
     ones with a unit left to claim (a stopped or lost worker's, or shared with a live one),
     oldest first, then due SCHEDULED ones, fired as they are taken. Overdue ones are
@@ -170,7 +169,7 @@ def _next_to_run(
             break
         if broadcast_id in running:
             continue
-        unit = store.claim_unit(broadcast_id, now, lease=WORKER_LEASE)
+        unit = store.claim_unit(broadcast_id, now, lease=runtime.worker_lease)
         if unit is None and any(done is None for *_, done in store.units(broadcast_id)):
             continue  # another worker claimed the last free unit since our listing
         # (None: every unit is done but nobody finished the broadcast — the run finishes it)
@@ -181,5 +180,5 @@ def _next_to_run(
         except ConcurrentUpdate:
             continue  # another worker fired it first: it runs there, and others join it
         # its first unit at once: this worker starts sending before any joiner arrives
-        picked.append((fired.id, store.claim_unit(fired.id, now, lease=WORKER_LEASE)))
+        picked.append((fired.id, store.claim_unit(fired.id, now, lease=runtime.worker_lease)))
     return picked

@@ -66,7 +66,7 @@ from ..core.recovery import (
 from ..core.results import ChatTaken, Failed, SendResult
 from ..core.retry import closed_windows, window_closed_reasons
 from ..store.units_sql import Unit
-from .context import WORKER_LEASE, Runtime
+from .context import Runtime
 from .stopping import contacts_left
 
 __all__ = ["run_broadcast", "run_share"]
@@ -265,7 +265,7 @@ class _Run:
         while self.units_left:
             if self.unit is None:
                 now = self.rt.clock.now()
-                self.unit = store.claim_unit(self.broadcast.id, now, lease=WORKER_LEASE)
+                self.unit = store.claim_unit(self.broadcast.id, now, lease=self.rt.worker_lease)
                 if self.unit is None:
                     self.units_left = False
                     break

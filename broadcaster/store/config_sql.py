@@ -28,7 +28,6 @@ class ConfigStore:
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         raise NotImplementedError
 
-
     def _put(self, sql: str, params: Sequence[Any]) -> None:
         with self._tx() as conn:
             conn.execute(sql, params)

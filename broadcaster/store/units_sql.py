@@ -111,8 +111,17 @@ class UnitStore:
                 f" AND {_CLAIMABLE}"
                 " AND EXISTS (SELECT 1 FROM broadcasts b WHERE b.id = ? AND b.state = 'SENDING')"
                 " RETURNING broadcast_id, unit_no, first_id, last_id, size",
-                (self.worker_id, now + lease, broadcast_id, broadcast_id, now, self.worker_id, now, self.worker_id,
-                 broadcast_id),
+                (
+                    self.worker_id,
+                    now + lease,
+                    broadcast_id,
+                    broadcast_id,
+                    now,
+                    self.worker_id,
+                    now,
+                    self.worker_id,
+                    broadcast_id,
+                ),
             ).fetchall()
         return Unit(*rows[0]) if rows else None
 

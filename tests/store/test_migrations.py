@@ -116,7 +116,8 @@ def test_v9_cuts_the_units_of_sending_broadcasts_and_makes_chats_unique(tmp_path
     migrate(conn, target=8)
     for bid, state in (("b1", "SENDING"), ("b2", "COMPLETED")):
         conn.execute(
-            "INSERT INTO broadcasts (id, state, created_at, body) VALUES (?, ?, 1.0, ?)", (bid, state, dumps(Broadcast(bid)))
+            "INSERT INTO broadcasts (id, state, created_at, body) VALUES (?, ?, 1.0, ?)",
+            (bid, state, dumps(Broadcast(bid))),
         )
         conn.executemany(
             "INSERT INTO audience (broadcast_id, contact_id) VALUES (?, ?)", [(bid, f"c{i:04d}") for i in range(501)]

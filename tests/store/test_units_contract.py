@@ -17,9 +17,7 @@ from broadcaster.store.units_sql import UNIT_SIZE, Unit
 def _sending(store: SQLStore, n: int, broadcast_id: str = "b1") -> Broadcast:
     store.upsert_contacts([Contact(f"c{i:05d}", f"P{i}", chats=(Chat("tg", str(i)),)) for i in range(n)])
     store.create_broadcast(Broadcast(broadcast_id))
-    fired = attrs.evolve(
-        store.get_broadcast(broadcast_id), state=State.SENDING, counters=Counters(started_at=1.0)
-    )
+    fired = attrs.evolve(store.get_broadcast(broadcast_id), state=State.SENDING, counters=Counters(started_at=1.0))
     return store.update_broadcast(fired, expected_state=State.DRAFT, snapshot=True)
 
 
