@@ -64,7 +64,9 @@ def run_kills(url: str, tmp_path: Path, *, contacts: int, kills: int, seed: int 
         command = [sys.executable, "-m", "broadcaster.cli", "run", "--plain", "--idle-poll", "0.1", "--lease", "3"]
 
         def start() -> subprocess.Popen[bytes]:
-            return subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            return subprocess.Popen(
+                command, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
 
         workers = [start() for _ in range(WORKERS)]
         killed_at: list[int] = []
@@ -72,7 +74,7 @@ def run_kills(url: str, tmp_path: Path, *, contacts: int, kills: int, seed: int 
             with open_store(url) as store:
                 for k in range(kills):
                     target = (k + 1) * contacts // (kills + 2)
-                    _wait_for(f"{target} accepted", lambda: limited.stats(base_url)["accepted"] >= target)
+                    _wait_for(f"{target} accepted", lambda at=target: limited.stats(base_url)["accepted"] >= at)
                     victim = rng.randrange(WORKERS)
                     workers[victim].send_signal(signal.SIGKILL)
                     workers[victim].wait(timeout=30)
