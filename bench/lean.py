@@ -1,0 +1,303 @@
+#!/usr/bin/env python3
+"""Benchmark the engine's own overhead: the trio runtime against an unlimited loopback
+Telegram, beside a bare httpx-on-trio client against the same server, in one run.
+
+    .venv/bin/python bench/lean.py                     # 5 000 sends, 3 repeats, medians
+    .venv/bin/python bench/lean.py --sends 10000 --repeats 5
+    .venv/bin/python bench/lean.py --old /tmp/sim-old  # another checkout's engine beside this one
+    .venv/bin/python bench/lean.py --profile engine.prof  # cProfile one engine run (worker side)
+
+The provider is a minimal HTTP/1.1 keep-alive server on asyncio (its own process, so its
+CPU is not the worker's): it answers every request at once with a Telegram
+``sendMessage`` success and never limits, so whatever bounds the rate is the client.
+A SQLite file is seeded with the audience; a worker process fires the broadcast and runs
+it to the end through the real plugin, dispatcher, ``HttpExecutor`` and store, configured
+at 1 000 000 messages/s (no pacing). The bare client posts the same JSON with the same
+concurrency (the default pacing plan's 50 in flight) on one ``httpx.AsyncClient`` and
+does nothing else. Each side is its own process; they alternate, and figures are medians.
+
+Printed: sends/s (first send to last reply, as seen by the client process), CPU seconds
+per 1 000 sends of that process, and engine ÷ bare. Targets: engine sends/s >= 0.8 x bare,
+engine CPU per 1 000 sends <= 0.6 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+TOKEN = "123:LEAN"
+TEXT = "Hello from the lean benchmark"
+#: the default pacing plan's sends in flight (10 batches x 5): the bare client's lanes
+CONCURRENCY = 50
+RATE = 1_000_000.0
+
+
+# -- the provider (its own process) ------------------------------------------------------
+
+
+def serve() -> None:
+    """Answer every HTTP/1.1 request with a Telegram success, keep-alive; print the address."""
+    import asyncio
+    import re
+
+    _LENGTH = re.compile(rb"(?i)\r\ncontent-length:\s*(\d+)\r\n")
+    counter = [0]
+
+    class Answer(asyncio.Protocol):
+        def connection_made(self, transport: Any) -> None:
+            self.transport = transport
+            self.buffer = b""
+
+        def data_received(self, data: bytes) -> None:
+            self.buffer += data
+            out = []
+            while True:
+                end = self.buffer.find(b"\r\n\r\n")
+                if end < 0:
+                    break
+                found = _LENGTH.search(self.buffer, 0, end + 2)
+                length = int(found.group(1)) if found else 0
+                if len(self.buffer) < end + 4 + length:
+                    break
+                self.buffer = self.buffer[end + 4 + length :]
+                counter[0] += 1
+                body = b'{"ok":true,"result":{"message_id":%d,"chat":{"id":1},"date":0,"text":"x"}}' % counter[0]
+                out.append(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
+                    % (len(body), body)
+                )
+            if out:
+                self.transport.write(b"".join(out))
+
+    async def main() -> None:
+        server = await asyncio.get_running_loop().create_server(Answer, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        print(f"http://127.0.0.1:{port}", flush=True)
+        await server.serve_forever()
+
+    asyncio.run(main())
+
+
+# -- the two clients (each its own process) --------------------------------------------------
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def bare(base_url: str, count: int, transport: str) -> dict[str, Any]:
+    """``count`` sendMessage POSTs from one httpx.AsyncClient on trio, 50 in flight.
+
+    ``transport`` "httpx": httpx's own pool of 50 connections (what a plain client
+    gets); "engine": the client HttpExecutor builds (the same limits, split over its
+    small pools), so engine ÷ this is the cost of the store, dispatcher and plugin alone."""
+    import httpx
+    import trio
+
+    from broadcaster.runtime.http import HttpExecutor
+
+    async def run() -> None:
+        url = f"{base_url}/bot{TOKEN}/sendMessage"
+        todo = iter(range(count))
+        limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+        executor = HttpExecutor()
+        async with (
+            executor,
+            httpx.AsyncClient(limits=limits) if transport == "httpx" else executor.client("tg") as client,
+        ):
+
+            async def lane() -> None:
+                for i in todo:
+                    reply = await client.post(url, json={"chat_id": str(700_000_000 + i), "text": TEXT})
+                    reply.raise_for_status()
+                    reply.json()  # the engine's plugin reads every reply
+
+            async with trio.open_nursery() as nursery:
+                for _ in range(CONCURRENCY):
+                    nursery.start_soon(lane)
+
+    cpu, started = _cpu(), time.perf_counter()
+    trio.run(run)
+    return {"sends": count, "wall_s": time.perf_counter() - started, "cpu_s": _cpu() - cpu}
+
+
+def seed(db_path: Path, size: int, base_url: str) -> None:
+    from broadcaster.core.lifecycle import State
+    from broadcaster.core.models import Audience, Broadcast, Chat, Contact, Flow, Integration, Mode, TextCard
+    from broadcaster.store.sqlite import open_store
+
+    with open_store(db_path) as store:
+        store.put_integration(Integration("tg", "telegram", {"token": TOKEN, "base_url": base_url}))
+        store.put_flow(Flow("f1", "lean", first_card=TextCard(TEXT)))
+        store.upsert_contacts(
+            [Contact(f"c{i:07d}", f"Person {i}", chats=(Chat("tg", str(700_000_000 + i)),)) for i in range(size)]
+        )
+        store.create_broadcast(
+            Broadcast(
+                id="lean",
+                mode=Mode.FLOW,
+                flow_id="f1",
+                audience=Audience(filter=""),
+                state=State.SCHEDULED,
+                run_at=time.time(),
+            )
+        )
+
+
+def engine(db_path: str, profile: str | None = None) -> dict[str, Any]:
+    """Fire the seeded broadcast and run it to the end in this process, as a worker does."""
+    import random
+
+    import broadcaster_telegram
+    import trio
+
+    from broadcaster.plugins import ProviderRegistry, make_plugin_manager
+    from broadcaster.runtime.context import Runtime, WallClock
+    from broadcaster.runtime.http import HttpExecutor
+    from broadcaster.runtime.scheduler import fire_due
+    from broadcaster.runtime.worker import run_broadcast
+    from broadcaster.store.sqlite import open_store
+
+    timing: dict[str, float] = {}
+
+    async def run() -> Any:
+        pm = make_plugin_manager(autoload=False, plugins=[broadcaster_telegram])
+        with open_store(db_path) as store:
+            async with HttpExecutor() as executor:
+                runtime = Runtime(
+                    store=store,
+                    registry=ProviderRegistry.from_plugin_manager(pm),
+                    executor=executor,
+                    clock=WallClock(),
+                    rng=random.Random(1),
+                    rates={"tg": RATE},
+                )
+                timing["cpu"], timing["started"] = _cpu(), time.perf_counter()
+                (fired,) = fire_due(runtime)
+                done = await run_broadcast(runtime, fired.id)
+                timing["wall"], timing["cpu"] = time.perf_counter() - timing["started"], _cpu() - timing["cpu"]
+                return done
+
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        done = profiler.runcall(trio.run, run)
+        profiler.dump_stats(profile)
+    else:
+        done = trio.run(run)
+    counters = done.counters
+    return {
+        "sends": counters.delivered + counters.failed,
+        "delivered": counters.delivered,
+        "wall_s": timing["wall"],
+        "cpu_s": timing["cpu"],
+    }
+
+
+# -- the harness -------------------------------------------------------------------------------
+
+
+def _env(code: Path | None) -> dict[str, str]:
+    env = dict(os.environ)
+    if code is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(code), str(code / "plugins" / "telegram")])
+    return env
+
+
+def _child(args: list[str], code: Path | None = None) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, __file__, *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=_env(code),
+        cwd=tempfile.gettempdir(),
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def measure(side: str, base_url: str, sends: int, code: Path | None, profile: str | None = None) -> dict[str, Any]:
+    if side.startswith("bare"):
+        return _child(["--bare", base_url, str(sends), side.split()[-1]])
+    with tempfile.TemporaryDirectory() as tmp:
+        db_path = Path(tmp) / "lean.sqlite"
+        seed(db_path, sends, base_url)
+        result = _child(["--engine", str(db_path), *([profile] if profile else [])], code)
+    if result["delivered"] != sends:
+        raise SystemExit(f"{side}: {result['delivered']} of {sends} delivered")
+    return result
+
+
+def _row(label: str, runs: list[dict[str, Any]]) -> dict[str, float]:
+    rate = statistics.median(r["sends"] / r["wall_s"] for r in runs)
+    cpu = statistics.median(1000 * r["cpu_s"] / r["sends"] for r in runs)
+    walls = " ".join(f"{r['sends'] / r['wall_s']:.0f}" for r in runs)
+    print(f"{label:>11}  {rate:>9,.0f}  {cpu:>12.3f}  {walls}", flush=True)
+    return {"rate": rate, "cpu": cpu}
+
+
+def main(argv: list[str]) -> int:
+    if argv and argv[0] == "--serve":
+        serve()
+        return 0
+    if argv and argv[0] == "--bare":
+        print(json.dumps(bare(argv[1], int(argv[2]), argv[3])))
+        return 0
+    if argv and argv[0] == "--engine":
+        print(json.dumps(engine(argv[1], argv[2] if len(argv) > 2 else None)))
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sends", type=int, default=5_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--old", type=Path, help="also run the engine of the checkout at this directory")
+    parser.add_argument("--profile", help="cProfile one engine run into this file, and print nothing else")
+    opts = parser.parse_args(argv)
+    server = subprocess.Popen([sys.executable, __file__, "--serve"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        base_url = server.stdout.readline().strip()
+        if opts.profile:
+            print(json.dumps(measure("engine", base_url, opts.sends, None, str(Path(opts.profile).resolve()))))
+            return 0
+        sides: list[tuple[str, Path | None]] = [("bare httpx", None), ("bare engine", None), ("engine", None)]
+        if opts.old is not None:
+            sides.insert(2, ("old engine", opts.old.resolve()))
+        load = os.getloadavg()
+        print(
+            f"{opts.sends:,} sends, median of {opts.repeats} run(s) per side, interleaved"
+            f" (load average {load[0]:.2f} {load[1]:.2f} at the start)"
+        )
+        print(f"{'':>11}  {'sends/s':>9}  {'CPU s/1000':>12}  runs (sends/s)")
+        runs: dict[str, list[dict[str, Any]]] = {label: [] for label, _ in sides}
+        for _ in range(opts.repeats):
+            for label, code in sides:
+                runs[label].append(measure(label if label.startswith("bare") else "engine", base_url, opts.sends, code))
+        rows = {label: _row(label, runs[label]) for label, _ in sides}
+        for label, _ in sides[2:]:
+            print(
+                f"{label}: sends/s {rows[label]['rate'] / rows['bare httpx']['rate']:.2f} x bare httpx"
+                f" and {rows[label]['rate'] / rows['bare engine']['rate']:.2f} x bare on the engine's transport"
+                f" (target >= 0.8); CPU per 1 000 sends {rows[label]['cpu']:.3f} s (target <= 0.6)"
+            )
+        load = os.getloadavg()
+        print(f"load average {load[0]:.2f} {load[1]:.2f} at the end (2 cores, shared)")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
