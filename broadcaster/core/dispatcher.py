@@ -264,30 +264,7 @@ class Dispatcher:
             batch.in_flight -= 1
             if batch.where is _ACTIVE:
                 self._open.add(batch)
-            # _delivered, written out (one call fewer per contact): the same steps
-            self.stats.delivered += 1
-            integration = send.integration
-            bucket = self._buckets[integration]
-            bucket.accepted(now, sent_at=sent_at)
-            if result.rate is not None:
-                bucket.reported(now, result.rate, sent_at=sent_at)
-            confirmed = result.confirmed
-            self._rows.append(
-                DispatchRow(
-                    self._broadcast_id,
-                    send.contact_id,
-                    _S_DELIVERED if confirmed else _S_ACCEPTED,
-                    send.contact_name,
-                    integration,
-                    None,
-                    None,
-                    send.used_fallback,
-                    sent_at,
-                    now if confirmed else None,
-                    result.message_id,
-                    now,
-                )
-            )
+            self._delivered(send, result, sent_at, now)
             if not batch.queue and batch.in_flight == 0:
                 self._may_free = True
         else:
