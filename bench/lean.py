@@ -24,6 +24,7 @@ engine CPU per 1 000 sends <= 0.6 s.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import resource
@@ -101,7 +102,8 @@ def bare(base_url: str, count: int, transport: str) -> dict[str, Any]:
 
     ``transport`` "httpx": httpx's own pool of 50 connections (what a plain client
     gets); "engine": the client HttpExecutor builds (the same limits, split over its
-    small pools), so engine ÷ this is the cost of the store, dispatcher and plugin alone."""
+    small pools), so engine ÷ this is the cost of the store, dispatcher and plugin alone;
+    "h11": no httpx at all (:func:`_h11_lanes`), what a thinner HTTP path could cost."""
     import httpx
     import trio
 
@@ -128,8 +130,52 @@ def bare(base_url: str, count: int, transport: str) -> dict[str, Any]:
                     nursery.start_soon(lane)
 
     cpu, started = _cpu(), time.perf_counter()
-    trio.run(run)
+    trio.run(run if transport != "h11" else functools.partial(_h11_lanes, base_url, count))
     return {"sends": count, "wall_s": time.perf_counter() - started, "cpu_s": _cpu() - cpu}
+
+
+async def _h11_lanes(base_url: str, count: int) -> None:
+    """The thin path's floor: 50 lanes, each one keep-alive connection driven by h11 on a
+    trio stream (what httpcore does underneath, without httpx's request and response
+    models, its pool or its stream wrappers). Plain HTTP only; a sketch, not a client."""
+    import h11
+    import trio
+
+    host, port = base_url.removeprefix("http://").split(":")
+    target = f"/bot{TOKEN}/sendMessage".encode()
+    todo = iter(range(count))
+
+    async def lane() -> None:
+        stream = await trio.open_tcp_stream(host, int(port))
+        conn = h11.Connection(h11.CLIENT)
+        async with stream:
+            for i in todo:
+                body = json.dumps({"chat_id": str(700_000_000 + i), "text": TEXT}).encode()
+                headers = [("host", host), ("content-type", "application/json"), ("content-length", str(len(body)))]
+                await stream.send_all(
+                    conn.send(h11.Request(method="POST", target=target, headers=headers))
+                    + conn.send(h11.Data(data=body))
+                    + conn.send(h11.EndOfMessage())
+                )
+                status, chunks = 0, []
+                while True:
+                    event = conn.next_event()
+                    if event is h11.NEED_DATA:
+                        conn.receive_data(await stream.receive_some(65536))
+                    elif isinstance(event, h11.Response):
+                        status = event.status_code
+                    elif isinstance(event, h11.Data):
+                        chunks.append(event.data)
+                    elif isinstance(event, h11.EndOfMessage):
+                        break
+                if status != 200:
+                    raise RuntimeError(f"the server answered {status}")
+                json.loads(b"".join(chunks))  # the engine's plugin reads every reply
+                conn.start_next_cycle()
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(CONCURRENCY):
+            nursery.start_soon(lane)
 
 
 def seed(db_path: Path, size: int, base_url: str) -> None:
@@ -232,9 +278,9 @@ def measure(side: str, base_url: str, sends: int, code: Path | None, profile: st
     if side.startswith("bare"):
         return _child(["--bare", base_url, str(sends), side.split()[-1]])
     with tempfile.TemporaryDirectory() as tmp:
+        # seeded by the engine's own process: an older checkout's store has an older schema
         db_path = Path(tmp) / "lean.sqlite"
-        seed(db_path, sends, base_url)
-        result = _child(["--engine", str(db_path), *([profile] if profile else [])], code)
+        result = _child(["--engine", str(db_path), base_url, str(sends), *([profile] if profile else [])], code)
     if result["delivered"] != sends:
         raise SystemExit(f"{side}: {result['delivered']} of {sends} delivered")
     return result
@@ -256,7 +302,8 @@ def main(argv: list[str]) -> int:
         print(json.dumps(bare(argv[1], int(argv[2]), argv[3])))
         return 0
     if argv and argv[0] == "--engine":
-        print(json.dumps(engine(argv[1], argv[2] if len(argv) > 2 else None)))
+        seed(Path(argv[1]), int(argv[3]), argv[2])
+        print(json.dumps(engine(argv[1], argv[4] if len(argv) > 4 else None)))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sends", type=int, default=5_000)
@@ -271,9 +318,14 @@ def main(argv: list[str]) -> int:
         if opts.profile:
             print(json.dumps(measure("engine", base_url, opts.sends, None, str(Path(opts.profile).resolve()))))
             return 0
-        sides: list[tuple[str, Path | None]] = [("bare httpx", None), ("bare engine", None), ("engine", None)]
+        sides: list[tuple[str, Path | None]] = [
+            ("bare httpx", None),
+            ("bare engine", None),
+            ("bare h11", None),
+            ("engine", None),
+        ]
         if opts.old is not None:
-            sides.insert(2, ("old engine", opts.old.resolve()))
+            sides.insert(3, ("old engine", opts.old.resolve()))
         load = os.getloadavg()
         print(
             f"{opts.sends:,} sends, median of {opts.repeats} run(s) per side, interleaved"
@@ -285,7 +337,7 @@ def main(argv: list[str]) -> int:
             for label, code in sides:
                 runs[label].append(measure(label if label.startswith("bare") else "engine", base_url, opts.sends, code))
         rows = {label: _row(label, runs[label]) for label, _ in sides}
-        for label, _ in sides[2:]:
+        for label, _ in sides[3:]:
             print(
                 f"{label}: sends/s {rows[label]['rate'] / rows['bare httpx']['rate']:.2f} x bare httpx"
                 f" and {rows[label]['rate'] / rows['bare engine']['rate']:.2f} x bare on the engine's transport"
