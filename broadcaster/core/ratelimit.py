@@ -78,7 +78,8 @@ _OBSERVE = 0.3
 _KEEP = 8192
 #: a new measurement starts at most once per this many seconds
 _GAP = 1.0
-#: run this far under the measured limit: the estimate is a ratio of a few dozen replies
+#: run this far under the measured lower bound (exact for a token bucket that sees the sends
+#: when they left; the network's jitter on the way in bunches a few)
 _MARGIN = 0.98
 #: a window with at least this share accepted was only just over the limit: step down by _STEP_DOWN
 _NEARLY_ALL = 0.9
@@ -358,6 +359,8 @@ class TokenBucket:
         scale = rate / self.base_rate
         if self._learned is not None:
             self._learned *= scale
+        if self._search is not None:
+            self._search *= scale
         self._observed_rate *= scale
         self.base_rate = rate
         self.min_rate = min(self.min_rate, rate)
@@ -369,10 +372,10 @@ class TokenBucket:
         bucket, in this bucket's terms): it climbs back from ``since`` as a limit measured
         here would. Kept only if it is slower than the current rate; returns whether."""
         before = self.rate(now)
-        kept = (self._learned, self._learned_at)
+        kept = (self._learned, self._learned_at, self._search)
         self._set(max(self.min_rate, rate), since)
         if self.rate(now) >= before:
-            self._learned, self._learned_at = kept
+            self._learned, self._learned_at, self._search = kept
             return False
         self._refill(now)
         return True
