@@ -178,7 +178,12 @@ def _next_to_run(runtime: Runtime, running: set[str], room: int, reported: set[s
         try:
             fired = fire(runtime, broadcast)
         except ConcurrentUpdate:
-            continue  # another worker fired it first: it runs there, and others join it
+            # another worker fired it first: join it now rather than an idle_poll later
+            # (and a `run --once` that lost the race has its share instead of exiting)
+            unit = store.claim_unit(broadcast.id, now, lease=runtime.worker_lease)
+            if unit is not None and broadcast.id not in running:
+                picked.append((broadcast.id, unit))
+            continue
         # its first unit at once: this worker starts sending before any joiner arrives
         picked.append((fired.id, store.claim_unit(fired.id, now, lease=runtime.worker_lease)))
     return picked

@@ -252,3 +252,31 @@ async def test_cancel_and_unpublish_reach_every_worker_within_a_second(pg_url, a
     finally:
         for store in stores:
             store.close()
+
+
+async def test_a_worker_that_loses_the_fire_race_joins_the_broadcast_at_once(pg_url, autojump_clock):
+    # both look at the due broadcast together; the loser of the fire race claims a unit of it
+    # there and then (a `run --once` would otherwise find nothing joinable yet and exit)
+    pg_reset(pg_url)
+    a, b = _pg_store(pg_url, "worker-a"), _pg_store(pg_url, "worker-b")
+    try:
+        _fill(a, 2_000)
+        schedule(a, "b1")
+        fake = FakeTelegram()
+        runtimes = [make_runtime(store, fake)[0] for store in (a, b)]
+        done: dict[str, list[str]] = {}
+
+        async def work(runtime):
+            done[runtime.store.worker_id] = [x.id for x in await run_worker(runtime, once=True)]
+
+        with trio.fail_after(3600):
+            async with trio.open_nursery() as nursery:
+                for runtime in runtimes:
+                    nursery.start_soon(work, runtime)
+        assert a.get_broadcast("b1").state is State.COMPLETED
+        assert sorted(fake.accepted.values()) == [1] * 2_000
+        assert set(_claimers(a)) == {"worker-a", "worker-b"}
+        assert sorted(len(ids) for ids in done.values()) == [0, 1]
+    finally:
+        a.close()
+        b.close()

@@ -51,7 +51,9 @@ def _wait_for(what: str, check: Callable[[], bool], *, within: float = 300.0) ->
         time.sleep(0.05)
 
 
-def run_kills(url: str, tmp_path: Path, *, contacts: int, kills: int, seed: int = 7) -> dict[str, object]:
+def run_kills(
+    url: str, tmp_path: Path, *, contacts: int, kills: int, rate: float = RATE, seed: int = 7
+) -> dict[str, object]:
     """Run the broadcast to its end through ``kills`` SIGKILLs; returns what the provider and the store saw."""
     pg_reset(url)
     rng = random.Random(seed)
@@ -59,7 +61,7 @@ def run_kills(url: str, tmp_path: Path, *, contacts: int, kills: int, seed: int 
     try:
         _seed(url, base_url, contacts)
         config = tmp_path / "broadcaster.toml"
-        config.write_text(f'store = "{url}"\n[rates]\ntg = {RATE}\n')
+        config.write_text(f'store = "{url}"\n[rates]\ntg = {rate}\n')
         env = dict(os.environ, BROADCASTER_CONFIG=str(config))
         command = [sys.executable, "-m", "broadcaster.cli", "run", "--plain", "--idle-poll", "0.1", "--lease", "3"]
 
@@ -102,6 +104,18 @@ def run_kills(url: str, tmp_path: Path, *, contacts: int, kills: int, seed: int 
             "by_outcome": (rows[Outcome.DELIVERED], rows[Outcome.FAILED], rows[Outcome.SKIPPED]),
             "outcome_unknown": store.count_status("b1", Status.OUTCOME_UNKNOWN),
             "killed_at": killed_at,
+            # by the worker that claimed them: each kill's dead worker has an id of its own
+            "unknown_per_kill": sorted(
+                (
+                    int(n)
+                    for _, n in store.engine.query(
+                        "SELECT claimed_by, COUNT(*) FROM dispatch_rows WHERE broadcast_id = 'b1' AND status = ?"
+                        " GROUP BY claimed_by",
+                        (Status.OUTCOME_UNKNOWN.value,),
+                    )
+                ),
+                reverse=True,
+            ),
             "state": done.state,
             "finished_events": sum(1 for e in store.events(broadcast_id="b1") if e.event.kind.value == "finished"),
         }
