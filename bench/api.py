@@ -32,7 +32,7 @@ from gql.transport.websockets import WebsocketsTransport
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from broadcaster.api import Scope, TokenFile, tokens_path  # noqa: E402
+from broadcaster.api import Scope, Tokens  # noqa: E402
 from broadcaster.core.lifecycle import State  # noqa: E402
 from broadcaster.core.models import Contact, DispatchRow, Flow, Integration, TextCard  # noqa: E402
 from broadcaster.core.outcomes import ErrorKind, Status  # noqa: E402
@@ -180,7 +180,8 @@ def main(argv: list[str]) -> None:
         started = time.perf_counter()
         done_id, live_id = seed(db, rows, live_rows)
         print(f"seeded {rows} rows in {time.perf_counter() - started:.1f} s")
-        token = TokenFile(tokens_path(str(db))).create("bench", Scope.READ)
+        with open_store(db) as store:
+            token = Tokens(store).create("bench", Scope.READ)
         process, url = start_server(db)
         try:
             bench_history(url, token, done_id)

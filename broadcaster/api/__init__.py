@@ -21,9 +21,19 @@ from ..service import BroadcastService
 from .operations import Executor
 from .resolvers import build_api_schema
 from .server import MAX_BODY_BYTES, GraphQLApp
-from .tokens import Scope, TokenFile, tokens_path
+from .tokens import Scope, Tokens, import_token_file, token_file_path
 
-__all__ = ["GraphQLApp", "Executor", "Scope", "TokenFile", "make_app", "schema_sdl", "serve", "tokens_path"]
+__all__ = [
+    "Executor",
+    "GraphQLApp",
+    "Scope",
+    "Tokens",
+    "import_token_file",
+    "make_app",
+    "schema_sdl",
+    "serve",
+    "token_file_path",
+]
 
 
 def schema_sdl() -> str:
@@ -37,7 +47,7 @@ def make_executor_schema() -> GraphQLSchema:
     return build_api_schema({"broadcastUpdates": subscribe_broadcast_updates})
 
 
-def make_app(service: BroadcastService, tokens: TokenFile, *, poll: float | None = None) -> GraphQLApp:
+def make_app(service: BroadcastService, tokens: Tokens, *, poll: float | None = None) -> GraphQLApp:
     return GraphQLApp(Executor(service, poll=poll), tokens)
 
 
@@ -47,7 +57,7 @@ def _bind(host: str, port: int) -> str:
 
 async def serve(
     service: BroadcastService,
-    tokens: TokenFile,
+    tokens: Tokens,
     *,
     host: str = "127.0.0.1",
     port: int = 8000,

@@ -18,6 +18,7 @@ sign-in page is public, and it sends the token it is given.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any, Awaitable, Callable
@@ -29,7 +30,7 @@ from .errors import ApiError, code_of
 from .export import export_history_csv, export_target
 from .graphiql import ASSET_PREFIX, PAGE_CSP, asset, signin_page
 from .operations import Executor, Request, refusal
-from .tokens import ApiToken, TokenFile
+from .tokens import ApiToken, Tokens
 from .ws import serve_websocket
 
 __all__ = ["MAX_BODY_BYTES", "GraphQLApp"]
@@ -69,18 +70,19 @@ def bearer(headers: list[tuple[bytes, bytes]]) -> str | None:
 
 
 class GraphQLApp:
-    def __init__(self, executor: Executor, tokens: TokenFile) -> None:
+    def __init__(self, executor: Executor, tokens: Tokens) -> None:
         self.executor = executor
         self.tokens = tokens
 
-    def authenticate(self, secret: str | None) -> ApiToken:
+    async def authenticate(self, secret: str | None) -> ApiToken:
         if secret is None:
             raise ApiError(
                 "this API needs a token: send 'Authorization: Bearer <token>'",
                 code="UNAUTHENTICATED",
                 hint="create one with `broadcaster tokens create NAME --scope read`",
             )
-        token = self.tokens.check(secret)
+        # read from the store on every request: a token revoked by any process is refused at once
+        token = await asyncio.to_thread(self.tokens.check, secret)
         if token is None:
             raise ApiError(
                 "the token is not valid (unknown or revoked)",
@@ -130,7 +132,7 @@ class GraphQLApp:
         if method != "POST":
             raise _Refused(405, refusal("send GraphQL requests as POST with a JSON body", "BAD_REQUEST"))
         try:
-            token = self.authenticate(bearer(headers))
+            token = await self.authenticate(bearer(headers))
         except ApiError as exc:
             raise _Refused(401, refusal(str(exc), exc.code)) from None
         request = await _read_request(scope, receive)
@@ -143,7 +145,7 @@ class GraphQLApp:
         if method != "GET":
             raise _Refused(405, refusal("GraphiQL's files are fetched with GET", "BAD_REQUEST"))
         try:
-            self.authenticate(bearer(headers))
+            await self.authenticate(bearer(headers))
         except ApiError as exc:
             raise _Refused(401, refusal(str(exc), exc.code)) from None
         found = asset(path)
@@ -160,7 +162,7 @@ class GraphQLApp:
 
     async def _export(self, broadcast_id: str, query: bytes, headers: list[tuple[bytes, bytes]], send: Send) -> None:
         try:
-            self.authenticate(bearer(headers))
+            await self.authenticate(bearer(headers))
             body = await export_history_csv(self.executor.service, broadcast_id, query)
         except BroadcasterError as exc:
             code = code_of(exc)

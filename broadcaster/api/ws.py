@@ -87,7 +87,7 @@ async def serve_websocket(app: GraphQLApp, scope: Scope, receive: Receive, send:
                 payload = body.get("payload") or {}
                 secret = upgrade_secret or _payload_secret(payload)
                 try:
-                    token = app.authenticate(secret)
+                    token = await app.authenticate(secret)
                 except ApiError as exc:
                     raise _Closed(4403, _short(exc.message)) from None
                 await emit({"type": "connection_ack"})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .base import App, pass_app
+from .serve import import_old_tokens
 
 __all__ = ["db"]
 
@@ -38,3 +39,4 @@ def upgrade(app: App) -> None:
         click.echo(f"{engine.where}: schema version {engine.version}, up to date")
     else:
         click.echo(f"{engine.where}: upgraded schema from version {engine.version_found} to {engine.version}")
+    import_old_tokens(app)

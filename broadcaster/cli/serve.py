@@ -8,16 +8,36 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from ..api import Scope, TokenFile, schema_sdl, serve, tokens_path
+from ..api import Scope, Tokens, import_token_file, schema_sdl, serve, token_file_path
+from ..store.opening import is_postgres_url
 from .base import App, CliError, emit_json, json_option, pass_app
 from .render import console
 from .times import format_time
 
-__all__ = ["serve_command", "tokens"]
+__all__ = ["import_old_tokens", "serve_command", "tokens"]
 
 
-def _token_file(app: App) -> TokenFile:
-    return TokenFile(tokens_path(app.store_target))
+def _require_store(app: App) -> None:
+    """Tokens and the API belong to a store: refuse (nothing written) when there is none."""
+    target = app.store_target
+    if target != ":memory:" and not is_postgres_url(target) and not Path(target).exists():
+        raise CliError(
+            f"no such store {target}",
+            hint="point --store at an existing store, or create one (e.g. `broadcaster integrations add`)",
+        )
+
+
+def import_old_tokens(app: App) -> None:
+    """Move the tokens of an older version's ``<store>.tokens.json`` into the store, once."""
+    notice = import_token_file(app.store, token_file_path(app.store_target))
+    if notice:
+        click.echo(notice, err=True)
+
+
+def _tokens(app: App) -> Tokens:
+    _require_store(app)
+    import_old_tokens(app)
+    return Tokens(app.store)
 
 
 @click.command("serve")
@@ -41,16 +61,10 @@ def serve_command(app: App, host: str, port: int, print_schema: bool) -> None:
     if print_schema:
         click.echo(schema_sdl(), nl=False)
         return
-    target = app.store_target
-    if target != ":memory:" and not Path(target).exists():
-        raise CliError(
-            f"no such store {target}",
-            hint="point --store at an existing store, or create one (e.g. `broadcaster integrations add`)",
-        )
-    tokens = _token_file(app)
+    tokens = _tokens(app)
     if not tokens.list():
         click.echo(
-            f"warning: no API tokens in {tokens.path}: every request will be refused"
+            f"warning: no API tokens in {app.store.path}: every request will be refused"
             " — create one with `broadcaster tokens create NAME --scope read|write`",
             err=True,
         )
@@ -90,7 +104,7 @@ def create_token(app: App, name: str, scope: str) -> None:
     Example:
       broadcaster tokens create dashboard --scope read
     """
-    secret = _token_file(app).create(name, Scope(scope))
+    secret = _tokens(app).create(name, Scope(scope))
     click.echo(secret)
     click.echo(f"created {scope} token {name!r}; keep the secret above, it is not stored", err=True)
 
@@ -99,22 +113,28 @@ def create_token(app: App, name: str, scope: str) -> None:
 @json_option
 @pass_app
 def list_tokens(app: App, as_json: bool) -> None:
-    """The tokens by name and scope (never their secrets).
+    """The tokens by name, scope, creation and last use (never their secrets).
 
     \b
     Example:
       broadcaster tokens list --json
     """
-    found = _token_file(app).list()
+    found = _tokens(app).list()
     if as_json:
-        emit_json([{"name": t.name, "scope": t.scope.value, "created_at": t.created_at} for t in found])
+        emit_json(
+            [
+                {"name": t.name, "scope": t.scope.value, "created_at": t.created_at, "last_used_at": t.last_used_at}
+                for t in found
+            ]
+        )
         return
     if not found:
         click.echo("no API tokens")
         return
-    table = Table("name", "scope", "created")
+    table = Table("name", "scope", "created", "last used")
     for token in found:
-        table.add_row(token.name, token.scope.value, format_time(token.created_at, app.zone))
+        used = "never" if token.last_used_at is None else format_time(token.last_used_at, app.zone)
+        table.add_row(token.name, token.scope.value, format_time(token.created_at, app.zone), used)
     console().print(table)
 
 
@@ -122,11 +142,11 @@ def list_tokens(app: App, as_json: bool) -> None:
 @click.argument("name")
 @pass_app
 def revoke_token(app: App, name: str) -> None:
-    """Revoke token NAME: requests with it are refused from now on.
+    """Revoke token NAME: every `serve` of this store refuses it from its next request on.
 
     \b
     Example:
       broadcaster tokens revoke dashboard
     """
-    _token_file(app).revoke(name)
+    _tokens(app).revoke(name)
     click.echo(f"revoked token {name!r}")

@@ -28,8 +28,10 @@ from broadcaster.core.results import DeliveryUpdate
 
 from .outbox import OutboxEvent
 from .units_sql import Unit
+from .tokens_sql import ApiToken, Scope
 
 __all__ = [
+    "ApiToken",
     "CSV_COLUMNS",
     "Claim",
     "ConcurrentUpdate",
@@ -37,6 +39,7 @@ __all__ = [
     "HistoryPage",
     "IntegrationHealth",
     "OutboxEvent",
+    "Scope",
     "Store",
     "Unit",
     "WorkerInfo",
@@ -320,3 +323,21 @@ class Store(Protocol):
 
     def rate_shares(self, integration: str) -> list[ShareRow]: ...
     def rate_limit(self, integration: str) -> LimitRow | None: ...
+
+    # -- API tokens (store/tokens_sql.py; secrets and digests: broadcaster.api.tokens)
+    def add_api_token(self, token: ApiToken) -> None:
+        """Store a new token; a name already there is refused (ConfigError), nothing changed."""
+        ...
+
+    def import_api_tokens(self, tokens: Iterable[ApiToken]) -> list[str]:
+        """Store the tokens not there yet (one transaction); returns the names already there."""
+        ...
+
+    def list_api_tokens(self) -> list[ApiToken]: ...
+    def revoke_api_token(self, name: str) -> None:
+        """Delete token ``name`` (NotFound naming the known ones if there is none)."""
+        ...
+
+    def api_token_by_digest(self, digest: str, now: float) -> ApiToken | None:
+        """The live token with this digest, its last use recorded; read anew on every call."""
+        ...

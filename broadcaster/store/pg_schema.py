@@ -215,9 +215,19 @@ DROP INDEX dispatch_rows_chat;
 CREATE UNIQUE INDEX dispatch_rows_chat ON dispatch_rows (broadcast_id, integration, chat_id)
 """
 
+_V7: Final = f"""
+CREATE TABLE api_tokens (
+    name         TEXT {_C} PRIMARY KEY,
+    scope        TEXT NOT NULL CHECK (scope IN ('read', 'write')),
+    digest       TEXT {_C} NOT NULL UNIQUE,
+    created_at   DOUBLE PRECISION NOT NULL,
+    last_used_at DOUBLE PRECISION
+)
+"""
+
 #: index i holds the script that takes a database from version i to version i + 1 (run as one
 #: multi-statement query: PostgreSQL's simple protocol, no parameters)
-PG_MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3, _V4, _V5, _V6)
+PG_MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
 PG_SCHEMA_VERSION: Final = len(PG_MIGRATIONS)
 # any constant unique to broadcaster: the key of the advisory lock that serialises upgrades
 _LOCK_KEY: Final = 0x6272_6F61_6463

@@ -33,6 +33,23 @@ __all__ = ["PostgresEngine", "PostgresStore", "is_postgres_url", "to_pyformat"]
 _RECORD_LOCK = 0x6272_6F61_6472  # advisory lock key serialising record()
 
 
+@contextlib.contextmanager
+def _nul_refused() -> Iterator[None]:
+    """A NUL in a parameter is the caller's input, not a fault: psycopg refuses to send it
+    (it checks text parameters before the query leaves), so say so in one line. Writes are
+    checked earlier (:meth:`PostgresEngine.check_text`); this catches the reads — an id or a
+    search text with a NUL in it, which no stored value can match."""
+    try:
+        yield
+    except psycopg.DataError as exc:
+        if "NUL" not in str(exc):
+            raise
+        raise ConfigError(
+            "a value given holds a NUL character, which PostgreSQL cannot store or match",
+            hint="remove the \\x00 from the input",
+        ) from None
+
+
 @functools.lru_cache(maxsize=512)
 def to_pyformat(sql: str) -> str:
     return sql.replace("%", "%%").replace("?", "%s")
@@ -78,7 +95,7 @@ class PostgresEngine:
             yield _PostgresTx(conn)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._pool.connection() as conn:
+        with self._pool.connection() as conn, _nul_refused():
             return conn.execute(to_pyformat(sql), params).fetchall()
 
     def order_records(self, tx: Tx) -> None:
@@ -111,10 +128,11 @@ class _PostgresTx:
         self._conn = conn
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
-        return self._conn.execute(to_pyformat(sql), params)
+        with _nul_refused():
+            return self._conn.execute(to_pyformat(sql), params)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        with self._conn.cursor() as cursor:
+        with self._conn.cursor() as cursor, _nul_refused():
             cursor.executemany(to_pyformat(sql), rows)
 
 

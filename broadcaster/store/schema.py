@@ -193,9 +193,21 @@ DROP INDEX dispatch_rows_chat;
 CREATE UNIQUE INDEX dispatch_rows_chat ON dispatch_rows (broadcast_id, integration, chat_id)
 """
 
+# API tokens (store/tokens_sql.py): in the store, so every `serve` of one store shares them
+# and a revocation reaches each on its next request. Only the SHA-256 of a secret is kept.
+_V10: Final = """
+CREATE TABLE api_tokens (
+    name         TEXT PRIMARY KEY,
+    scope        TEXT NOT NULL CHECK (scope IN ('read', 'write')),
+    digest       TEXT NOT NULL UNIQUE,        -- hex SHA-256 of the secret
+    created_at   REAL NOT NULL,
+    last_used_at REAL
+)
+"""
+
 #: index i holds the script that takes a file from version i to version i + 1 (statements are
 #: split on ";", so no semicolon may appear inside a statement or a comment)
-MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9)
+MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 

@@ -34,6 +34,7 @@ from .filter_sql import filter_to_sql
 from .history_sql import HistoryStore
 from .outbox import OutboxStore
 from .rates_sql import RateShares
+from .tokens_sql import ApiTokens
 from .units_sql import UnitStore
 from .workers_sql import WorkerRegistry
 
@@ -82,7 +83,7 @@ def _final_values(row: DispatchRow, rec_seq: int) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
-class SQLStore(ConfigStore, WorkerRegistry, RateShares, OutboxStore, UnitStore, HistoryStore):
+class SQLStore(ConfigStore, WorkerRegistry, RateShares, OutboxStore, UnitStore, HistoryStore, ApiTokens):
     """See :class:`broadcaster.store.base.Store` for the contract of each method."""
 
     def __init__(self, engine: Engine, *, worker_id: str | None = None) -> None:

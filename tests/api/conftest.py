@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -16,7 +19,7 @@ import pytest
 from gql import Client, gql
 from gql.transport.httpx import HTTPXTransport
 
-from broadcaster.api import Scope, TokenFile, tokens_path
+from broadcaster.api import Scope, Tokens
 from broadcaster.core.lifecycle import State
 from broadcaster.core.models import Chat, Contact, DispatchRow, Flow, Integration, Template, TextCard
 from broadcaster.core.outcomes import ErrorKind, Status
@@ -35,7 +38,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def seed(db: Path) -> None:
+def seed(db: Path | str) -> None:
     store = open_store(db)
     try:
         store.put_integration(Integration("tg", "telegram", {"token": "t"}))
@@ -53,7 +56,7 @@ def seed(db: Path) -> None:
         store.close()
 
 
-def finish(db: Path, broadcast_id: str, statuses: dict[str, Status], *, state: State = State.COMPLETED) -> None:
+def finish(db: Path | str, broadcast_id: str, statuses: dict[str, Status], *, state: State = State.COMPLETED) -> None:
     """Play a run through the store: SENDING, a row per contact, then ``state`` (SENDING: left running)."""
     store = open_store(db)
     try:
@@ -100,7 +103,8 @@ def record(store: Any, broadcast_id: str, statuses: dict[str, Status]) -> None:
 @attrs.define
 class Server:
     url: str
-    db: Path
+    #: the store: an SQLite file, or a PostgreSQL URL
+    db: Path | str
     tokens: dict[str, str]
     process: subprocess.Popen[bytes]
 
@@ -124,7 +128,7 @@ class Server:
         return BroadcastService(store=open_store(self.db))
 
 
-def start_server(db: Path, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(db: Path | str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     command = [sys.executable, "-m", "broadcaster.cli", "--store", str(db), "serve", "--port", str(port)]
     process = subprocess.Popen(command, env={**os.environ, **(env or {})}, stderr=subprocess.PIPE)
@@ -142,20 +146,86 @@ def start_server(db: Path, env: dict[str, str] | None = None) -> tuple[subproces
     raise RuntimeError("serve did not start in 20 s")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    root = tmp_path_factory.mktemp("api")
-    db = root / "broadcaster.db"
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def open_server(db: Path | str) -> Iterator[Server]:
+    """Seed the store at ``db``, make a write and a read token, serve it until the caller is done."""
     seed(db)
-    tokens_file = TokenFile(tokens_path(str(db)))
-    secrets = {"write": tokens_file.create("writer", Scope.WRITE), "read": tokens_file.create("reader", Scope.READ)}
+    with open_store(db) as store:
+        tokens = Tokens(store)
+        secrets = {"write": tokens.create("writer", Scope.WRITE), "read": tokens.create("reader", Scope.READ)}
     process, url = start_server(db)
     try:
         yield Server(url, db, secrets, process)
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
+
+
+@contextlib.contextmanager
+def pg_database() -> Iterator[str]:
+    """A PostgreSQL database of its own (a module's server must not share the contract suite's)."""
+    import psycopg
+
+    from tests.conftest import PG_ADMIN_URL, _pg_unavailable
+
+    name = f"broadcaster_api_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    try:
+        admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        _pg_unavailable(str(exc).strip().splitlines()[0] if str(exc).strip() else "no answer")
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{PG_ADMIN_URL.rpartition('/')[0]}/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def snapshot(db: Path | str) -> dict[str, list[str]]:
+    """Every row of every table (the stores here are small), to show a refusal changed nothing.
+
+    A token's ``last_used_at`` is left out: using a token to be refused is still a use."""
+    if isinstance(db, str) and db.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(db, autocommit=True) as con:
+            tables = [
+                t for (t,) in con.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
+            ]
+            rows = {table: list(con.execute(f'SELECT * FROM "{table}"')) for table in tables}
+            columns = {
+                table: [c.name for c in con.execute(f'SELECT * FROM "{table}" LIMIT 0').description] for table in tables
+            }
+    else:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+            tables = [t for (t,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+            rows = {table: list(con.execute(f'SELECT * FROM "{table}"')) for table in tables}
+            columns = {table: [c[1] for c in con.execute(f'PRAGMA table_info("{table}")')] for table in tables}
+    out = {}
+    for table in tables:
+        keep = [i for i, name in enumerate(columns[table]) if (table, name) != ("api_tokens", "last_used_at")]
+        out[table] = sorted(repr(tuple(row[i] for i in keep)) for row in rows[table])
+    return out
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    yield from open_server(tmp_path_factory.mktemp("api") / "broadcaster.db")
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def engine_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A served store on each engine (a database of its own on PostgreSQL)."""
+    if request.param == "sqlite":
+        yield from open_server(tmp_path_factory.mktemp("api") / "broadcaster.db")
+        return
+    with pg_database() as url:
+        yield from open_server(url)

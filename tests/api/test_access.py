@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import httpx
-
-from broadcaster.api import TokenFile, tokens_path
 
 
 def test_requests_without_a_valid_token_are_refused(server):
@@ -69,25 +65,3 @@ def test_malformed_requests_get_one_line_errors_never_a_traceback(server):
             assert error["message"] == message
     first0 = json.loads(response.text)["errors"][0]
     assert first0["extensions"]["code"] == "NOT_FOUND"  # the id is checked before the page size
-
-
-def test_tokens_cli_shows_the_secret_once_and_stores_a_hash(tmp_path):
-    db = tmp_path / "s.db"
-    cli = [sys.executable, "-m", "broadcaster.cli", "--store", str(db), "tokens"]
-    made = subprocess.run([*cli, "create", "ops", "--scope", "write"], capture_output=True, text=True, check=True)
-    secret = made.stdout.strip()
-    assert secret.startswith("bct_") and len(secret) > 40
-    stored = tokens_path(str(db)).read_text()
-    assert secret not in stored
-    assert TokenFile(tokens_path(str(db))).check(secret).name == "ops"
-    again = subprocess.run([*cli, "create", "ops", "--scope", "read"], capture_output=True, text=True)
-    assert (again.returncode, again.stderr) == (
-        1,
-        "error: a token named 'ops' already exists — revoke it first: broadcaster tokens revoke ops\n",
-    )
-    listed = subprocess.run([*cli, "list", "--json"], capture_output=True, text=True, check=True)
-    assert [(t["name"], t["scope"]) for t in json.loads(listed.stdout)] == [("ops", "write")]
-    subprocess.run([*cli, "revoke", "ops"], capture_output=True, check=True)
-    assert TokenFile(tokens_path(str(db))).check(secret) is None
-    gone = subprocess.run([*cli, "revoke", "ops"], capture_output=True, text=True)
-    assert gone.stderr == "error: no API token named 'ops' — known tokens: none\n"

@@ -9,7 +9,6 @@ it was.
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -21,18 +20,11 @@ from schemathesis.graphql import nodes
 
 from broadcaster.core.outcomes import Status
 
-from .conftest import finish
+from .conftest import finish, snapshot
 
 #: a code here means "a fault of ours": the fuzzer must never see one
 FAULT = "INTERNAL_SERVER_ERROR"
 EXAMPLES = 25
-
-
-def snapshot(db: Path) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table (the store is small here), to compare before and after."""
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
-        tables = [name for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
-        return {table: sorted(map(repr, con.execute(f'SELECT * FROM "{table}"'))) for table in tables}
 
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,60 +52,64 @@ def clean(response: Any, query: str = "") -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def known(server) -> list[str]:
+def known(engine_server) -> list[str]:
     """A broadcast in each state a mutation cares about; their ids join :data:`KNOWN_IDS`."""
-    service = server.service()
+    service = engine_server.service()
     try:
         draft = service.create(name="draft", flow_id="f1", contact_ids=["c1", "c2"], draft=True)
         scheduled = service.create(name="scheduled", flow_id="f1", audience_filter='city = "Oslo"')
         done = service.create(name="done", flow_id="f1", contact_ids=["c1", "c2", "c3"])
     finally:
         service.store.close()
-    finish(server.db, done.id, {"c1": Status.DELIVERED, "c2": Status.PROVIDER_ERROR, "c3": Status.OUTCOME_UNKNOWN})
+    finish(
+        engine_server.db, done.id, {"c1": Status.DELIVERED, "c2": Status.PROVIDER_ERROR, "c3": Status.OUTCOME_UNKNOWN}
+    )
     KNOWN_IDS.extend([draft.id, scheduled.id, done.id])
     return KNOWN_IDS
 
 
 @pytest.mark.parametrize("label", sorted(OPERATIONS))
-def test_fuzzed_requests_get_clean_answers_and_refusals_change_nothing(label, server, known):
+def test_fuzzed_requests_get_clean_answers_and_refusals_change_nothing(label, engine_server, known):
     operation = OPERATIONS[label]
     is_mutation = label.startswith("Mutation.")
 
     @given(case=operation.as_strategy())
     @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
     def exchange(case: Any) -> None:
-        before = snapshot(server.db) if is_mutation else None
-        anonymous = case.call(base_url=server.url, headers={"Authorization": "Bearer bct_not-a-token"})
+        before = snapshot(engine_server.db) if is_mutation else None
+        anonymous = case.call(base_url=engine_server.url, headers={"Authorization": "Bearer bct_not-a-token"})
         assert anonymous.status_code == 401
         assert clean(anonymous, case.body)["errors"][0]["extensions"] == {"code": "UNAUTHENTICATED"}
         read = clean(
-            case.call(base_url=server.url, headers={"Authorization": f"Bearer {server.tokens['read']}"}), case.body
+            case.call(base_url=engine_server.url, headers={"Authorization": f"Bearer {engine_server.tokens['read']}"}),
+            case.body,
         )
         if is_mutation:
             # refused: by its scope, or before that for a document over the limits
             assert read["errors"][0]["extensions"]["code"] in {"FORBIDDEN", "GRAPHQL_VALIDATION_FAILED"}, read
             assert "data" not in read
-            assert snapshot(server.db) == before
+            assert snapshot(engine_server.db) == before
         answer = clean(
-            case.call(base_url=server.url, headers={"Authorization": f"Bearer {server.tokens['write']}"}), case.body
+            case.call(base_url=engine_server.url, headers={"Authorization": f"Bearer {engine_server.tokens['write']}"}),
+            case.body,
         )
         if is_mutation and answer.get("errors"):
-            assert snapshot(server.db) == before, answer
+            assert snapshot(engine_server.db) == before, answer
 
     exchange()
 
 
-def test_what_the_fuzzer_found_an_explicit_null_for_a_defaulted_argument_is_refused_cleanly(server):
+def test_what_the_fuzzer_found_an_explicit_null_for_a_defaulted_argument_is_refused_cleanly(engine_server):
     # `first: null` used to reach the resolver as None: "internal error"; now the schema says Int! = 50
     for query, kind in (
         ("{ broadcasts(first: null) { endCursor } }", "Int!"),
         ("{ contacts(filter: null) { totalCount } }", "String!"),
     ):
-        (error,) = server.post({"query": query}, "read").json()["errors"]
+        (error,) = engine_server.post({"query": query}, "read").json()["errors"]
         assert error["extensions"] == {"code": "GRAPHQL_VALIDATION_FAILED"}
         assert error["message"] == f"Expected value of non-null type '{kind}' not to be null."
     variable = "query Q($n: Int) { broadcasts(first: $n) { endCursor } }"
-    (error,) = server.post({"query": variable, "variables": {"n": None}}, "read").json()["errors"]
+    (error,) = engine_server.post({"query": variable, "variables": {"n": None}}, "read").json()["errors"]
     assert error == {
         "message": "Argument 'first' has invalid value:"
         " Expected variable '$n' provided to non-null type 'Int!' not to be null.",

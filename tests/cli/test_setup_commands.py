@@ -256,12 +256,12 @@ def test_db_upgrade_on_sqlite_and_postgresql(cli, pg_url):
     from tests.conftest import pg_reset
 
     first = cli("db", "upgrade")
-    assert first.exit_code == 0 and first.output == "broadcaster.db: upgraded schema from version 0 to 9\n"
-    assert cli("db", "upgrade").output == "broadcaster.db: schema version 9, up to date\n"
+    assert first.exit_code == 0 and first.output == "broadcaster.db: upgraded schema from version 0 to 10\n"
+    assert cli("db", "upgrade").output == "broadcaster.db: schema version 10, up to date\n"
     pg_reset(pg_url)
     assert cli("--store", pg_url, "db", "upgrade").exit_code == 0
     again = cli("--store", pg_url, "db", "upgrade")
-    assert again.exit_code == 0 and again.output == f"{pg_url}: schema version 6, up to date\n"
+    assert again.exit_code == 0 and again.output == f"{pg_url}: schema version 7, up to date\n"
     missing = cli("--store", pg_url + "_nope", "db", "upgrade")
     assert missing.exit_code == 1 and missing.stderr.count("\n") == 1
     assert "cannot open the PostgreSQL store" in missing.stderr and "does not exist" in missing.stderr

@@ -58,7 +58,7 @@ def test_v1_file_is_upgraded_in_place(tmp_path: Path) -> None:
 
 def test_fresh_file_gets_latest_version(tmp_path: Path) -> None:
     with open_store(tmp_path / "new.db") as store:
-        assert 9 == SCHEMA_VERSION == schema_version(store.engine.connection)
+        assert 10 == SCHEMA_VERSION == schema_version(store.engine.connection)
 
 
 def test_newer_file_is_refused(tmp_path: Path) -> None:
