@@ -3,6 +3,7 @@ the PostgreSQL server fixture (``pg_url``)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from typing import Iterator
@@ -32,12 +33,12 @@ def _pg_unavailable(why: str) -> None:
     pytest.skip(message + " — PostgreSQL tests SKIPPED")
 
 
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """The URL of a fresh database made for this session and dropped after it."""
+@contextlib.contextmanager
+def pg_database(prefix: str = "broadcaster_test") -> Iterator[str]:
+    """The URL of a fresh database on the test server, dropped afterwards."""
     import psycopg
 
-    name = f"broadcaster_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     try:
         admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3)
     except psycopg.OperationalError as exc:
@@ -50,6 +51,13 @@ def pg_url() -> Iterator[str]:
     finally:
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """The URL of a fresh database made for this session and dropped after it."""
+    with pg_database() as url:
+        yield url
 
 
 def pg_reset(url: str) -> None:

@@ -53,7 +53,8 @@ class OutboxDelivery:
 
     Run :meth:`run` in a nursery; :meth:`close` ends it — at once after the rounds in
     flight (``drain=False``), or once nothing this worker could deliver is owed any more
-    (``drain=True``: ``broadcaster run --once``).
+    (``drain=True``: ``broadcaster run --once``). However it ends (a forced stop cancels the
+    rounds), it frees the claims it still holds, so the next worker delivers them at once.
     """
 
     def __init__(
@@ -96,17 +97,31 @@ class OutboxDelivery:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         timeout = httpx.Timeout(self._settings.timeout)
-        async with httpx.AsyncClient(transport=self._transport, timeout=timeout, follow_redirects=False) as client:
-            async with trio.open_nursery() as nursery:
-                task_status.started()
-                while True:
-                    claimed = 0 if self._closing == "stop" else self._pump(nursery, client)
-                    if self._closing and not self._in_flight:
-                        if self._closing == "stop" or self.store.next_event_at() is None:
-                            return
-                    with trio.move_on_after(self._delay(claimed)):
-                        await self._wake.wait()
-                    self._wake = trio.Event()
+        try:
+            async with httpx.AsyncClient(transport=self._transport, timeout=timeout, follow_redirects=False) as client:
+                async with trio.open_nursery() as nursery:
+                    task_status.started()
+                    while True:
+                        claimed = 0 if self._closing == "stop" else self._pump(nursery, client)
+                        if self._closing and not self._in_flight:
+                            if self._closing == "stop" or self.store.next_event_at() is None:
+                                return
+                        with trio.move_on_after(self._delay(claimed)):
+                            await self._wake.wait()
+                        self._wake = trio.Event()
+        finally:
+            # Every round has ended here (settled, or cancelled by a forced stop): hand what
+            # this worker still holds to the next worker now, not when the lease runs out.
+            self._release()
+
+    def _release(self) -> None:
+        try:
+            freed = self.store.release_events()
+        except Exception:  # the store is gone too: the lease frees them later
+            log.exception("could not free this worker's lifecycle event claims; they free at the lease's end")
+            return
+        if freed:
+            log.info("freed %d lifecycle event claim(s) for the next worker", freed)
 
     def _delay(self, claimed: int) -> float:
         """Until the next event is due, at most one poll (other processes add events)."""

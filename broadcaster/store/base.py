@@ -269,6 +269,11 @@ class Store(Protocol):
     def settle_event(
         self, seq: int, *, attempts: int, sent_to: Iterable[str], now: float, next_at: float | None
     ) -> bool: ...
+    def release_events(self) -> int:
+        """Free this worker's claims of undelivered events (its delivery has stopped, no
+        round in flight): another worker claims them at once. Returns how many."""
+        ...
+
     def next_event_at(self) -> float | None: ...
 
     # -- retention
@@ -310,7 +315,11 @@ class Store(Protocol):
         ...
 
     def retire_worker(self) -> None:
-        """This worker stops cleanly: its row goes, its claims are no longer protected."""
+        """This worker stops cleanly: its row goes, its claims are no longer protected.
+
+        Its outbox claims are not freed here: its deliveries may still be in flight (the
+        worker retires before its outbox delivery ends); the delivery frees them when it has
+        stopped (:meth:`release_events`)."""
         ...
 
     # -- shared provider limits (many workers on PostgreSQL; core.rateshare decides)

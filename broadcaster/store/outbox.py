@@ -133,6 +133,19 @@ class OutboxStore:
             )  # fmt: skip
             return bool(cursor.rowcount)
 
+    def release_events(self) -> int:
+        """Free this worker's claims of undelivered events: its delivery has stopped, so
+        another worker may claim them at once rather than after the lease. Only to be called
+        once no round of this worker is in flight — a claim freed under a round still posting
+        lets a second worker deliver the event again (the first's settle then finds the claim
+        gone). Returns how many were freed."""
+        with self._tx() as conn:
+            cursor = conn.execute(
+                "UPDATE outbox SET claimed_by = NULL, lease_until = NULL WHERE claimed_by = ? AND done_at IS NULL",
+                (self.worker_id,),
+            )
+            return int(cursor.rowcount)
+
     def next_event_at(self) -> float | None:
         """When the earliest undelivered event nobody holds is due (None: none is owed)."""
         found = self._query("SELECT MIN(next_at) FROM outbox WHERE done_at IS NULL AND claimed_by IS NULL")

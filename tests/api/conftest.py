@@ -9,7 +9,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -155,38 +154,24 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def open_server(db: Path | str) -> Iterator[Server]:
+def open_server(db: Path | str, env: dict[str, str] | None = None) -> Iterator[Server]:
     """Seed the store at ``db``, make a write and a read token, serve it until the caller is done."""
     seed(db)
     with open_store(db) as store:
         tokens = Tokens(store)
         secrets = {"write": tokens.create("writer", Scope.WRITE), "read": tokens.create("reader", Scope.READ)}
-    process, url = start_server(db)
+    process, url = start_server(db, env)
     try:
         yield Server(url, db, secrets, process)
     finally:
         stop(process)
 
 
-@contextlib.contextmanager
-def pg_database() -> Iterator[str]:
+def pg_database() -> contextlib.AbstractContextManager[str]:
     """A PostgreSQL database of its own (a module's server must not share the contract suite's)."""
-    import psycopg
+    from tests.conftest import pg_database as fresh
 
-    from tests.conftest import PG_ADMIN_URL, _pg_unavailable
-
-    name = f"broadcaster_api_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    try:
-        admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        _pg_unavailable(str(exc).strip().splitlines()[0] if str(exc).strip() else "no answer")
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{PG_ADMIN_URL.rpartition('/')[0]}/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return fresh("broadcaster_api")
 
 
 def snapshot(db: Path | str) -> dict[str, list[str]]:
