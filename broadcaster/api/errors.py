@@ -23,6 +23,7 @@ from ..core.errors import (
     RetryNotTerminal,
     RetryPending,
     RowsAgedOut,
+    StoreError,
 )
 from ..store.base import ConcurrentUpdate
 
@@ -42,6 +43,7 @@ _CODES: tuple[tuple[type[BroadcasterError], str], ...] = (
     (QuotaExceeded, "QUOTA_EXCEEDED"),
     (NotFound, "NOT_FOUND"),
     (ConfigError, "BAD_USER_INPUT"),
+    (StoreError, "STORE_UNAVAILABLE"),
 )
 
 

@@ -25,7 +25,7 @@ from typing import Any, Awaitable, Callable
 
 from .. import console
 from ..asgi import answer_lifespan, read_body
-from ..core.errors import BroadcasterError
+from ..core.errors import BroadcasterError, StoreError
 from .errors import ApiError, code_of
 from .export import export_history_csv, export_target
 from .graphiql import ASSET_PREFIX, PAGE_CSP, asset, signin_page
@@ -51,7 +51,7 @@ _CONSOLE_HEADERS = (
     (b"cache-control", b"no-cache"),
 )
 #: the HTTP status of a refusal, by its code
-_STATUS = {"NOT_FOUND": 404, "UNAUTHENTICATED": 401, "FORBIDDEN": 403}
+_STATUS = {"NOT_FOUND": 404, "UNAUTHENTICATED": 401, "FORBIDDEN": 403, "STORE_UNAVAILABLE": 503}
 
 
 class _Refused(Exception):
@@ -82,7 +82,10 @@ class GraphQLApp:
                 hint="create one with `broadcaster tokens create NAME --scope read`",
             )
         # read from the store on every request: a token revoked by any process is refused at once
-        token = await asyncio.to_thread(self.tokens.check, secret)
+        try:
+            token = await asyncio.to_thread(self.tokens.check, secret)
+        except StoreError as exc:
+            raise ApiError(str(exc), code="STORE_UNAVAILABLE") from None
         if token is None:
             raise ApiError(
                 "the token is not valid (unknown or revoked)",
@@ -134,7 +137,7 @@ class GraphQLApp:
         try:
             token = await self.authenticate(bearer(headers))
         except ApiError as exc:
-            raise _Refused(401, refusal(str(exc), exc.code)) from None
+            raise _Refused(_STATUS[exc.code], refusal(str(exc), exc.code)) from None
         request = await _read_request(scope, receive)
         if "text/event-stream" in accept:
             await self._sse(request, token, send)
@@ -147,7 +150,7 @@ class GraphQLApp:
         try:
             await self.authenticate(bearer(headers))
         except ApiError as exc:
-            raise _Refused(401, refusal(str(exc), exc.code)) from None
+            raise _Refused(_STATUS[exc.code], refusal(str(exc), exc.code)) from None
         found = asset(path)
         if found is None:
             raise _Refused(404, refusal(f"no such file {path}", "NOT_FOUND"))

@@ -140,6 +140,8 @@ class App:
     #: set when the command fails: a store file it created is then removed again
     failed: bool = False
     _created: Path | None = None
+    #: how long a PostgreSQL call waits for a connection (serve answers sooner than a worker)
+    store_wait: float = 30.0
 
     @property
     def config(self) -> Config:
@@ -159,7 +161,9 @@ class App:
             target = self.store_target
             fresh = target != ":memory:" and not is_postgres_url(target) and not Path(target).exists()
             # a store named with --store must exist for a reading command ("no such store")
-            self._store = open_store(self.config.store, create=creating, must_exist=bool(self.store_override))
+            self._store = open_store(
+                self.config.store, create=creating, must_exist=bool(self.store_override), wait=self.store_wait
+            )
             if fresh and self._store.path != ":memory:":
                 self._created = Path(target)
         return self._store

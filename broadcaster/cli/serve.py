@@ -51,16 +51,19 @@ def serve_command(app: App, host: str, port: int, print_schema: bool) -> None:
     Queries, mutations and the broadcastUpdates subscription (WebSocket or SSE); every
     request needs a token from `broadcaster tokens create`. Run it beside `broadcaster run`:
     the API schedules, the worker sends. The operator console is at http://HOST:PORT/
-    and GraphiQL at http://HOST:PORT/graphiql (both sign in with a token).
+    and GraphiQL at http://HOST:PORT/graphiql (both sign in with a token). Any store
+    works, PostgreSQL too; several serve processes of one store share its tokens.
 
     \b
     Example:
       broadcaster tokens create ops --scope write
       broadcaster serve --port 8000
+      broadcaster --store postgresql://broadcaster@db:5432/broadcaster serve
     """
     if print_schema:
         click.echo(schema_sdl(), nl=False)
         return
+    app.store_wait = 5.0  # a request answers STORE_UNAVAILABLE after 5 s without PostgreSQL
     tokens = _tokens(app)
     if not tokens.list():
         click.echo(

@@ -17,9 +17,9 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import psycopg
 import psycopg.errors
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
-from broadcaster.core.errors import ConfigError
+from broadcaster.core.errors import ConfigError, StoreError
 
 from .engine import Tx
 from .filter_sql import POSTGRES
@@ -50,6 +50,12 @@ def _nul_refused() -> Iterator[None]:
         ) from None
 
 
+def _lost_connection(exc: psycopg.OperationalError) -> bool:
+    """The server is gone or unreachable (not an error a statement met on a live server)."""
+    state = exc.sqlstate
+    return state is None or state.startswith("08") or state in ("57P01", "57P02", "57P03")
+
+
 @functools.lru_cache(maxsize=512)
 def to_pyformat(sql: str) -> str:
     return sql.replace("%", "%%").replace("?", "%s")
@@ -73,7 +79,7 @@ class PostgresEngine:
     like = "ILIKE"  # on the "C" collation: ASCII letters only, as SQLite's LIKE
     integrity_errors: tuple[type[BaseException], ...] = (psycopg.errors.UniqueViolation,)
 
-    def __init__(self, url: str, *, max_connections: int = 4) -> None:
+    def __init__(self, url: str, *, max_connections: int = 4, wait: float = 30.0) -> None:
         self.where = _redacted(url)
         try:
             with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
@@ -86,16 +92,38 @@ class PostgresEngine:
             ) from None
         self.version = PG_SCHEMA_VERSION
         self._pool = ConnectionPool(
-            url, min_size=1, max_size=max_connections, kwargs={"autocommit": True}, open=True, name="broadcaster"
-        )
+            url, min_size=1, max_size=max_connections, kwargs={"autocommit": True}, open=True, name="broadcaster",
+            timeout=wait,
+        )  # fmt: skip
+
+    @contextlib.contextmanager
+    def _reachable(self) -> Iterator[None]:
+        """A lost server is one line (StoreError, code STORE_UNAVAILABLE), not a driver
+        traceback; the pool replaces the broken connections, so the next call after the
+        server is back succeeds."""
+        try:
+            yield
+        except PoolTimeout:
+            raise StoreError(
+                f"the PostgreSQL store {self.where} did not answer (no connection within {self._pool.timeout:g} s)",
+                hint="check that the server runs; broadcaster carries on once it is back",
+            ) from None
+        except psycopg.OperationalError as exc:
+            if not _lost_connection(exc):
+                raise
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise StoreError(
+                f"lost the PostgreSQL store {self.where}: {first}",
+                hint="check that the server runs; broadcaster carries on once it is back",
+            ) from None
 
     @contextlib.contextmanager
     def tx(self) -> Iterator[Tx]:
-        with self._pool.connection() as conn, conn.transaction():
+        with self._reachable(), self._pool.connection() as conn, conn.transaction():
             yield _PostgresTx(conn)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._pool.connection() as conn, _nul_refused():
+        with self._reachable(), self._pool.connection() as conn, _nul_refused():
             return conn.execute(to_pyformat(sql), params).fetchall()
 
     def order_records(self, tx: Tx) -> None:
@@ -139,8 +167,8 @@ class _PostgresTx:
 class PostgresStore(SQLStore):
     """The SQL store on a PostgreSQL database (``postgresql://user@host:port/db``)."""
 
-    def __init__(self, url: str, *, worker_id: str | None = None) -> None:
-        super().__init__(PostgresEngine(url), worker_id=worker_id)
+    def __init__(self, url: str, *, worker_id: str | None = None, wait: float = 30.0) -> None:
+        super().__init__(PostgresEngine(url, wait=wait), worker_id=worker_id)
 
     def __enter__(self) -> PostgresStore:
         return self
