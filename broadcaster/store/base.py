@@ -27,8 +27,8 @@ from broadcaster.core.rateshare import LimitRow, RateSync, ShareRow
 from broadcaster.core.results import DeliveryUpdate
 
 from .outbox import OutboxEvent
-from .units_sql import Unit
 from .tokens_sql import ApiToken, Scope
+from .units_sql import Unit
 
 __all__ = [
     "ApiToken",
