@@ -103,7 +103,8 @@ def bare(base_url: str, count: int, transport: str) -> dict[str, Any]:
     ``transport`` "httpx": httpx's own pool of 50 connections (what a plain client
     gets); "engine": the client HttpExecutor builds (the same limits, split over its
     small pools), so engine ÷ this is the cost of the store, dispatcher and plugin alone;
-    "h11": no httpx at all (:func:`_h11_lanes`), what a thinner HTTP path could cost."""
+    "h11": no httpx at all (:func:`_h11_lanes`), what a thinner HTTP path could cost;
+    "httpcore": httpcore's pools driven directly, without httpx (:func:`_httpcore_lanes`)."""
     import httpx
     import trio
 
@@ -130,7 +131,8 @@ def bare(base_url: str, count: int, transport: str) -> dict[str, Any]:
                     nursery.start_soon(lane)
 
     cpu, started = _cpu(), time.perf_counter()
-    trio.run(run if transport != "h11" else functools.partial(_h11_lanes, base_url, count))
+    lanes = {"h11": _h11_lanes, "httpcore": _httpcore_lanes}.get(transport)
+    trio.run(run if lanes is None else functools.partial(lanes, base_url, count))
     return {"sends": count, "wall_s": time.perf_counter() - started, "cpu_s": _cpu() - cpu}
 
 
@@ -176,6 +178,49 @@ async def _h11_lanes(base_url: str, count: int) -> None:
     async with trio.open_nursery() as nursery:
         for _ in range(CONCURRENCY):
             nursery.start_soon(lane)
+
+
+async def _httpcore_lanes(base_url: str, count: int) -> None:
+    """httpcore used directly: the engine's pool split (pools of 4 connections, used in
+    turn, so each pool's per-request scan stays small), each request an
+    ``httpcore.Request`` with its body in bytes, no httpx request, response or client."""
+    import httpcore
+    import trio
+
+    from broadcaster.runtime.http import HttpSettings, shard_limits
+
+    url = httpcore.URL(f"{base_url}/bot{TOKEN}/sendMessage")
+    todo = iter(range(count))
+    pools = [
+        httpcore.AsyncConnectionPool(
+            max_connections=part.max_connections, max_keepalive_connections=part.max_keepalive_connections
+        )
+        for part in shard_limits(HttpSettings().limits())
+    ]
+    turn = [0]
+    timeouts = {"connect": 5.0, "read": 30.0, "write": 30.0, "pool": 5.0}
+
+    async def lane() -> None:
+        for i in todo:
+            body = json.dumps({"chat_id": str(700_000_000 + i), "text": TEXT}).encode()
+            pool = pools[turn[0]]
+            turn[0] = (turn[0] + 1) % len(pools)
+            reply = await pool.request(
+                "POST",
+                url,
+                headers=[(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+                content=body,
+                extensions={"timeout": timeouts},
+            )
+            if reply.status != 200:
+                raise RuntimeError(f"the server answered {reply.status}")
+            json.loads(reply.content)  # the engine's plugin reads every reply
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(CONCURRENCY):
+            nursery.start_soon(lane)
+    for pool in pools:
+        await pool.aclose()
 
 
 def seed(db_path: Path, size: int, base_url: str) -> None:
@@ -290,7 +335,7 @@ def _row(label: str, runs: list[dict[str, Any]]) -> dict[str, float]:
     rate = statistics.median(r["sends"] / r["wall_s"] for r in runs)
     cpu = statistics.median(1000 * r["cpu_s"] / r["sends"] for r in runs)
     walls = " ".join(f"{r['sends'] / r['wall_s']:.0f}" for r in runs)
-    print(f"{label:>11}  {rate:>9,.0f}  {cpu:>12.3f}  {walls}", flush=True)
+    print(f"{label:>13}  {rate:>9,.0f}  {cpu:>12.3f}  {walls}", flush=True)
     return {"rate": rate, "cpu": cpu}
 
 
@@ -322,22 +367,23 @@ def main(argv: list[str]) -> int:
             ("bare httpx", None),
             ("bare engine", None),
             ("bare h11", None),
+            ("bare httpcore", None),
             ("engine", None),
         ]
         if opts.old is not None:
-            sides.insert(3, ("old engine", opts.old.resolve()))
+            sides.insert(4, ("old engine", opts.old.resolve()))
         load = os.getloadavg()
         print(
             f"{opts.sends:,} sends, median of {opts.repeats} run(s) per side, interleaved"
             f" (load average {load[0]:.2f} {load[1]:.2f} at the start)"
         )
-        print(f"{'':>11}  {'sends/s':>9}  {'CPU s/1000':>12}  runs (sends/s)")
+        print(f"{'':>13}  {'sends/s':>9}  {'CPU s/1000':>12}  runs (sends/s)")
         runs: dict[str, list[dict[str, Any]]] = {label: [] for label, _ in sides}
         for _ in range(opts.repeats):
             for label, code in sides:
                 runs[label].append(measure(label if label.startswith("bare") else "engine", base_url, opts.sends, code))
         rows = {label: _row(label, runs[label]) for label, _ in sides}
-        for label, _ in sides[3:]:
+        for label, _ in sides[4:]:
             print(
                 f"{label}: sends/s {rows[label]['rate'] / rows['bare httpx']['rate']:.2f} x bare httpx"
                 f" and {rows[label]['rate'] / rows['bare engine']['rate']:.2f} x bare on the engine's transport"
