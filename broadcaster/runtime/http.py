@@ -22,9 +22,11 @@ text goes to the log only, redacted with the call's ``secrets``.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import socket
 import ssl
+import urllib.request
 from types import TracebackType
 from typing import AsyncGenerator, Final, cast
 
@@ -34,6 +36,7 @@ import httpx
 from ..core.http import HttpCall, HttpReply, redact
 from ..core.reasons import ErrorReason
 from ..core.results import NotSent, OutcomeUnknown
+from .h11pool import Failed, H11Pool, Limits, Target
 
 __all__ = ["HttpExecutor", "HttpSettings", "classify_transport_error", "shard_limits"]
 
@@ -94,6 +97,18 @@ class HttpSettings:
     def timeout(self) -> httpx.Timeout:
         return httpx.Timeout(
             connect=self.connect_timeout, read=self.read_timeout, write=self.write_timeout, pool=self.pool_timeout
+        )
+
+    def thin_limits(self) -> Limits:
+        return Limits(
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
+            write_timeout=self.write_timeout,
+            pool_timeout=self.pool_timeout,
+            max_connections=self.max_connections,
+            max_keepalive_connections=self.max_keepalive_connections,
+            keepalive_expiry=self.keepalive_expiry,
+            max_reply_bytes=self.max_reply_bytes,
         )
 
     def limits(self) -> httpx.Limits:
@@ -272,11 +287,19 @@ class HttpExecutor:
 
     ``transport`` (e.g. ``httpx.MockTransport``) replaces the network for every client —
     tests and the simulator use it; connection limits then are the transport's business.
+    Without one, plain ``http``/``https`` calls go through :class:`~.h11pool.H11Pool`
+    (h11 on trio streams, a sixth of httpx's CPU per request); a proxy configured in the
+    environment sends everything through httpx, which honours it. ``ssl_context``
+    replaces the trust store of the thin path (httpx's certifi context by default).
     Clients are created on first use and closed by :meth:`aclose` (or ``async with``).
     """
 
     def __init__(
-        self, *, settings: HttpSettings | None = None, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        *,
+        settings: HttpSettings | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self._settings = settings or HttpSettings()
         self._transport = transport
@@ -285,6 +308,12 @@ class HttpExecutor:
         # again, and httpx parses a URL string anew on every request (~5 % of a send).
         self._urls: dict[str, httpx.URL] = {}
         self._closed = False
+        # The thin path (runtime/h11pool.py) serves plain http/https; a mock transport
+        # and a proxy from the environment (which httpx honours) keep httpx.
+        proxies = {scheme for scheme in urllib.request.getproxies() if scheme != "no"}
+        self._thin = transport is None and not proxies
+        self._pools: dict[str, H11Pool] = {}
+        self._tls: ssl.SSLContext | None = ssl_context
 
     @property
     def settings(self) -> HttpSettings:
@@ -309,10 +338,8 @@ class HttpExecutor:
         self, integration: str, call: HttpCall, *, provider: str | None = None
     ) -> HttpReply | NotSent | OutcomeUnknown:
         """Send ``call`` for ``integration``; reasons are prefixed with ``provider`` (or the integration)."""
-        client = self.client(integration)
-        if call.secrets:
-            _LIBRARY_LOG_FILTER.secrets.update(call.secrets)
-        kwargs = {} if call.json is None else {"json": call.json}
+        if self._closed:
+            raise RuntimeError("this HttpExecutor is closed; create a new one to send again")
         try:
             url = self._urls.get(call.url)
             if url is None:
@@ -320,12 +347,18 @@ class HttpExecutor:
                 if len(self._urls) >= _KEPT_URLS:
                     self._urls.clear()  # a plugin with endless URLs: start again, never grow
                 self._urls[call.url] = url
+        except httpx.InvalidURL as exc:
+            return self._invalid_url(exc, integration=integration, provider=provider, call=call)
+        if self._thin and url.scheme in ("http", "https") and url.raw_host:
+            return await self._perform_thin(integration, call, url, provider=provider)
+        client = self.client(integration)
+        if call.secrets:
+            _LIBRARY_LOG_FILTER.secrets.update(call.secrets)
+        kwargs = {} if call.json is None else {"json": call.json}
+        try:
             request = client.build_request(call.method, url, headers=list(call.headers), **kwargs)
         except httpx.InvalidURL as exc:
-            log.warning(
-                "%s: not sending an invalid URL %s: %s", integration, call.redacted(), redact(str(exc), call.secrets)
-            )
-            return NotSent(ErrorReason(provider or integration, "conn", "invalid_url"))
+            return self._invalid_url(exc, integration=integration, provider=provider, call=call)
         try:
             response = await client.send(request, stream=True)
             try:
@@ -337,6 +370,47 @@ class HttpExecutor:
         except httpx.DecodingError as exc:
             return self._failure(exc, integration=integration, provider=provider, call=call)
         return HttpReply(status=response.status_code, headers=list(response.headers.multi_items()), body=body)
+
+    async def _perform_thin(
+        self, integration: str, call: HttpCall, url: httpx.URL, *, provider: str | None
+    ) -> HttpReply | NotSent | OutcomeUnknown:
+        pool = self._pools.get(integration)
+        if pool is None:
+            pool = self._pools[integration] = H11Pool(self._settings.thin_limits(), self._tls_context)
+        headers = list(call.headers)
+        body = b""
+        if call.json is not None:
+            # exactly the bytes httpx's json= sends
+            body = json.dumps(call.json, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+            if call.header("content-type") is None:
+                headers.append(("content-type", "application/json"))
+        scheme = url.scheme
+        target = Target(
+            scheme, url.raw_host.decode("ascii"), url.port or (443 if scheme == "https" else 80), url.raw_path
+        )
+        try:
+            reply = await pool.request(call.method, target, headers, body)
+        except Failed as exc:
+            label = provider or integration
+            reason = ErrorReason(label, exc.kind, exc.code)
+            result: NotSent | OutcomeUnknown = OutcomeUnknown(reason) if exc.sent else NotSent(reason)
+            log.warning(
+                "%s: %s failed (%s): %s", integration, call.redacted(), result.reason, redact(str(exc), call.secrets)
+            )
+            return result
+        return HttpReply(status=reply.status, headers=reply.headers, body=reply.body)
+
+    def _tls_context(self) -> ssl.SSLContext:
+        if self._tls is None:
+            # one context for every pool, the trust store httpx uses: building one costs milliseconds
+            self._tls = httpx.create_ssl_context()
+        return self._tls
+
+    def _invalid_url(self, exc: httpx.InvalidURL, *, integration: str, provider: str | None, call: HttpCall) -> NotSent:
+        log.warning(
+            "%s: not sending an invalid URL %s: %s", integration, call.redacted(), redact(str(exc), call.secrets)
+        )
+        return NotSent(ErrorReason(provider or integration, "conn", "invalid_url"))
 
     def _failure(
         self, exc: httpx.HTTPError, *, integration: str, provider: str | None, call: HttpCall
@@ -358,6 +432,9 @@ class HttpExecutor:
         clients, self._clients = list(self._clients.values()), {}
         for client in clients:
             await client.aclose()
+        pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            await pool.aclose()
 
     async def __aenter__(self) -> HttpExecutor:
         return self
