@@ -3,8 +3,8 @@
 Why not httpx here: on a loopback benchmark httpx and httpcore cost ~1.4 ms of CPU per
 request, h11 on a trio stream ~0.2 ms (bench/lean.py), and a provider API needs none of
 what the layers add (cookies, redirects, auth flows, HTTP/2). :class:`HttpExecutor` uses
-this path for plain ``http``/``https`` with no proxy configured in the environment and
-no ``transport=`` of its own; everything else still goes through httpx.
+this path for plain ``http``/``https`` when it was given no ``transport=`` (tests' and
+the simulator's mocks), which still goes through httpx.
 
 Every failure is a :class:`Failed` carrying the one fact a resend needs — whether any
 byte of the request may have reached the provider (``sent``):
@@ -250,7 +250,7 @@ class H11Pool:
                 raise Failed(sent=True, kind="timeout", code="outcome_unknown", detail="write timed out")
             status, headers = 0, []
             chunks: list[bytes] = []
-            size, decoder, capped = 0, None, False
+            size, decoder = 0, None
             while True:
                 event = machine.next_event()
                 if event is h11.NEED_DATA:
@@ -273,8 +273,7 @@ class H11Pool:
                     chunks.append(piece)
                     size += len(piece)
                     if size >= limits.max_reply_bytes:
-                        capped = True  # the rest is left unread: this connection is done
-                        break
+                        break  # the rest is left unread: h11 is mid-body, the connection is not reused
                 elif isinstance(event, h11.EndOfMessage):
                     if decoder is not None:
                         tail = decoder.flush()
@@ -288,7 +287,7 @@ class H11Pool:
             raise Failed(sent=True, kind="conn", code="connection_lost_outcome_unknown", detail=repr(exc)) from exc
         except zlib.error as exc:
             raise Failed(sent=True, kind="reply", code="undecodable_outcome_unknown", detail=str(exc)) from exc
-        reusable = not capped and machine.our_state is h11.DONE and machine.their_state is h11.DONE
+        reusable = machine.our_state is h11.DONE and machine.their_state is h11.DONE
         return Reply(status, headers, b"".join(chunks)[: limits.max_reply_bytes]), reusable
 
     async def aclose(self) -> None:

@@ -26,7 +26,6 @@ import json
 import logging
 import socket
 import ssl
-import urllib.request
 from types import TracebackType
 from typing import AsyncGenerator, Final, cast
 
@@ -288,8 +287,7 @@ class HttpExecutor:
     ``transport`` (e.g. ``httpx.MockTransport``) replaces the network for every client —
     tests and the simulator use it; connection limits then are the transport's business.
     Without one, plain ``http``/``https`` calls go through :class:`~.h11pool.H11Pool`
-    (h11 on trio streams, a sixth of httpx's CPU per request); a proxy configured in the
-    environment sends everything through httpx, which honours it. ``ssl_context``
+    (h11 on trio streams, a sixth of httpx's CPU per request); ``ssl_context``
     replaces the trust store of the thin path (httpx's certifi context by default).
     Clients are created on first use and closed by :meth:`aclose` (or ``async with``).
     """
@@ -308,10 +306,10 @@ class HttpExecutor:
         # again, and httpx parses a URL string anew on every request (~5 % of a send).
         self._urls: dict[str, httpx.URL] = {}
         self._closed = False
-        # The thin path (runtime/h11pool.py) serves plain http/https; a mock transport
-        # and a proxy from the environment (which httpx honours) keep httpx.
-        proxies = {scheme for scheme in urllib.request.getproxies() if scheme != "no"}
-        self._thin = transport is None and not proxies
+        # The thin path (runtime/h11pool.py) serves plain http/https; a mock transport keeps
+        # httpx. (Proxies from the environment were never used: httpx ignores them when
+        # given a transport, and the executor always gave it its sharded one.)
+        self._thin = transport is None
         self._pools: dict[str, H11Pool] = {}
         self._tls: ssl.SSLContext | None = ssl_context
 
