@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import json
 import threading
 from typing import Any, AsyncIterator
 
@@ -27,10 +28,11 @@ from graphql import (
 )
 from graphql.language import DocumentNode
 
+from ..core.errors import BroadcasterError
 from ..service import BroadcastService
-from .errors import ApiError, format_error
+from .errors import ApiError, code_of, format_error
 from .limits import limit_rules
-from .live import subscribe_broadcast_updates
+from .live import POLL_SECONDS, LiveFeeds, subscribe_broadcast_updates
 from .resolvers import build_api_schema
 from .tokens import ApiToken, Scope
 
@@ -82,12 +84,14 @@ class Executor:
         self.schema: GraphQLSchema = build_api_schema({"broadcastUpdates": subscribe_broadcast_updates})
         self.rules = [*specified_rules, *limit_rules()]
         self._mutations = threading.Lock()
-        self._context: dict[str, Any] = {"service": service}
+        # one store poller per watched broadcast, whatever the number of its subscribers
+        self.feeds = LiveFeeds(service, poll=POLL_SECONDS if poll is None else poll)
+        self._context: dict[str, Any] = {"service": service, "feeds": self.feeds}
+        # the latest result of each subscription document, for the next subscriber holding the same event
+        self._shared_results: dict[tuple[str, str | None, str], tuple[dict[str, Any], dict[str, Any]]] = {}
         # parsing and validating cost more than running a page of history: a client sends
         # the same few documents again and again (the variables differ), so keep them
         self._checked = functools.lru_cache(maxsize=256)(self._parse_and_validate)
-        if poll is not None:
-            self._context["poll"] = poll
 
     def _parse_and_validate(self, query: str) -> DocumentNode | dict[str, Any]:
         try:
@@ -161,10 +165,11 @@ class Executor:
         if kind is not OperationType.SUBSCRIPTION:
             yield await asyncio.to_thread(self._run_sync, request, token, document, kind)
             return
+        context = self._context_of(token)
         outcome = subscribe(
             self.schema,
             document,
-            context_value=self._context_of(token),
+            context_value=context,
             variable_values=request.variables,
             operation_name=request.operation_name,
         )
@@ -173,10 +178,41 @@ class Executor:
         if isinstance(outcome, ExecutionResult):
             yield _result_json(outcome)
             return
+        source = context.get("source")
         try:
-            async for result in outcome:
-                yield _result_json(result)
+            if source is None:
+                async for result in outcome:
+                    yield _result_json(result)
+                return
+            async for event in source:
+                yield self._event_result(request, document, context, event)
+        except BroadcasterError as exc:
+            yield refusal(exc.message, code_of(exc))
         finally:
             aclose = getattr(outcome, "aclose", None)
             if aclose is not None:
                 await aclose()
+
+    def _event_result(self, request: Request, document: DocumentNode, context: dict[str, Any],
+                      event: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+        """One subscription event as a result; executed once for every subscriber that sent
+        the same document and variables and holds the same (shared) event."""
+        key = (request.query, request.operation_name, json.dumps(request.variables, sort_keys=True, default=str))
+        held = self._shared_results.get(key)
+        if held is not None and held[0] is event:
+            return held[1]
+        result = _result_json(
+            execute_sync(
+                self.schema,
+                document,
+                root_value=event,
+                context_value=context,
+                variable_values=request.variables,
+                operation_name=request.operation_name,
+            )
+        )
+        self._shared_results.pop(key, None)
+        self._shared_results[key] = (event, result)
+        while len(self._shared_results) > 256:
+            del self._shared_results[next(iter(self._shared_results))]
+        return result
