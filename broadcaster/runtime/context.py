@@ -73,6 +73,10 @@ class Runtime:
     #: whether to share integrations' rates with the other workers of the store (None:
     #: when the store takes many workers — PostgreSQL; SQLite has one, which needs no sharing)
     share_rates: bool | None = None
+    #: whether a run makes its store calls from a thread (None: when the store waits on a
+    #: server). A test on trio's autojump clock keeps them inline: the clock jumps ahead
+    #: while a thread works, as if the call had taken no time at all
+    store_threads: bool | None = None
     #: how long a new integration bucket ramps up to its rate while connections open
     #: (core.ratelimit: without it a cold start provoked 429s that cost seconds)
     warmup: float = DEFAULT_WARMUP
@@ -84,6 +88,15 @@ class Runtime:
     #: set to stop gracefully: nothing new is fired or sent, sends in flight finish and
     #: are recorded, running broadcasts stay SENDING for a later run (runtime.stopping)
     stop: trio.Event = attrs.field(factory=trio.Event)
+
+    @property
+    def store_waits_on_server(self) -> bool:
+        """Whether a run makes its store calls from a thread (runtime.worker): set by
+        ``store_threads``, else when the store's calls wait on a database server (PostgreSQL)."""
+        if self.store_threads is not None:
+            return self.store_threads
+        engine = getattr(self.store, "engine", None)
+        return bool(getattr(engine, "waits_on_server", False))
 
     @property
     def shares_rates(self) -> bool:

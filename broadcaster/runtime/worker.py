@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Mapping
+from functools import partial
+from typing import Any, Callable, Mapping, TypeVar
 
 import attrs
 import trio
@@ -77,6 +78,8 @@ log = logging.getLogger(__name__)
 _CLOCK_SLACK = 1e-6
 #: the longest the worker gathers replies before writing them (see _gather_window)
 _MAX_GATHER = 0.005
+
+T = TypeVar("T")
 
 
 async def run_broadcast(runtime: Runtime, broadcast_id: str) -> Broadcast:
@@ -156,6 +159,7 @@ class _Run:
         )
         self.dispatcher = dispatcher
         self.gather = self._gather_window()
+        self.offload = rt.store_waits_on_server
         async with trio.open_nursery() as nursery:
             self.nursery = nursery
             nursery.start_soon(self._watch_stop)
@@ -239,32 +243,46 @@ class _Run:
             queue = []
             if released:
                 # before the sends: a released contact's retry may be among them
-                self.store.release(self.broadcast.id, released)
+                await self._in_store(self.store.release, self.broadcast.id, released)
             if rows:
-                self.store.record(rows)
+                await self._in_store(self.store.record, rows)
             if sends:
-                self._start_sends(sends)
+                await self._start_sends(sends)
             for load in loads:
                 # (load.after_id is the dispatcher's place in its pages; ours is per unit)
-                contacts = self._next_page(load.limit)
-                # Chats of this page already messaged through another contact record (an
-                # earlier page, or before a restart): the dispatcher skips them as dedup hits.
-                used = self.store.used_chats(
-                    self.broadcast.id, ((chat.integration, chat.chat_id) for c in contacts for chat in c.chats)
-                )
+                contacts, used = await self._in_store(self._load_page, load.limit, self.rt.clock.now())
                 page = PageLoaded(tuple(contacts), exhausted=not contacts, used_chats=used)
                 queue += self.dispatcher.handle(page, now=self.rt.clock.now())
             if done:
                 finished = done[0]
         return finished
 
-    def _next_page(self, limit: int) -> list[Contact]:
+    async def _in_store(self, call: Callable[..., T], *args: Any) -> T:
+        """A store call from the run's loop. On a store that waits on a server (PostgreSQL)
+        it runs in a thread, so that while it waits the sends in flight go on and their
+        replies are read (done inline, each write of 1 000 replies a second held up every
+        send behind it: one worker reached half of a 1 000/s limit); the loop itself
+        waits for it, so the run's writes stay in order. SQLite's writes take tens of
+        microseconds, less than a thread hop: inline."""
+        if self.offload:
+            return await trio.to_thread.run_sync(partial(call, *args))
+        return call(*args)
+
+    def _load_page(self, limit: int, now: float) -> tuple[list[Contact], frozenset[tuple[str, str]]]:
+        """The next page and the chats of it already messaged through another contact
+        record (an earlier page, or before a restart): the dispatcher skips them as dedup hits."""
+        contacts = self._next_page(limit, now)
+        used = self.store.used_chats(
+            self.broadcast.id, ((chat.integration, chat.chat_id) for c in contacts for chat in c.chats)
+        )
+        return contacts, used
+
+    def _next_page(self, limit: int, now: float) -> list[Contact]:
         """The next page of this worker's units, claiming the next free unit as one runs
         out; empty only when no unit is left to claim."""
         store = self.store
         while self.units_left:
             if self.unit is None:
-                now = self.rt.clock.now()
                 self.unit = store.claim_unit(self.broadcast.id, now, lease=self.rt.worker_lease)
                 if self.unit is None:
                     self.units_left = False
@@ -280,18 +298,23 @@ class _Run:
                 return contacts
         return []
 
-    def _start_sends(self, actions: list[Send | SendBatch]) -> None:
-        now = self.rt.clock.now()
-        groups: list[tuple[Send, ...]] = [a.sends if isinstance(a, SendBatch) else (a,) for a in actions]
+    def _claim(self, groups: list[tuple[Send, ...]], now: float) -> tuple[set[str], set[str]]:
+        """Claim the sends' rows: the contacts claimed, and of the others those that hold a
+        row of their own (someone else's claim). A contact refused without a row of its own
+        lost on its chat: another contact record sharing it was claimed (by another worker,
+        planning at the same time): a dedup hit."""
         claimed = set(
             self.store.claim(
                 self.broadcast.id, [(s.contact_id, s.integration, s.chat_id) for g in groups for s in g], now
             )
         )
         refused = [s.contact_id for g in groups for s in g if s.contact_id not in claimed]
-        # A contact refused without a row of its own lost on its chat: another contact record
-        # sharing it was claimed (by another worker, planning at the same time): a dedup hit.
         held = self.store.rows_exist(self.broadcast.id, refused) if refused else set()
+        return claimed, held
+
+    async def _start_sends(self, actions: list[Send | SendBatch]) -> None:
+        groups: list[tuple[Send, ...]] = [a.sends if isinstance(a, SendBatch) else (a,) for a in actions]
+        claimed, held = await self._in_store(self._claim, groups, self.rt.clock.now())
         for group in groups:
             going: list[Send] = []
             for send in group:

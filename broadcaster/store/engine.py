@@ -33,6 +33,7 @@ class Engine(Protocol):
     version_found: int  # the schema version the database had when opened
     version: int  # the schema version it has now (the newest this code knows)
     exclusive: bool  # one worker per database (SQLite: the run lock proves any other is gone)
+    waits_on_server: bool  # its statements are round trips to a server (the runtime calls it from threads)
     skip_locked: str  # appended to a claiming SELECT: skip rows another transaction locks
 
     def tx(self) -> ContextManager[Tx]: ...

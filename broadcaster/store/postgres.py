@@ -75,6 +75,7 @@ class PostgresEngine:
 
     filters = POSTGRES
     exclusive = False
+    waits_on_server = True  # every statement is a round trip to the server
     skip_locked = " FOR UPDATE SKIP LOCKED"
     like = "ILIKE"  # on the "C" collation: ASCII letters only, as SQLite's LIKE
     integrity_errors: tuple[type[BaseException], ...] = (psycopg.errors.UniqueViolation,)

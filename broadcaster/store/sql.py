@@ -435,10 +435,7 @@ class SQLStore(ConfigStore, WorkerRegistry, RateShares, OutboxStore, UnitStore, 
                 chunk = unique[start : start + _BATCH]
                 values = [_final_values(row, seq + 1 + i) for i, row in enumerate(chunk)]
                 seq += len(chunk)  # a row not written leaves a gap: rec_seq only orders
-                done = self._finalise_claimed(conn, values)
-                rest = [v for v in values if (v[12], v[13]) not in done]
-                if rest:
-                    done |= self._insert_final(conn, rest)
+                done = self._write_final(conn, values)
                 for row in chunk:
                     if (row.broadcast_id, row.contact_id) in done:
                         bumps[(row.broadcast_id, row.outcome)] += 1
@@ -454,29 +451,19 @@ class SQLStore(ConfigStore, WorkerRegistry, RateShares, OutboxStore, UnitStore, 
                 )
         return sum(bumps.values())
 
-    def _finalise_claimed(self, conn: Tx, values: list[tuple[Any, ...]]) -> set[tuple[str, str]]:
-        """Finalise the pending rows among ``values`` that are ours to finalise: we claimed
-        them, nobody did, or the worker that did is gone (marked lost) — never while
-        another worker lives. Returns their (broadcast, contact) keys."""
-        source, params = self.engine.rows_source(_FINAL_TYPES, values)
-        found = conn.execute(
-            "UPDATE dispatch_rows SET status = v.column1, outcome = v.column2, error_reason = v.column3,"
-            " error_kind = v.column4, used_fallback = v.column5, sent_at = CAST(v.column6 AS DOUBLE PRECISION),"
-            " delivered_at = CAST(v.column7 AS DOUBLE PRECISION), message_id = v.column8,"
-            " recorded_at = CAST(v.column9 AS DOUBLE PRECISION), rec_seq = v.column10,"
-            " contact_name = CASE WHEN v.column11 = '' THEN dispatch_rows.contact_name ELSE v.column11 END,"
-            " integration = COALESCE(v.column12, dispatch_rows.integration)"
-            f" FROM {source} WHERE dispatch_rows.broadcast_id = v.column13 AND dispatch_rows.contact_id = v.column14"
-            " AND dispatch_rows.status IS NULL AND (dispatch_rows.claimed_by IS NULL OR dispatch_rows.claimed_by = ?"
-            " OR NOT EXISTS (SELECT 1 FROM workers w WHERE w.id = dispatch_rows.claimed_by AND w.lost_at IS NULL))"
-            " RETURNING dispatch_rows.broadcast_id, dispatch_rows.contact_id",
-            [*params, self.worker_id],
-        ).fetchall()
-        return {(row[0], row[1]) for row in found}
+    def _write_final(self, conn: Tx, values: list[tuple[Any, ...]]) -> set[tuple[str, str]]:
+        """Write the final rows among ``values`` that are ours to write, in one statement;
+        returns their (broadcast, contact) keys. A contact without a row gets one (a skip,
+        or a resolved claim of a purged row); a pending row is finalised if we claimed it,
+        nobody did, or the worker that did is gone (marked lost) — never while another
+        worker lives; a final row stays. The row keeps the name its claim recorded (a row
+        without one takes the contact's).
 
-    def _insert_final(self, conn: Tx, values: list[tuple[Any, ...]]) -> set[tuple[str, str]]:
-        """Insert final rows for contacts that have no row at all (a skip, or a resolved
-        claim of a purged row); an existing row — final, or another live worker's claim — stays."""
+        An upsert, not an UPDATE … FROM the batch: its lookup goes through the unique key
+        by construction. The UPDATE's plan was the planner's to choose, and on a broadcast
+        whose rows the statistics did not know yet it chose an index on the broadcast alone
+        and filtered every row of the broadcast for each row written (PostgreSQL: 12 ms to
+        write 17 rows of a 6 000-contact broadcast, half the worker's time)."""
         source, params = self.engine.rows_source(_FINAL_TYPES, values)
         found = conn.execute(
             "INSERT INTO dispatch_rows (status, outcome, error_reason, error_kind, used_fallback, sent_at,"
@@ -485,8 +472,18 @@ class SQLStore(ConfigStore, WorkerRegistry, RateShares, OutboxStore, UnitStore, 
             " CAST(v.column7 AS DOUBLE PRECISION), v.column8, CAST(v.column9 AS DOUBLE PRECISION), v.column10,"
             " CASE WHEN v.column11 = '' THEN COALESCE((SELECT c.name FROM contacts c WHERE c.id = v.column14), '')"
             " ELSE v.column11 END, v.column12, v.column13, v.column14"
-            f" FROM {source} WHERE true ON CONFLICT DO NOTHING RETURNING broadcast_id, contact_id",
-            params,
+            f" FROM {source} WHERE true ON CONFLICT (broadcast_id, contact_id) DO UPDATE SET"
+            " status = excluded.status, outcome = excluded.outcome, error_reason = excluded.error_reason,"
+            " error_kind = excluded.error_kind, used_fallback = excluded.used_fallback, sent_at = excluded.sent_at,"
+            " delivered_at = excluded.delivered_at, message_id = excluded.message_id,"
+            " recorded_at = excluded.recorded_at, rec_seq = excluded.rec_seq,"
+            " contact_name = CASE WHEN dispatch_rows.contact_name = '' THEN excluded.contact_name"
+            " ELSE dispatch_rows.contact_name END,"
+            " integration = COALESCE(excluded.integration, dispatch_rows.integration)"
+            " WHERE dispatch_rows.status IS NULL AND (dispatch_rows.claimed_by IS NULL OR dispatch_rows.claimed_by = ?"
+            " OR NOT EXISTS (SELECT 1 FROM workers w WHERE w.id = dispatch_rows.claimed_by AND w.lost_at IS NULL))"
+            " RETURNING broadcast_id, contact_id",
+            [*params, self.worker_id],
         ).fetchall()
         return {(row[0], row[1]) for row in found}
 

@@ -49,6 +49,7 @@ class SQLiteEngine:
 
     filters = SQLITE
     exclusive = True
+    waits_on_server = False  # a statement is a call into the library, tens of microseconds
     skip_locked = ""  # BEGIN IMMEDIATE: one writer at a time, so nothing to skip
     like = "LIKE"  # case-insensitive for ASCII letters only (SQLite without ICU)
     integrity_errors: tuple[type[BaseException], ...] = (sqlite3.IntegrityError,)

@@ -40,14 +40,14 @@ UNIT_SIZE = 500
 #: the (broadcast_id, unit_no) of this worker's claimable units
 #: (a worker's own units stay its own: it renews them, or its sends in flight would be resolved)
 _CLAIMABLE = "done_at IS NULL AND (claimed_by IS NULL OR (lease_until < ? AND claimed_by != ?))"
-_FINAL_ROW = (
-    "SELECT 1 FROM dispatch_rows d WHERE d.broadcast_id = a.broadcast_id AND d.contact_id = a.contact_id"
-    " AND d.status IS NOT NULL"
-)
-#: a unit whose contacts all have a final row (u is the unit)
+#: a unit whose contacts all have a final row (u is the unit; only the audience's contacts
+#: get rows, so counting the final rows in its range is enough). A count over one range of
+#: the unique key, not a lookup per audience contact: on a broadcast whose rows the
+#: planner's statistics did not know yet, PostgreSQL joined every contact of the unit with
+#: every row of the broadcast (190 ms a check at 6 000 contacts, growing with the square)
 _COMPLETE = (
-    "NOT EXISTS (SELECT 1 FROM audience a WHERE a.broadcast_id = u.broadcast_id"
-    f" AND a.contact_id >= u.first_id AND a.contact_id <= u.last_id AND NOT EXISTS ({_FINAL_ROW}))"
+    "(SELECT COUNT(*) FROM dispatch_rows d WHERE d.broadcast_id = u.broadcast_id AND d.contact_id >= u.first_id"
+    " AND d.contact_id <= u.last_id AND d.status IS NOT NULL) >= u.size"
 )
 _FINISH_LOCK = 0x756E_6974_0000_0000  # ORed with a hash of the broadcast id
 
