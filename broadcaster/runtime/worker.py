@@ -259,11 +259,10 @@ class _Run:
 
     async def _in_store(self, call: Callable[..., T], *args: Any) -> T:
         """A store call from the run's loop. On a store that waits on a server (PostgreSQL)
-        it runs in a thread, so that while it waits the sends in flight go on and their
-        replies are read (done inline, each write of 1 000 replies a second held up every
-        send behind it: one worker reached half of a 1 000/s limit); the loop itself
-        waits for it, so the run's writes stay in order. SQLite's writes take tens of
-        microseconds, less than a thread hop: inline."""
+        it runs in a thread, so that while a statement waits on the server the sends in
+        flight go on and their replies are read (inline, every round trip held the whole
+        event loop); the loop itself waits for it, so the run's writes stay in order.
+        SQLite's writes take tens of microseconds, less than a thread hop: inline."""
         if self.offload:
             return await trio.to_thread.run_sync(partial(call, *args))
         return call(*args)
