@@ -6,7 +6,7 @@ The simulator's fake Telegram (real wire format, 429 with ``retry_after`` over i
 served on loopback, which also records when every request *arrived*. ``GET /stats``
 answers its tallies as JSON, with the busiest 1-second window of requests sent to it
 (``busiest_sent``: what the workers together sent, refused or not) and of messages it
-accepted, so a test or benchmark can hold several workers' combined pace against the limit.
+accepted, the messages it accepted in each second from the first (``per_second``), so a test or benchmark can hold several workers' combined pace against the limit.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import sys
 import time
 from typing import Any, Sequence
 
-__all__ = ["busiest_window", "main", "start", "stats"]
+__all__ = ["busiest_window", "main", "per_second", "start", "stats"]
 
 
 def busiest_window(times: Sequence[float], *, width: float = 1.0) -> int:
@@ -28,6 +28,16 @@ def busiest_window(times: Sequence[float], *, width: float = 1.0) -> int:
             start += 1
         best = max(best, end - start + 1)
     return best
+
+
+def per_second(times: Sequence[float]) -> list[int]:
+    """How many of ``times`` fall in each whole second from the first."""
+    if not times:
+        return []
+    counts = [0] * (int(times[-1] - times[0]) + 1)
+    for t in times:
+        counts[int(t - times[0])] += 1
+    return counts
 
 
 def _serve(limit: float, burst: int, latency: tuple[float, float], port: int) -> None:
@@ -59,6 +69,7 @@ def _serve(limit: float, burst: int, latency: tuple[float, float], port: int) ->
                     "busiest_sent": busiest_window(arrived),
                     "busiest_accepted": busiest_window(accepted),
                     "duplicates": len(fake.duplicates()),
+                    "per_second": per_second(accepted),
                 }
             ).encode()
             await send(

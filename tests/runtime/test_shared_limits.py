@@ -78,3 +78,11 @@ async def test_without_sharing_the_same_three_workers_overrun_it(pg_url, autojum
     refused, again and again, and pauses (the provider's retry_after) cost time."""
     times, fake = await _three_workers(pg_url, share=False)
     assert fake.throttled > 30 and times[-1] - times[0] > 300 / RATE * 1.5
+
+
+def test_the_limited_fake_counts_what_it_accepted_in_each_second():
+    from broadcaster_simulator.limited import per_second
+
+    assert per_second([]) == []
+    assert per_second([10.0, 10.2, 10.99, 11.0, 13.5]) == [3, 1, 0, 1]
+    assert busiest_window([10.0, 10.2, 10.99, 11.0, 13.5]) == 3  # a window is half-open
