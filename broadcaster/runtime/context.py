@@ -90,7 +90,7 @@ class Runtime:
     stop: trio.Event = attrs.field(factory=trio.Event)
 
     @property
-    def store_waits_on_server(self) -> bool:
+    def calls_store_in_threads(self) -> bool:
         """Whether a run makes its store calls from a thread (runtime.worker): set by
         ``store_threads``, else when the store's calls wait on a database server (PostgreSQL)."""
         if self.store_threads is not None:

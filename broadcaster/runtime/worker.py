@@ -159,7 +159,7 @@ class _Run:
         )
         self.dispatcher = dispatcher
         self.gather = self._gather_window()
-        self.offload = rt.store_waits_on_server
+        self.store_in_threads = rt.calls_store_in_threads
         async with trio.open_nursery() as nursery:
             self.nursery = nursery
             nursery.start_soon(self._watch_stop)
@@ -263,7 +263,7 @@ class _Run:
         flight go on and their replies are read (inline, every round trip held the whole
         event loop); the loop itself waits for it, so the run's writes stay in order.
         SQLite's writes take tens of microseconds, less than a thread hop: inline."""
-        if self.offload:
+        if self.store_in_threads:
             return await trio.to_thread.run_sync(partial(call, *args))
         return call(*args)
 

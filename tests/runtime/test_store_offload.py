@@ -48,7 +48,7 @@ async def test_store_calls_leave_the_event_loop_only_on_a_server_store(waits_on_
     slow.install()
     fake = FakeTelegram()
     runtime, _ = make_runtime(store, fake)
-    assert runtime.store_waits_on_server is waits_on_server
+    assert runtime.calls_store_in_threads is waits_on_server
     schedule(store)
     loop_thread = threading.get_ident()
     with trio.fail_after(60):

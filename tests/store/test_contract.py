@@ -405,3 +405,20 @@ def test_purge_deletes_old_rows_and_keeps_counters(store: SQLStore) -> None:
     assert (1, 1) == (counters.delivered, counters.failed)
     assert 0 == store.engine.query("SELECT COUNT(*) FROM audience")[0][0]
     assert 0 == store.purge_rows(older_than=100.0)
+
+
+def test_a_final_row_keeps_the_name_its_claim_recorded(store: SQLStore) -> None:
+    store.upsert_contacts(people(3))
+    store.create_broadcast(broadcast("b"))
+    store.claim("b", [("c000", "tg"), ("c001", "tg")], now=1.0)
+    # renamed after the claim: the row says whom the message went to when it was sent
+    store.upsert_contacts([Contact("c000", "Renamed"), Contact("c002", "Person 2 now")])
+    assert 3 == store.record(
+        [
+            delivered("b", "c000", contact_name="Other"),
+            delivered("b", "c001"),
+            skipped("b", "c002"),  # no claim, no name: the contact's, as it is now
+        ]
+    )
+    names = {row.contact_id: row.contact_name for row in store.history("b").rows}
+    assert names == {"c000": "Person 0", "c001": "Person 1", "c002": "Person 2 now"}
