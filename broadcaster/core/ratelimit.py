@@ -21,7 +21,9 @@ rate it was asked for:
   steps down by ``_STEP_DOWN``, as does a single refusal among accepted replies — by
   ``_CLIMB_STEP_DOWN`` while the rate was climbing, since the provider's burst let it
   climb further past the limit before it said so. So refusals that do not fall as the rate
-  does (a per-chat cap reported for the integration) cannot walk it down to nothing; a new
+  does (a per-chat cap reported for the integration) cannot walk it down to nothing. A lone
+  refusal after ``_STRAY_AFTER`` sends accepted without one steps down too, though nothing
+  was sent after it (its pause hint stopped the sends that would have measured); a new
   measurement starts at most once per ``_GAP`` s;
 * after ``_PROBE_AFTER`` s without a refusal it climbs back slowly (``_PROBE_STEP`` of
   the estimate per ``_PROBE_PERIOD`` s) towards the ceiling, so a limit that was lowered
@@ -44,7 +46,8 @@ exactly the ceiling looks the same from here: the suggestion is a lead, not a me
 A provider that reports its budget on successful replies (:class:`~.results.RateState`,
 fed through :meth:`TokenBucket.reported`) is obeyed *before* it refuses: told "0 left,
 reset in 2 s" the bucket waits 2 s; told "10 left" it sends at most 10 more (less those
-already in flight) before the reset (:mod:`~.ratebudget`).
+already in flight) before the reset (:mod:`~.ratebudget`), and resumes after it at its rate,
+with no burst saved while it waited.
 
 A bucket may also *warm up*: start with one token, not a full burst, and save no burst for
 ``warmup`` seconds, at its full rate from the first send. A real run starts cold — no
@@ -99,6 +102,8 @@ _LOOSE = 1.35
 _SEARCH_SHARE = 0.5
 _SEARCH_AFTER = 1.0
 _SEARCH_RISE = 2.0
+#: a lone refusal after this many sends accepted without one was only just over the limit
+_STRAY_AFTER = 100
 #: a single refusal while the rate climbs steps down this far
 _CLIMB_STEP_DOWN = 0.93
 #: the ceiling held this many seconds' worth of sends back without a refusal: suggest more
@@ -123,6 +128,7 @@ class TokenBucket:
         "_held",
         "_tokens",
         "_last",
+        "_held_until",
         "_learned",
         "_learned_at",
         "_search",
@@ -135,6 +141,7 @@ class TokenBucket:
         "_hint",
         "_known",
         "_climbing",
+        "_clean",
         "_reported",
     )
 
@@ -168,6 +175,8 @@ class TokenBucket:
         self._held = 0
         self._tokens = 1.0 if warmup > 0 else float(burst)
         self._last = now
+        #: the provider's reported window held the sends until then: no burst saved over it
+        self._held_until = now
         #: the measured limit (None: none known, run at the ceiling) and when it was set
         self._learned: float | None = None
         self._learned_at = now
@@ -186,6 +195,8 @@ class TokenBucket:
         self._known = False
         #: whether the window opened while the rate climbed above what was measured
         self._climbing = False
+        #: the sends accepted without a refusal before the window opened
+        self._clean = 0
         #: the budget the provider's replies report (None until one does)
         self._reported: ReportedBudget | None = None
 
@@ -222,6 +233,12 @@ class TokenBucket:
         return current
 
     def _refill(self, now: float) -> None:
+        if self._held_until > self._last:
+            # held by the provider's reported window: no burst saved over the wait (a fresher
+            # report may reopen the window early; then the bucket trickles at its rate)
+            upto = min(now, self._held_until)
+            self._tokens = min(1.0, self._tokens + (upto - self._last) * self.rate(now))
+            self._last = upto
         if now > self._last:
             # warming up, no burst is saved: the connections are still opening, and what waits
             # for them arrives at the provider together
@@ -233,8 +250,11 @@ class TokenBucket:
         if now < self._paused_until:
             return False
         reported = self._reported
-        if reported is not None and reported.blocked_until(now) is not None:
-            return False
+        if reported is not None:
+            blocked = reported.blocked_until(now)
+            if blocked is not None:
+                self._hold(blocked, now)
+                return False
         self._refill(now)
         if self._tokens >= 1.0:
             self._tokens -= 1.0
@@ -253,11 +273,19 @@ class TokenBucket:
         if reported is not None:
             blocked = reported.blocked_until(now)
             if blocked is not None:
+                self._hold(blocked, now)
                 return blocked
         self._refill(now)
         if self._tokens >= 1.0:
             return now
         return now + (1.0 - self._tokens) / self.rate(now) + _MIN_WAIT
+
+    def _hold(self, until: float, now: float) -> None:
+        """The provider's reported window holds every send until ``until``: resume then
+        at the bucket's rate, with at most one token, no burst saved meanwhile. The window refills the provider's side;
+        a burst saved here would land on it together with the sends that go before the
+        first report of the new window comes back, and overrun it."""
+        self._held_until = max(self._held_until, until)
 
     def accepted(self, now: float, *, sent_at: float | None = None) -> None:
         """The provider accepted a send of this integration that left at ``sent_at``
@@ -283,7 +311,7 @@ class TokenBucket:
         as a floor on the pause, never read as a rate."""
         self._refill(now)
         self._tokens = 0.0
-        self.unrefused = 0
+        clean, self.unrefused = self.unrefused, 0
         self._held = 0
         if pause is not None and pause > 0:
             self._paused_until = max(self._paused_until, now + pause)
@@ -303,6 +331,7 @@ class TokenBucket:
         self._hint = pause if pause is not None and pause > 0 else 0.0
         self._known = self._learned is not None
         self._climbing = self._learned is not None and current > self._learned
+        self._clean = clean
         self._set(max(self.min_rate, current * self.decrease), now)
 
     def _settle(self, now: float) -> None:
@@ -324,8 +353,9 @@ class TokenBucket:
                 high = min(self.base_rate, measured.high)
                 if self._learned is not None and high > _LOOSE * rate:
                     self._search = _SEARCH_SHARE * high + (1 - _SEARCH_SHARE) * rate
-        elif len(refused) == 1 and any(at > refused[0] for at in self._ok):
-            # A single refusal among accepted replies: only just over the limit -- unless
+        elif len(refused) == 1 and (self._clean >= _STRAY_AFTER or any(at > refused[0] for at in self._ok)):
+            # A single refusal among accepted replies, or after a long run of them (its pause
+            # hint stopped the sends that would have told): only just over the limit -- unless
             # the rate was climbing (a search or a probe), when the provider's burst let
             # it climb further over before it said so.
             step = _CLIMB_STEP_DOWN if self._climbing else _STEP_DOWN

@@ -22,7 +22,12 @@ def test_told_nothing_is_left_it_waits_for_the_reset_instead_of_sending() -> Non
     assert 2.05 == bucket.next_available(0.05)
     assert not bucket.try_take(2.0499)
     assert bucket.try_take(2.05)  # the window refilled: sending resumes
-    assert 49 == _takes(bucket, 2.05, 100)  # at the bucket's own rate and burst again
+    # at the bucket's own rate, with no burst saved while it waited: what goes out before the
+    # new window's first report comes back must not overrun the window
+    assert 0 == _takes(bucket, 2.05, 100)
+    assert 2.051001 == pytest.approx(bucket.next_available(2.05))
+    assert 10 == _takes(bucket, 2.06, 100)
+    assert 50 == _takes(bucket, 2.2, 100)  # a full burst saved again once it paces itself
 
 
 def test_told_n_left_it_sends_at_most_n_more_before_the_reset() -> None:
@@ -31,7 +36,8 @@ def test_told_n_left_it_sends_at_most_n_more_before_the_reset() -> None:
     bucket.reported(0.03, RateState(remaining=10, reset_after=1.0, limit=100), sent_at=0.0)
     assert 10 == _takes(bucket, 0.5, 100)
     assert 1.03 == bucket.next_available(0.5)
-    assert 40 == _takes(bucket, 1.03, 40)  # the burst that was waiting, once the window is new
+    assert 1 == _takes(bucket, 1.03, 40)  # the window is new: sending resumes at the bucket's rate
+    assert 20 == _takes(bucket, 1.05, 40)
 
 
 def test_the_sends_already_in_flight_come_off_the_reported_count() -> None:
@@ -78,3 +84,21 @@ def test_rate_state_refuses_negative_counts_and_endless_resets() -> None:
         RateState(remaining=-1)
     with pytest.raises(ValueError, match="reset_after must be finite"):
         RateState(reset_after=float("inf"))
+
+
+def test_a_fresher_report_reopens_the_window_early_at_the_bucket_rate_without_a_burst() -> None:
+    # replies overtake each other, and the requests reached the provider in another order
+    # than they left: the first report counts the window spent, a fresher one finds 3 left
+    bucket = TokenBucket(rate=1_000.0, burst=50, now=0.0)
+    assert bucket.try_take(0.0)
+    bucket.reported(0.001, RateState(remaining=10, reset_after=2.0), sent_at=0.0)
+    assert 5 == _takes(bucket, 0.01, 5)  # five more leave at 0.01 s
+    bucket.reported(0.05, RateState(remaining=5, reset_after=2.0), sent_at=0.0)
+    assert not bucket.try_take(0.05)  # 5 left less the five in flight: spent
+    assert not bucket.try_take(0.5)
+    bucket.reported(0.6, RateState(remaining=3, reset_after=1.4), sent_at=0.01)
+    assert 1 == _takes(bucket, 0.6, 100)  # reopened after 0.55 s held: one token, not 50
+    assert 0.601001 == pytest.approx(bucket.next_available(0.6))
+    assert 1 == _takes(bucket, 1.0, 100)  # then at its rate (no burst until the window
+    assert 1 == _takes(bucket, 1.002, 100)  # it was held for is over), within what was reported
+    assert 2.0 == bucket.next_available(1.002)

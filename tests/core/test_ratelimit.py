@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from broadcaster.core.ratelimit import TokenBucket
+from broadcaster.core.ratelimit import _STRAY_AFTER, TokenBucket
 
 # The bucket never sends early; its waits carry one microsecond of margin against float
 # rounding, so counting allows no dust at all.
@@ -360,3 +360,23 @@ def test_sends_held_back_by_a_measured_limit_suggest_nothing() -> None:
     bucket = TokenBucket(rate=1000.0, burst=50, now=0.0)
     _run_against(bucket, limit=300.0, burst=50.0, seconds=5.0)
     assert bucket.learned is not None and bucket.allows_more() is None
+
+
+def test_a_lone_refusal_after_a_long_clean_run_steps_down_not_cut_blindly() -> None:
+    # 1 000/s accepted for a second, then one 429 with Telegram's 1 s pause: the pause stops
+    # the sends that would have measured, yet the run before it says "only just over"
+    bucket = TokenBucket(rate=1000.0, burst=50, now=0.0)
+    for i in range(1000):
+        bucket.accepted(i / 1000 + 0.001, sent_at=i / 1000)
+    bucket.throttled(1.001, pause=1.0, sent_at=1.0)
+    assert 700.0 == pytest.approx(bucket.rate(1.1))  # the blind cut holds while replies come in
+    assert 970.0 == pytest.approx(bucket.rate(1.5))  # then a step down
+    assert 970.0 == pytest.approx(bucket.rate(21.0))  # and climbs back only after a quiet spell
+
+
+def test_a_lone_refusal_after_a_short_run_still_cuts_blindly() -> None:
+    bucket = TokenBucket(rate=1000.0, burst=50, now=0.0)
+    for i in range(_STRAY_AFTER - 1):
+        bucket.accepted(i / 1000 + 0.001, sent_at=i / 1000)
+    bucket.throttled(0.2, pause=1.0, sent_at=0.2)
+    assert 700.0 == pytest.approx(bucket.rate(1.5))
