@@ -25,6 +25,9 @@ rate it was asked for:
   refusal after ``_STRAY_AFTER`` sends accepted without one steps down too, though nothing
   was sent after it (its pause hint stopped the sends that would have measured); a new
   measurement starts at most once per ``_GAP`` s;
+* a bucket sharing the provider with other workers (:meth:`TokenBucket.measures_alone`) does
+  not measure: its sends are not all the provider counts. A window at least ``_SHARED_MOSTLY``
+  accepted steps down by ``_STEP_DOWN``, one mostly refused cuts by ``decrease``;
 * after ``_PROBE_AFTER`` s without a refusal it climbs back slowly (``_PROBE_STEP`` of
   the estimate per ``_PROBE_PERIOD`` s) towards the ceiling, so a limit that was lowered
   for a while is won back, and forgets the estimate there;
@@ -102,6 +105,8 @@ _LOOSE = 1.35
 _SEARCH_SHARE = 0.5
 _SEARCH_AFTER = 1.0
 _SEARCH_RISE = 2.0
+#: sharing the provider with other workers, a window with this share accepted steps down
+_SHARED_MOSTLY = 0.5
 #: a lone refusal after this many sends accepted without one was only just over the limit
 _STRAY_AFTER = 100
 #: a single refusal while the rate climbs steps down this far
@@ -347,6 +352,12 @@ class TokenBucket:
             share = measured.accepted / (measured.accepted + len(refused))
             if share >= (_OVERLOAD if self._known else _NEARLY_ALL):
                 self._set(max(self.min_rate, self._observed_rate * _STEP_DOWN), now)
+            elif not self.measures_alone():
+                # The provider counted other workers' sends too: this bucket's view of the
+                # burst measures its luck among them, not the limit. Mostly accepted, it was
+                # only just over; mostly refused, far over: cut as when nothing measured.
+                step = _STEP_DOWN if share >= _SHARED_MOSTLY else self.decrease
+                self._set(max(self.min_rate, self._observed_rate * step), now)
             else:
                 rate = max(self.min_rate, min(self._observed_rate, measured.estimate) * _MARGIN)
                 self._set(rate, now)
@@ -366,6 +377,20 @@ class TokenBucket:
             self._set(max(self.min_rate, self._observed_rate) if self._known else self.base_rate, now)
         # else: refused without a measurable span and no long hint: the blind cut made at
         # the refusal stands
+
+    def settled_rate(self, now: float) -> float:
+        """The limit as the last settled measurement left it (the ceiling if none): while a
+        refusal's observation window is open, the rate the refusal came at (the cut held
+        meanwhile is a guard, not a measurement -- another worker taking it would keep it)."""
+        if self._refused and now < self._observe_until:
+            return min(self.base_rate, self._observed_rate)
+        self.rate(now)  # a window that has ended settles first
+        return self.base_rate if self._learned is None else self._learned
+
+    def measures_alone(self) -> bool:
+        """Whether the provider counts only this bucket's sends against the limit (True
+        here; a bucket sharing an integration's rate with other workers says when not)."""
+        return True
 
     def _set(self, rate: float, now: float) -> None:
         self._search = None

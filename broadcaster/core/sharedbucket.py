@@ -8,7 +8,11 @@ ran out unrenewed) it gives no token at all, and a share that begins starts with
 saved up — other workers keep the provider busy meanwhile (or did until a moment ago), so
 a newcomer's burst would come on top of their pace. What it measures after a refusal keeps its
 proportion to the ceiling, so a fraction of the measured limit is exactly what a share of
-the provider's real limit is.
+the provider's real limit is. But a share's own sends do not measure the provider's limit
+(the provider counts the other workers' sends too): a burst of refusals steps its rate down,
+or cuts it when mostly refused (:meth:`~.ratelimit.TokenBucket.measures_alone`), and what
+it publishes for the others is the settled result, never the guard cut held while its
+replies still come in — the pause reaches them at once.
 
 The shell renews the grant a few times a second (:meth:`SharedBucket.decider` on the rows
 read under the store's lock, the rows written, then :meth:`SharedBucket.apply`). A bucket
@@ -89,6 +93,9 @@ class SharedBucket(TokenBucket):
             return at
         return super().next_available(now)
 
+    def measures_alone(self) -> bool:
+        return self._fraction >= 1.0  # with a share of the rate, other workers send too
+
     def throttled(self, now: float, *, pause: float | None = None, sent_at: float | None = None) -> None:
         super().throttled(now, pause=pause, sent_at=sent_at)
         self._refused_at = now
@@ -119,9 +126,11 @@ class SharedBucket(TokenBucket):
             return False
         return now - max(self._asked_at, self.paused_until, self._waits_until) <= IDLE_AFTER
 
-    def local_limit(self) -> LocalLimit:
-        learned = self.learned
-        factor = 1.0 if learned is None else learned / self.base_rate
+    def local_limit(self, now: float) -> LocalLimit:
+        """What this worker says of the provider's limit: the settled measurement (while a
+        refusal's replies still come in, the rate it came at -- the pause is what reaches
+        the others at once), and its pause."""
+        factor = min(1.0, self.settled_rate(now) / self.base_rate)
         return LocalLimit(factor=factor, paused_until=self.paused_until, refused_at=self._refused_at)
 
     def decider(
@@ -132,7 +141,7 @@ class SharedBucket(TokenBucket):
         in another thread while the bucket goes on pacing."""
         return partial(
             decide_sync,
-            local=self.local_limit(),
+            local=self.local_limit(now),
             wants=self.wants(now),
             published=self._published,
             seen_at=self._seen_at,

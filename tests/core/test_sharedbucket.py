@@ -82,26 +82,51 @@ def test_a_bucket_not_asked_for_a_while_gives_its_share_back() -> None:
     assert rows.shares == {} and a.try_take(IDLE_AFTER + 0.02) is False
 
 
-def test_a_refusal_one_worker_saw_pauses_and_slows_the_other() -> None:
-    rows = Rows()
+def _two_at_500(rows: Rows) -> tuple[SharedBucket, SharedBucket]:
+    """Two workers renewing every 0.5 s: by 3 s both have started, 500/s each."""
     a, b = SharedBucket(rate=1000.0, burst=50, now=0.0), SharedBucket(rate=1000.0, burst=50, now=0.0)
-    for beat in range(7):  # renewing every 0.5 s
+    for beat in range(7):
         for bucket, me in ((a, "a"), (b, "b")):
             bucket.try_take(beat / 2)
             rows.renew(bucket, me, beat / 2)
+    assert a.base_rate == b.base_rate == 500.0
+    return a, b
+
+
+def test_a_refusal_one_worker_saw_pauses_and_slows_the_other() -> None:
+    rows = Rows()
+    a, b = _two_at_500(rows)
     t = 3.0  # both have started, 500/s each
     assert a.try_take(t) and b.try_take(t)
     assert a.base_rate == b.base_rate == 500.0
     # a's provider refuses with "retry after 1 s": a pauses, cuts its rate, and says so
     a.throttled(t + 0.1, pause=1.0, sent_at=t + 0.05)
     rows.renew(a, "a", t + 0.15)
-    assert rows.limit == LimitRow(0.7, t + 1.1, t + 0.15, "a")
+    # the pause at once; the rate once a's replies have measured (its cut meanwhile is a guard)
+    assert rows.limit == LimitRow(1.0, t + 1.1, t + 0.15, "a")
     assert b.try_take(t + 0.2) is True  # b has not heard yet
     rows.renew(b, "b", t + 0.2)
     assert b.paused_until == t + 1.1 and b.try_take(t + 0.3) is False
-    assert b.rate(t + 0.3) == pytest.approx(350.0)  # 0.7 of its share, as a measured
-    rows.renew(b, "b", t + 0.4)
-    assert b.rate(t + 0.4) == pytest.approx(350.0)  # adopted once, not again
+    assert b.rate(t + 0.3) == pytest.approx(500.0)
+    rows.renew(a, "a", t + 0.45)  # a's window closed with nothing measured: the blind cut stands
+    assert rows.limit == LimitRow(pytest.approx(0.7), t + 1.1, t + 0.45, "a")
+    rows.renew(b, "b", t + 0.5)
+    assert b.rate(t + 0.5) == pytest.approx(350.0)  # 0.7 of its share, as a measured
+    rows.renew(b, "b", t + 0.6)
+    assert b.rate(t + 0.6) == pytest.approx(350.0)  # adopted once, not again
+
+
+def test_a_lone_refusal_after_a_clean_run_slows_the_other_worker_a_step_not_a_cut() -> None:
+    rows = Rows()
+    a, b = _two_at_500(rows)
+    for i in range(500):  # a second of a's sends accepted, then one 429 with a 1 s pause
+        a.accepted(2.0 + i / 500 + 0.001, sent_at=2.0 + i / 500)
+    a.throttled(3.001, pause=1.0, sent_at=3.0)
+    for now in (3.05, 3.1, 3.35, 3.4):
+        rows.renew(a, "a", now)
+        rows.renew(b, "b", now + 0.01)
+    assert rows.limit == LimitRow(pytest.approx(0.97), pytest.approx(4.001), 3.35, "a")
+    assert a.rate(3.5) == pytest.approx(485.0) and b.rate(3.5) == pytest.approx(485.0)
 
 
 def test_a_new_ceiling_keeps_the_measured_limit_in_proportion() -> None:
@@ -158,3 +183,32 @@ def test_greedy_workers_together_stay_within_the_rate(count: int, joins: list[fl
         while sends[j] <= t - 1.0:
             j += 1
         assert i - j + 1 <= rate + burst + count
+
+
+def _sharing_half() -> SharedBucket:
+    rows = Rows()
+    a, b = _two_at_500(rows)
+    assert a.base_rate == 500.0 and not a.measures_alone()
+    return a
+
+
+@pytest.mark.parametrize(("accepted_inside", "rate", "alone_rate"), [(6, 485.0, 490.0), (2, 350.0, 147.0)])
+def test_a_share_does_not_measure_the_limit_from_its_own_sends(
+    accepted_inside: int, rate: float, alone_rate: float
+) -> None:
+    # the provider counts the other worker's sends too: what this one saw accepted between
+    # its refusals is its luck among them. Mostly accepted: a step down; mostly refused: a cut.
+    a = _sharing_half()
+    a.throttled(3.001, pause=None, sent_at=3.0)
+    for i in range(accepted_inside):
+        a.accepted(3.002, sent_at=3.0 + (i + 1) * 0.01 / (accepted_inside + 1))
+    a.throttled(3.011, pause=None, sent_at=3.01)
+    a.throttled(3.011, pause=None, sent_at=3.01)
+    assert a.rate(3.5) == pytest.approx(rate)
+    alone = TokenBucket(rate=500.0, burst=25, now=0.0)  # the same replies, alone: measured
+    alone.throttled(3.001, pause=None, sent_at=3.0)
+    for i in range(accepted_inside):
+        alone.accepted(3.002, sent_at=3.0 + (i + 1) * 0.01 / (accepted_inside + 1))
+    alone.throttled(3.011, pause=None, sent_at=3.01)
+    alone.throttled(3.011, pause=None, sent_at=3.01)
+    assert alone.rate(3.5) == pytest.approx(alone_rate)  # measured: 0.98 of its rate or of the limit
