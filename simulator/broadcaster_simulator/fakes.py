@@ -215,7 +215,7 @@ class FakeProvider:
     def transport(self, *, wait: bool = False) -> httpx.MockTransport:
         return httpx.MockTransport(self.async_handler if wait else self.handler)
 
-    # -- ASGI (for hypercorn) ------------------------------------------------------------------
+    # -- ASGI (hypercorn on trio, or uvicorn on asyncio: anyio sleeps on either) ----------
 
     async def asgi(
         self,
@@ -223,7 +223,7 @@ class FakeProvider:
         receive: Callable[[], Awaitable[dict[str, Any]]],
         send: Callable[[dict[str, Any]], Awaitable[None]],
     ) -> None:
-        import trio
+        import anyio
 
         if scope["type"] == "lifespan":
             await answer_lifespan(receive, send)
@@ -249,7 +249,7 @@ class FakeProvider:
             body=body,
         )
         exchange = self.exchange(request)
-        await trio.sleep(exchange.delay)
+        await anyio.sleep(exchange.delay)
         if exchange.failure is not None or exchange.reply is None:
             reply = WireReply(503, {"connection": "close", "content-type": "text/plain"}, b"")
         else:
