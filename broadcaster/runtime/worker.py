@@ -128,7 +128,10 @@ class _Run:
             except PluginError:
                 log.warning("integration %r uses provider %r, which no plugin provides", name, integration.provider)
         # (contact id, result) of each send; None when the runtime is asked to stop
-        self.results_in, self.results_out = trio.open_memory_channel[tuple[str, SendResult] | None](math.inf)
+        # (and a page loaded in the background, on a store that waits on a server)
+        self.results_in, self.results_out = trio.open_memory_channel[tuple[str, SendResult] | PageLoaded | None](
+            math.inf
+        )
         self.cancel_seen = self.broadcast.cancel_requested
         self.unpublish_seen = False
         #: plugin faults by (provider, hook): the first is logged in full, the rest counted
@@ -191,7 +194,7 @@ class _Run:
                     pending += self._feed(item)
                 now = rt.clock.now()
                 if now >= next_poll:
-                    pending += self._poll(now)
+                    pending += await self._poll(now)
                     next_poll = now + rt.poll_interval
                 if deadline is not None and now + _CLOCK_SLACK >= deadline and not dispatcher.finished:
                     # Converting between trio's clock and POSIX time loses a few ulps:
@@ -250,7 +253,13 @@ class _Run:
                 await self._start_sends(sends)
             for load in loads:
                 # (load.after_id is the dispatcher's place in its pages; ours is per unit)
-                contacts, used = await self._in_store(self._load_page, load.limit, self.rt.clock.now())
+                if self.store_in_threads:
+                    # The dispatcher asks for a page while it still holds one to send: the
+                    # sends go on while this one loads (a unit claimed, its orphans recovered,
+                    # its page read: tens of ms on a busy server, a gap in the pace inline).
+                    self.nursery.start_soon(self._load_in_background, load.limit)
+                    continue
+                contacts, used = self._load_page(load.limit, self.rt.clock.now())
                 page = PageLoaded(tuple(contacts), exhausted=not contacts, used_chats=used)
                 queue += self.dispatcher.handle(page, now=self.rt.clock.now())
             if done:
@@ -266,6 +275,10 @@ class _Run:
         if self.store_in_threads:
             return await trio.to_thread.run_sync(partial(call, *args))
         return call(*args)
+
+    async def _load_in_background(self, limit: int) -> None:
+        contacts, used = await self._in_store(self._load_page, limit, self.rt.clock.now())
+        self.results_in.send_nowait(PageLoaded(tuple(contacts), exhausted=not contacts, used_chats=used))
 
     def _load_page(self, limit: int, now: float) -> tuple[list[Contact], frozenset[tuple[str, str]]]:
         """The next page and the chats of it already messaged through another contact
@@ -433,27 +446,36 @@ class _Run:
                     self.broadcast.id,
                 )
 
-    def _feed(self, item: tuple[str, SendResult] | None) -> list[DispatchAction]:
+    def _feed(self, item: tuple[str, SendResult] | PageLoaded | None) -> list[DispatchAction]:
         if item is None:
             return self.dispatcher.handle(StopRequested(), now=self.rt.clock.now())
+        if isinstance(item, PageLoaded):
+            return self.dispatcher.handle(item, now=self.rt.clock.now())
         contact_id, result = item
         return self.dispatcher.handle(SendCompleted(contact_id, result), now=self.rt.clock.now())
 
     # -- outside world ------------------------------------------------------------------
 
-    def _poll(self, now: float) -> list[DispatchAction]:
+    async def _poll(self, now: float) -> list[DispatchAction]:
         actions: list[DispatchAction] = []
-        self.store.complete_units(self.broadcast.id, now)  # units read and recorded: done
-        current = self.store.get_broadcast(self.broadcast.id)
+        watch_flow = self.flow is not None and not self.unpublish_seen and not self.dispatcher.finished
+        current, flow = await self._in_store(self._read_changes, now, watch_flow)
         if current.cancel_requested and not self.cancel_seen:
             self.cancel_seen = True
             actions += self.dispatcher.handle(CancelRequested(), now=now)
-        if self.flow is not None and not self.unpublish_seen and not self.dispatcher.finished:
-            flow = self.store.get_flow(self.flow.id)
+        if flow is not None and not self.unpublish_seen and not self.dispatcher.finished:
             if not flow.published:
                 self.unpublish_seen = True
                 actions += self.dispatcher.handle(FlowUnpublished(), now=now)
         return actions
+
+    def _read_changes(self, now: float, watch_flow: bool) -> tuple[Broadcast, Flow | None]:
+        """The poll's store calls: units read and recorded marked done, then the broadcast
+        and (while it is watched) its flow as another process may have changed them."""
+        self.store.complete_units(self.broadcast.id, now)
+        current = self.store.get_broadcast(self.broadcast.id)
+        flow = self.store.get_flow(self.flow.id) if watch_flow and self.flow is not None else None
+        return current, flow
 
     def _recover(self, unit: Unit, now: float) -> None:
         """Resolve the claims a crashed or lost worker left in ``unit`` (never resent)."""

@@ -14,7 +14,15 @@ from broadcaster.store import open_store
 from tests.conftest import pg_reset
 
 from .fake_telegram import FakeTelegram
-from .test_worker import EPOCH, TOKEN, make_runtime, schedule
+from .test_worker import EPOCH, TOKEN, schedule
+from .test_worker import make_runtime as _make_runtime
+
+
+def make_runtime(store, fake, **options):
+    """A worker's runtime on trio's virtual clock: its store calls inline, not in a thread
+    (the autojump clock would jump ahead while a thread works: a lease or a timeout would
+    pass in no real time)."""
+    return _make_runtime(store, fake, store_threads=False, **options)
 
 
 def _pg_store(url: str, worker_id: str):
@@ -225,7 +233,7 @@ async def test_cancel_and_unpublish_reach_every_worker_within_a_second(pg_url, a
         fake = FakeTelegram()
         # store calls inline: the autojump clock jumps ahead while a thread works,
         # so the workers would send on through the second this measures
-        runtimes = [make_runtime(store, fake, store_threads=False) for store in stores]
+        runtimes = [make_runtime(store, fake) for store in stores]
         seen: dict[str, int] = {}
 
         async def change_midway():

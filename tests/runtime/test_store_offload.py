@@ -71,3 +71,49 @@ def test_the_engines_say_whether_they_wait_on_a_server(tmp_path):
 
     assert PostgresEngine.waits_on_server is True
     assert SQLiteEngine.waits_on_server is False
+
+
+@pytest.mark.parametrize("in_threads", [True, False])
+async def test_the_sends_go_on_while_the_next_page_loads_from_a_server_store(in_threads):
+    # pages of 20 and a provider that answers at once: inline, nothing could be sent during
+    # a page's 0.1 s read; from a thread, the dispatcher asks for the next page while it
+    # still holds one, and sends it while the next one loads
+    from broadcaster.core.pacing import PacingPlan
+
+    store = setup_store(100)
+    slow = _Slow(store, True)
+    slow.install()
+    loads: list[tuple[float, float]] = []
+    original = store.unit_page
+
+    def unit_page(*args, **kwargs):
+        began = time.monotonic()
+        time.sleep(0.1)
+        try:
+            return original(*args, **kwargs)
+        finally:
+            loads.append((began, time.monotonic()))
+
+    store.unit_page = unit_page
+    fake = FakeTelegram()
+    sent_at: list[float] = []
+    handler = fake.handler
+
+    def noting(request):
+        sent_at.append(time.monotonic())
+        return handler(request)
+
+    fake.handler = noting
+    runtime, _ = make_runtime(
+        store, fake, pacing=PacingPlan(page_size=20, batch_size=5, concurrent_batches=2), store_threads=in_threads
+    )
+    schedule(store)
+    with trio.fail_after(60):
+        (done,) = await fire_and_run(runtime)
+    assert (done.counters.delivered, len(fake.accepted)) == (100, 100)
+    assert len(loads) >= 5
+    during = [at for at in sent_at if any(began < at < ended for began, ended in loads)]
+    if in_threads:
+        assert len(during) >= 10, f"only {len(during)} of 100 sends left while a page loaded"
+    else:
+        assert during == []  # inline, the loop waits for every page
