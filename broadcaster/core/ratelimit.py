@@ -27,7 +27,8 @@ rate it was asked for:
   measurement starts at most once per ``_GAP`` s;
 * a bucket sharing the provider with other workers (:meth:`TokenBucket.measures_alone`) does
   not measure: its sends are not all the provider counts. A window at least ``_SHARED_MOSTLY``
-  accepted steps down by ``_STEP_DOWN``, one mostly refused cuts by ``decrease``;
+  accepted, or after ``_STRAY_AFTER`` sends accepted without a refusal, steps down by
+  ``_STEP_DOWN``; one mostly refused soon after the last refusal cuts by ``decrease``;
 * after ``_PROBE_AFTER`` s without a refusal it climbs back slowly (``_PROBE_STEP`` of
   the estimate per ``_PROBE_PERIOD`` s) towards the ceiling, so a limit that was lowered
   for a while is won back, and forgets the estimate there;
@@ -354,9 +355,11 @@ class TokenBucket:
                 self._set(max(self.min_rate, self._observed_rate * _STEP_DOWN), now)
             elif not self.measures_alone():
                 # The provider counted other workers' sends too: this bucket's view of the
-                # burst measures its luck among them, not the limit. Mostly accepted, it was
-                # only just over; mostly refused, far over: cut as when nothing measured.
-                step = _STEP_DOWN if share >= _SHARED_MOSTLY else self.decrease
+                # burst measures its luck among them, not the limit. Mostly accepted, or
+                # after a long clean run, it was only just over; else far over: cut as when
+                # nothing measured.
+                just_over = share >= _SHARED_MOSTLY or self._clean >= _STRAY_AFTER
+                step = _STEP_DOWN if just_over else self.decrease
                 self._set(max(self.min_rate, self._observed_rate * step), now)
             else:
                 rate = max(self.min_rate, min(self._observed_rate, measured.estimate) * _MARGIN)
@@ -375,6 +378,10 @@ class TokenBucket:
             # Nothing accepted but a long pause asked for: a storm, not a rate. Its pause is
             # the whole answer; the rate it was refused at stands.
             self._set(max(self.min_rate, self._observed_rate) if self._known else self.base_rate, now)
+        elif not self.measures_alone() and self._clean >= _STRAY_AFTER:
+            # Sharing the provider, refused after a long clean run (the fleet's pause
+            # stopped the sends that would have told): only just over.
+            self._set(max(self.min_rate, self._observed_rate * _STEP_DOWN), now)
         # else: refused without a measurable span and no long hint: the blind cut made at
         # the refusal stands
 

@@ -212,3 +212,20 @@ def test_a_share_does_not_measure_the_limit_from_its_own_sends(
     alone.throttled(3.011, pause=None, sent_at=3.01)
     alone.throttled(3.011, pause=None, sent_at=3.01)
     assert alone.rate(3.5) == pytest.approx(alone_rate)  # measured: 0.98 of its rate or of the limit
+
+
+def test_a_share_refused_in_a_burst_after_a_long_clean_run_steps_down_not_cut() -> None:
+    # the fleet ran at the limit for a second, then a burst of refusals with a 1 s pause:
+    # jitter at the limit, not a limit far below (that would refuse again soon after)
+    a = _sharing_half()
+    for i in range(500):
+        a.accepted(2.0 + i / 500 + 0.001, sent_at=2.0 + i / 500)
+    for sent in (3.0, 3.002, 3.004):
+        a.throttled(sent + 0.001, pause=1.0, sent_at=sent)
+    assert a.rate(3.5) == pytest.approx(485.0)
+    # refused again soon after, with a handful accepted since: now far over, a cut
+    for i in range(20):
+        a.accepted(4.1 + i / 500, sent_at=4.1 + i / 500)
+    for sent in (4.2, 4.202, 4.204):
+        a.throttled(sent + 0.001, pause=1.0, sent_at=sent)
+    assert a.rate(4.6) == pytest.approx(485.0 * 0.7)
