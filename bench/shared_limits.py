@@ -48,7 +48,7 @@ from broadcaster.store import open_store
 
 ADMIN = os.environ.get("BROADCASTER_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 TOKEN = "123:BENCH"
-LIMIT, BURST = 1000.0, 50
+DEFAULT_LIMIT, BURST = 1000.0, 50
 _CHUNK = 5_000
 
 
@@ -90,7 +90,7 @@ def _drop(name: str) -> None:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def renewal_cost(workers: int, renewals: int = 200) -> tuple[float, float]:
+def renewal_cost(workers: int, limit: float, renewals: int = 200) -> tuple[float, float]:
     """Wall and CPU milliseconds of one share renewal on PostgreSQL, with ``workers``
     share rows in the table (the renewal a worker makes 1 / RENEW_EVERY times a second)."""
     from broadcaster.core.sharedbucket import SharedBucket
@@ -100,7 +100,7 @@ def renewal_cost(workers: int, renewals: int = 200) -> tuple[float, float]:
     walls, cpus = [], []
     try:
         stores = [open_store(f"{head}/{name}", worker_id=f"w{i}") for i in range(workers)]
-        buckets = [SharedBucket(rate=LIMIT, burst=BURST, now=time.time()) for _ in stores]
+        buckets = [SharedBucket(rate=limit, burst=BURST, now=time.time()) for _ in stores]
         for i in range(renewals):
             store, bucket = stores[i % workers], buckets[i % workers]
             now = time.time()
@@ -127,16 +127,16 @@ def _cpu_ticks() -> tuple[int, int]:
     return sum(fields) - idle, sum(fields)
 
 
-def run_once(workers: int, contacts: int) -> dict[str, float]:
+def run_once(workers: int, contacts: int, limit: float) -> dict[str, float]:
     name = _database()
     head, _, _ = ADMIN.rpartition("/")
     url = f"{head}/{name}"
-    server, base_url = limited.start(LIMIT, burst=BURST)
+    server, base_url = limited.start(limit, burst=BURST)
     try:
         seed(url, contacts, workers, base_url)
         with tempfile.TemporaryDirectory() as tmp:
             config = Path(tmp) / "broadcaster.toml"
-            config.write_text(f'store = "{url}"\n[rates]\ntg = {LIMIT}\n')
+            config.write_text(f'store = "{url}"\n[rates]\ntg = {limit}\n')
             env = dict(os.environ, BROADCASTER_CONFIG=str(config))
             entry = os.environ.get("BENCH_CLI")
             command = [
@@ -173,7 +173,7 @@ def run_once(workers: int, contacts: int) -> dict[str, float]:
         _drop(name)
     requests = got["requests"]
     return {
-        "ratio": ((got["accepted"] - 1) / got["span"] / LIMIT) if got["span"] > 0 else 0.0,
+        "ratio": ((got["accepted"] - 1) / got["span"] / limit) if got["span"] > 0 else 0.0,
         "share_429": got["answers"].get("throttled", 0) / max(requests, 1),
         "busiest_sent": float(got["busiest_sent"]),
         "lost": float(contacts - recorded),
@@ -186,35 +186,34 @@ def run_once(workers: int, contacts: int) -> dict[str, float]:
 
 
 def main(argv: list[str]) -> int:
-    global LIMIT
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, nargs="*", default=[1, 2, 4])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--contacts", type=int, default=12_000)
-    parser.add_argument("--limit", type=float, default=LIMIT, help="the provider's limit, messages/s (1 000)")
+    parser.add_argument("--limit", type=float, default=DEFAULT_LIMIT, help="the provider's limit, messages/s (1 000)")
     opts = parser.parse_args(argv)
-    LIMIT = opts.limit
+    limit = opts.limit
     print(
-        f"provider limit {LIMIT:,.0f}/s burst {BURST}, integration configured at {LIMIT:,.0f}/s,"
+        f"provider limit {limit:,.0f}/s burst {BURST}, integration configured at {limit:,.0f}/s,"
         f" {opts.contacts:,} contacts in one broadcast per worker; medians of {opts.repeats} runs",
         flush=True,
     )
     print(f"rate shares renewed every {RENEW_EVERY} s per worker and integration (one transaction each)", flush=True)
     for workers in opts.workers:
-        wall, cpu = renewal_cost(workers)
+        wall, cpu = renewal_cost(workers, limit)
         print(
             f"  {workers} worker(s): one renewal {wall:.2f} ms wall, {cpu:.2f} ms CPU (median of 200);"
             f" {1 / RENEW_EVERY:.0f} a second = {100 * cpu / 1000 / RENEW_EVERY:.2f} % of a core per worker",
             flush=True,
         )
-        runs = [run_once(workers, opts.contacts) for _ in range(opts.repeats)]
+        runs = [run_once(workers, opts.contacts, limit) for _ in range(opts.repeats)]
         med = {key: statistics.median(run[key] for run in runs) for key in runs[0] if key != "per_second"}
         worst = max(run["busiest_sent"] for run in runs)
         print(
             f"  {workers} worker(s): {med['ratio']:.3f} of the limit (target >= 0.95);"
             f" 429s {100 * med['share_429']:.2f} % of requests (target <= 1 %);"
             f" busiest 1-s window sent {med['busiest_sent']:.0f}, worst {worst:.0f}"
-            f" (limit + burst {LIMIT + BURST:.0f}); not delivered {med['failed']:.0f}; lost {med['lost']:.0f}; duplicates {med['duplicates']:.0f};"
+            f" (limit + burst {limit + BURST:.0f}); not delivered {med['failed']:.0f}; lost {med['lost']:.0f}; duplicates {med['duplicates']:.0f};"
             f" wall {med['wall']:.1f} s; CPUs {100 * med['cpu_busy']:.0f} % busy",
             flush=True,
         )

@@ -33,6 +33,8 @@ import attrs
 import h11
 import trio
 
+from .causes import causes
+
 __all__ = ["Failed", "H11Pool", "Reply", "Target"]
 
 #: what this client can decode (the provider must not answer anything else compressed)
@@ -111,20 +113,7 @@ class _HostPool:
 
 
 def _connect_code(exc: BaseException) -> str:
-    # trio's happy-eyeballs connect reports every address's error in the cause chain
-    seen: list[BaseException] = []
-    pending: list[BaseException] = [exc]
-    while pending:
-        current = pending.pop(0)
-        if any(current is known for known in seen):
-            continue
-        seen.append(current)
-        if isinstance(current, BaseExceptionGroup):
-            pending.extend(current.exceptions)
-        for follow in (current.__cause__, current.__context__):
-            if follow is not None:
-                pending.append(follow)
-    for cause in seen:
+    for cause in causes(exc):
         if isinstance(cause, ConnectionRefusedError):
             return "connection_refused"
         if isinstance(cause, socket.gaierror):

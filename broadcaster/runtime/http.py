@@ -35,6 +35,7 @@ import httpx
 from ..core.http import HttpCall, HttpReply, redact
 from ..core.reasons import ErrorReason
 from ..core.results import NotSent, OutcomeUnknown
+from .causes import causes
 from .h11pool import Failed, H11Pool, Limits, Target
 
 __all__ = ["HttpExecutor", "HttpSettings", "classify_transport_error", "shard_limits"]
@@ -118,27 +119,9 @@ class HttpSettings:
         )
 
 
-def _causes(exc: BaseException) -> list[BaseException]:
-    # The cause chain, with exception groups opened up: trio's happy-eyeballs connect
-    # reports "all attempts failed" with the per-address errors in a group.
-    seen: list[BaseException] = []
-    pending: list[BaseException] = [exc]
-    while pending:
-        current = pending.pop(0)
-        if any(current is known for known in seen):
-            continue
-        seen.append(current)
-        if isinstance(current, BaseExceptionGroup):
-            pending.extend(current.exceptions)
-        follow = current.__cause__ or current.__context__
-        if follow is not None:
-            pending.append(follow)
-    return seen
-
-
 def _connect_reason(exc: BaseException) -> str:
     # httpx wraps httpcore's error, which wraps the OSError: the cause says what happened.
-    for cause in _causes(exc):
+    for cause in causes(exc):
         if isinstance(cause, ConnectionRefusedError):
             return "connection_refused"
         if isinstance(cause, socket.gaierror):
