@@ -17,7 +17,7 @@ import sys
 import time
 from typing import Any, Sequence
 
-__all__ = ["busiest_window", "main", "per_second", "start", "stats"]
+__all__ = ["busiest_window", "main", "per_second", "serve_in_process", "start", "stats"]
 
 
 def busiest_window(times: Sequence[float], *, width: float = 1.0) -> int:
@@ -80,28 +80,31 @@ def _serve(limit: float, burst: int, latency: tuple[float, float], port: int) ->
 
     fake.asgi = app  # type: ignore[method-assign]
 
-    # uvicorn with httptools, not the sandbox's hypercorn on trio: at 1 000 requests/s
-    # hypercorn took most of a core, which the workers it paces then lacked (this
-    # 2-core machine: 4 workers 0.62 of the limit behind it, 0.92 behind this)
+    serve_in_process(app, port=port)
+
+
+def serve_in_process(app: Any, *, port: int = 0) -> None:
+    """Serve the ASGI ``app`` on loopback until killed, printing its URL first (a fake
+    provider in a process of its own, for benchmarks and many-worker tests).
+
+    uvicorn with httptools, not the sandbox's hypercorn on trio: at 1 000 requests/s
+    hypercorn took most of a core, which the workers the fake paced then lacked (on a
+    2-core machine, 4 workers reached 0.62 of the limit behind it, 0.92 behind this)."""
     import asyncio
+    import socket
 
     import uvicorn
 
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, http="httptools", lifespan="off", access_log=False, log_level="warning"
-    )
-    config.load()
-    server = uvicorn.Server(config)
-    server.lifespan = config.lifespan_class(config)
-
-    async def run() -> None:
-        await server.startup()
-        bound = server.servers[0].sockets[0].getsockname()
-        print(f"http://{bound[0]}:{bound[1]}", flush=True)
-        await server.main_loop()
-        await server.shutdown()
-
-    asyncio.run(run())
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # inherited by each accepted connection: without it a reply waited out the client's
+    # delayed ACK (40 ms on Linux), more than the latency the fake is set to
+    listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    listener.bind(("127.0.0.1", port))
+    host, bound = listener.getsockname()
+    print(f"http://{host}:{bound}", flush=True)
+    config = uvicorn.Config(app, http="httptools", lifespan="off", access_log=False, log_level="warning")
+    asyncio.run(uvicorn.Server(config).serve(sockets=[listener]))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
