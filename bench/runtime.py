@@ -8,7 +8,7 @@ limit is set apart from the rate the integration is configured with.
     .venv/bin/python bench/runtime.py memory-10000 memory-100000  # peak memory at two sizes
 
 For each regime: a SQLite file is seeded with the audience; a fake Telegram (the
-simulator's, hypercorn on trio, its own process) enforces the provider's *true* limit
+simulator's ``broadcaster_simulator.limited``: uvicorn, its own process) enforces the provider's *true* limit
 with a burst of 50 and answers 429 with ``retry_after`` 1 above it (Telegram's style),
 whatever rate the integration is configured with; a worker process fires the broadcast
 and runs it to the end through the real plugin, ``HttpExecutor`` (httpx) and store.
@@ -85,69 +85,6 @@ MEMORY = (
     Regime("memory-100000", 1_000, 1_000, 100_000, 0.95),
 )
 _BY_NAME = {regime.name: regime for regime in REGIMES + MEMORY}
-
-
-# -- the provider (its own process) ------------------------------------------------------
-
-
-def serve(limit: float | None, storm: tuple[float, float] | None, seed: int = 1) -> None:
-    """Serve the fake Telegram on a free port; print its address, then serve until killed.
-
-    Its clock starts at the first request, so a storm's times are from the run's start.
-    ``GET /stats`` answers the fake's tallies and the first and last accepted times."""
-    import trio
-    from broadcaster_simulator.fakes import FakeProvider
-    from broadcaster_simulator.model import Latency, Period, PeriodKind, ProviderBehaviour
-
-    # a storm: the provider takes (next to) nothing and answers retry_after 5
-    timeline = () if storm is None else (Period(PeriodKind.RATE_LIMIT, *storm, limit=0.001, burst=1, retry_after=5),)
-    behaviour = ProviderBehaviour(
-        "tg",
-        "telegram",
-        limit=1e9 if limit is None else limit,
-        burst=10**9 if limit is None else BURST,
-        latency=Latency(0.02, 0.08),
-        timeline=timeline,
-    )
-    started: list[float] = []
-
-    def clock() -> float:
-        if not started:
-            started.append(time.monotonic())
-        return time.monotonic() - started[0]
-
-    fake = FakeProvider(behaviour, seed=seed, clock=clock)
-    asgi = fake.asgi
-
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"] == "/stats":
-            accepted = fake.accepted
-            body = json.dumps(
-                {
-                    "requests": fake.requests,
-                    "answers": {verdict.value: count for verdict, count in fake.answers.items()},
-                    "accepted": len(accepted),
-                    "span": (accepted[-1].at - accepted[0].at) if len(accepted) > 1 else 0.0,
-                    "duplicates": len(fake.duplicates()),
-                }
-            ).encode()
-            await send(
-                {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]}
-            )
-            await send({"type": "http.response.body", "body": body})
-            return
-        await asgi(scope, receive, send)
-
-    fake.asgi = app  # type: ignore[method-assign]
-
-    async def main() -> None:
-        from broadcaster_simulator.sandbox import serve_async
-
-        async with trio.open_nursery() as nursery:
-            binds = await nursery.start(lambda task_status: serve_async(fake, port=0, task_status=task_status))
-            print(binds[0], flush=True)
-
-    trio.run(main)
 
 
 # -- the audience --------------------------------------------------------------------------
@@ -257,16 +194,9 @@ def bare(base_url: str, count: int) -> dict[str, Any]:
 
 
 def _start_provider(regime: Regime, seed: int) -> tuple[subprocess.Popen[str], str]:
-    args = {"limit": regime.limit, "storm": regime.storm, "seed": seed}
-    server = subprocess.Popen(
-        [sys.executable, __file__, "--serve", json.dumps(args)], stdout=subprocess.PIPE, text=True
-    )
-    assert server.stdout is not None
-    base_url = server.stdout.readline().strip()
-    if not base_url.startswith("http"):
-        server.kill()
-        raise SystemExit(f"the fake provider did not start (said {base_url!r})")
-    return server, base_url
+    from broadcaster_simulator import limited
+
+    return limited.start(regime.limit, burst=BURST, storm=regime.storm, seed=seed)
 
 
 def _env(code: Path | None) -> dict[str, str]:
@@ -355,10 +285,6 @@ def line(label: str, regime: Regime, fig: dict[str, float]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    if argv and argv[0] == "--serve":
-        args = json.loads(argv[1])
-        serve(args["limit"], tuple(args["storm"]) if args["storm"] else None, args["seed"])
-        return 0
     if argv and argv[0] == "--work":
         print(json.dumps(work(argv[1], float(argv[2]), int(argv[3]))))
         return 0

@@ -288,9 +288,10 @@ class TokenBucket:
 
     def _hold(self, until: float, now: float) -> None:
         """The provider's reported window holds every send until ``until``: resume then
-        at the bucket's rate, with at most one token, no burst saved meanwhile. The window refills the provider's side;
-        a burst saved here would land on it together with the sends that go before the
-        first report of the new window comes back, and overrun it."""
+        at the bucket's rate, with at most one token, no burst saved meanwhile. The
+        window refills the provider's side; a burst saved here would land on it together
+        with the sends that go before the first report of the new window comes back, and
+        overrun it."""
         self._held_until = max(self._held_until, until)
 
     def accepted(self, now: float, *, sent_at: float | None = None) -> None:

@@ -463,10 +463,10 @@ class _Run:
         if current.cancel_requested and not self.cancel_seen:
             self.cancel_seen = True
             actions += self.dispatcher.handle(CancelRequested(), now=now)
-        if flow is not None and not self.unpublish_seen and not self.dispatcher.finished:
-            if not flow.published:
-                self.unpublish_seen = True
-                actions += self.dispatcher.handle(FlowUnpublished(), now=now)
+        # flow is read only while watched; the run may have finished during the read
+        if flow is not None and not flow.published and not self.dispatcher.finished:
+            self.unpublish_seen = True
+            actions += self.dispatcher.handle(FlowUnpublished(), now=now)
         return actions
 
     def _read_changes(self, now: float, watch_flow: bool) -> tuple[Broadcast, Flow | None]:

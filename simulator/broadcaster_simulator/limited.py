@@ -1,23 +1,28 @@
 """A rate-limited fake provider in its own process, for many-worker tests and benchmarks.
 
     python -m broadcaster_simulator.limited --limit 1000 --burst 50   # prints its URL, serves until killed
+    python -m broadcaster_simulator.limited --limit 1000 --storm 2 32 # 429s, retry_after 5, from 2 s to 32 s
+    python -m broadcaster_simulator.limited                           # unlimited
 
 The simulator's fake Telegram (real wire format, 429 with ``retry_after`` over its limit),
-served on loopback, which also records when every request *arrived*. ``GET /stats``
-answers its tallies as JSON, with the busiest 1-second window of requests sent to it
-(``busiest_sent``: what the workers together sent, refused or not) and of messages it
-accepted, the messages it accepted in each second from the first (``per_second``), so a test or benchmark can hold several workers' combined pace against the limit.
+served on loopback by uvicorn, which also records when every request *arrived*. Its clock
+starts at the first request. ``GET /stats`` answers its tallies as JSON, with the busiest
+1-second window of requests sent to it (``busiest_sent``: what the workers together sent,
+refused or not) and of messages it accepted, the messages it accepted in each second from
+the first (``per_second``), so a test or benchmark can hold several workers' combined pace
+against the limit.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import socket
 import sys
 import time
 from typing import Any, Sequence
 
-__all__ = ["busiest_window", "main", "per_second", "serve_in_process", "start", "stats"]
+__all__ = ["busiest_window", "loopback_listener", "main", "per_second", "serve_in_process", "start", "stats"]
 
 
 def busiest_window(times: Sequence[float], *, width: float = 1.0) -> int:
@@ -40,17 +45,37 @@ def per_second(times: Sequence[float]) -> list[int]:
     return counts
 
 
-def _serve(limit: float, burst: int, latency: tuple[float, float], port: int) -> None:
+def _serve(
+    limit: float | None,
+    burst: int,
+    latency: tuple[float, float],
+    port: int,
+    *,
+    storm: tuple[float, float] | None = None,
+    seed: int = 1,
+) -> None:
     from .fakes import FakeProvider
-    from .model import Latency, ProviderBehaviour
+    from .model import Latency, Period, PeriodKind, ProviderBehaviour
 
-    started = time.monotonic()
+    # a storm: the provider takes (next to) nothing and answers retry_after 5
+    timeline = () if storm is None else (Period(PeriodKind.RATE_LIMIT, *storm, limit=0.001, burst=1, retry_after=5),)
+    behaviour = ProviderBehaviour(
+        "tg",
+        "telegram",
+        limit=1e9 if limit is None else limit,
+        burst=10**9 if limit is None else burst,
+        latency=Latency(*latency),
+        timeline=timeline,
+    )
+    started: list[float] = []
 
     def clock() -> float:
-        return time.monotonic() - started
+        # from the first request, so that a storm's times count from the run's start
+        if not started:
+            started.append(time.monotonic())
+        return time.monotonic() - started[0]
 
-    behaviour = ProviderBehaviour("tg", "telegram", limit=limit, burst=burst, latency=Latency(*latency))
-    fake = FakeProvider(behaviour, seed=1, clock=clock)
+    fake = FakeProvider(behaviour, seed=seed, clock=clock)
     arrived: list[float] = []
     provider_app = fake.asgi
 
@@ -78,8 +103,6 @@ def _serve(limit: float, burst: int, latency: tuple[float, float], port: int) ->
             arrived.append(clock())
         await provider_app(scope, receive, send)
 
-    fake.asgi = app  # type: ignore[method-assign]
-
     serve_in_process(app, port=port)
 
 
@@ -91,32 +114,58 @@ def serve_in_process(app: Any, *, port: int = 0) -> None:
     hypercorn took most of a core, which the workers the fake paced then lacked (on a
     2-core machine, 4 workers reached 0.62 of the limit behind it, 0.92 behind this)."""
     import asyncio
-    import socket
 
     import uvicorn
 
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    # inherited by each accepted connection: without it a reply waited out the client's
-    # delayed ACK (40 ms on Linux), more than the latency the fake is set to
-    listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    listener.bind(("127.0.0.1", port))
+    listener = loopback_listener(port)
     host, bound = listener.getsockname()
     print(f"http://{host}:{bound}", flush=True)
     config = uvicorn.Config(app, http="httptools", lifespan="off", access_log=False, log_level="warning")
     asyncio.run(uvicorn.Server(config).serve(sockets=[listener]))
 
 
+def loopback_listener(port: int = 0) -> socket.socket:
+    """A TCP socket bound to 127.0.0.1:``port`` (0: any free port), not yet listening,
+    whose accepted connections send each reply at once."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # inherited by each accepted connection: without it a reply waited out the client's
+    # delayed ACK (40 ms on Linux), more than the latency the fake is set to
+    listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    listener.bind(("127.0.0.1", port))
+    return listener
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m broadcaster_simulator.limited", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("--limit", type=float, required=True, help="messages per second the provider takes")
+    parser.add_argument("--limit", type=float, help="messages per second the provider takes (default: unlimited)")
     parser.add_argument("--burst", type=int, default=50, help="how many it takes at once after a quiet spell")
-    parser.add_argument("--latency", type=float, nargs=2, default=(0.02, 0.08), metavar=("LOW", "HIGH"))
+    parser.add_argument(
+        "--latency",
+        type=float,
+        nargs=2,
+        default=(0.02, 0.08),
+        metavar=("MEDIAN", "P99"),
+        help="reply latency in seconds, log-normal (default: 0.02 0.08)",
+    )
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument(
+        "--storm",
+        type=float,
+        nargs=2,
+        metavar=("START", "END"),
+        help="a 429 storm (retry_after 5) from START to END seconds after the first request",
+    )
+    parser.add_argument("--seed", type=int, default=1, help="seed of the latencies drawn")
     opts = parser.parse_args(argv)
-    _serve(opts.limit, opts.burst, tuple(opts.latency), opts.port)
+    if opts.limit is not None and opts.limit <= 0:
+        parser.error(f"--limit must be above 0 messages/s, not {opts.limit:g}")
+    if not 0 < opts.latency[0] <= opts.latency[1]:
+        parser.error(f"--latency needs 0 < MEDIAN <= P99 (seconds), not {opts.latency[0]:g} {opts.latency[1]:g}")
+    storm = None if opts.storm is None else (opts.storm[0], opts.storm[1])
+    _serve(opts.limit, opts.burst, (opts.latency[0], opts.latency[1]), opts.port, storm=storm, seed=opts.seed)
     return 0
 
 
@@ -124,11 +173,23 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-def start(limit: float, *, burst: int = 50, latency: tuple[float, float] = (0.02, 0.08)) -> tuple[Any, str]:
-    """Start the provider in a process of its own; returns (the process, its base URL)."""
+def start(
+    limit: float | None,
+    *,
+    burst: int = 50,
+    latency: tuple[float, float] = (0.02, 0.08),
+    storm: tuple[float, float] | None = None,
+    seed: int = 1,
+) -> tuple[Any, str]:
+    """Start the provider in a process of its own (``limit`` None: unlimited); returns
+    (the process, its base URL)."""
     import subprocess
 
-    args = ["--limit", str(limit), "--burst", str(burst), "--latency", *map(str, latency)]
+    args = ["--burst", str(burst), "--latency", *map(str, latency), "--seed", str(seed)]
+    if limit is not None:
+        args += ["--limit", str(limit)]
+    if storm is not None:
+        args += ["--storm", *map(str, storm)]
     server = subprocess.Popen(
         [sys.executable, "-m", "broadcaster_simulator.limited", *args], stdout=subprocess.PIPE, text=True
     )

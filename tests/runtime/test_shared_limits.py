@@ -86,3 +86,20 @@ def test_the_limited_fake_counts_what_it_accepted_in_each_second():
     assert per_second([]) == []
     assert per_second([10.0, 10.2, 10.99, 11.0, 13.5]) == [3, 1, 0, 1]
     assert busiest_window([10.0, 10.2, 10.99, 11.0, 13.5]) == 3  # a window is half-open
+
+
+def test_the_limited_fake_listens_without_nagle():
+    """Each reply leaves at once: with Nagle on, a reply waited out the client's delayed
+    ACK (40 ms), which turned a 1 ms fake into a 44 ms one."""
+    import socket
+
+    from broadcaster_simulator.limited import loopback_listener
+
+    listener = loopback_listener()
+    try:
+        host, port = listener.getsockname()
+        assert host == "127.0.0.1" and port > 0
+        assert listener.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+        assert listener.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR) == 1
+    finally:
+        listener.close()
