@@ -223,15 +223,23 @@ def measure(regime: Regime, code: Path | None, *, bare_client: bool = False, see
         else:
             with tempfile.TemporaryDirectory() as tmp:
                 db_path = Path(tmp) / "bench.sqlite"
-                seed_audience(db_path, regime.contacts, base_url)
+                # by the code measured: a store written by newer code is refused by older code
+                subprocess.run(
+                    [sys.executable, __file__, "--seed", str(db_path), str(regime.contacts), base_url],
+                    check=True,
+                    env=_env(code),
+                    cwd=tempfile.gettempdir(),
+                )
                 out = subprocess.run(
                     [sys.executable, __file__, "--work", str(db_path), str(regime.configured), str(seed)],
-                    check=True,
                     capture_output=True,
                     text=True,
                     env=_env(code),
                     cwd=tempfile.gettempdir(),
                 )
+                if out.returncode != 0:
+                    which = "this checkout" if code is None else str(code)
+                    raise SystemExit(f"the worker ({which}, {regime.name}, seed {seed}) failed:\n{out.stderr[-3000:]}")
             result = json.loads(out.stdout)
         result["stats"] = httpx.get(f"{base_url}/stats").json()
     finally:
@@ -285,6 +293,9 @@ def line(label: str, regime: Regime, fig: dict[str, float]) -> str:
 
 
 def main(argv: list[str]) -> int:
+    if argv and argv[0] == "--seed":
+        seed_audience(Path(argv[1]), int(argv[2]), argv[3])
+        return 0
     if argv and argv[0] == "--work":
         print(json.dumps(work(argv[1], float(argv[2]), int(argv[3]))))
         return 0
