@@ -28,6 +28,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from ..config import resolve_secrets
+from ..core.errors import StoreUnreachable
 from ..core.lifecycle import State
 from ..core.models import Broadcast, Integration, LifecycleEvent
 from ..core.ratelimit import TokenBucket
@@ -114,6 +115,15 @@ def _sending(store: Any) -> list[Broadcast]:
     return list(store.list_broadcasts(state=State.SENDING))
 
 
+def _sending_now(store: Any) -> list[Broadcast]:
+    """What the progress display draws: nothing while the store is unreachable (the worker
+    logs the outage and waits it out)."""
+    try:
+        return _sending(store)
+    except StoreUnreachable:
+        return []
+
+
 def _counts(b: Broadcast) -> str:
     c = b.counters
     return f"{c.delivered} delivered, {c.failed} failed, {c.skipped} skipped"
@@ -144,7 +154,7 @@ class PlainProgress:
         while True:
             await trio.sleep(self.interval)
             now = trio.current_time()
-            for b in _sending(store):
+            for b in _sending_now(store):
                 done = b.counters.recorded
                 total = b.counters.audience_size_actual or 0
                 before = self._last.get(b.id)
@@ -194,7 +204,7 @@ class RichProgress:
     async def run(self, store: Any) -> None:
         with self.progress:
             while True:
-                for b in _sending(store):
+                for b in _sending_now(store):
                     self._update(b)
                 # drawn on this loop's beat (trio's clock), not only by rich's own thread
                 self.progress.refresh()

@@ -45,6 +45,7 @@ __all__ = [
     "RetryRefused",
     "RowsAgedOut",
     "StoreError",
+    "StoreUnreachable",
 ]
 
 
@@ -154,3 +155,9 @@ class StoreError(BroadcasterError):
     """The store is missing, not a broadcaster store, unreadable or read-only."""
 
     code = "STORE_UNAVAILABLE"
+
+
+class StoreUnreachable(StoreError):
+    """The store's server did not answer or its connection was lost (PostgreSQL): the same
+    call may succeed once it is back. A running worker waits it out (runtime.store_waits);
+    whether a write that met it was made is unknown, so what retries it must be idempotent."""

@@ -18,6 +18,7 @@ from ..plugins import ProviderRegistry
 from ..store.base import Store
 from .health import HealthTracker
 from .http import HttpExecutor
+from .store_waits import StoreOutage
 
 __all__ = ["HEARTBEAT_EVERY", "WORKER_LEASE", "Runtime", "WallClock"]
 
@@ -88,6 +89,8 @@ class Runtime:
     #: set to stop gracefully: nothing new is fired or sent, sends in flight finish and
     #: are recorded, running broadcasts stay SENDING for a later run (runtime.stopping)
     stop: trio.Event = attrs.field(factory=trio.Event)
+    #: whether the store answers, as this worker's tasks last found it (runtime.store_waits)
+    outage: StoreOutage = attrs.field(factory=StoreOutage)
 
     @property
     def calls_store_in_threads(self) -> bool:

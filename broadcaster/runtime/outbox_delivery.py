@@ -31,6 +31,7 @@ import httpx
 import pluggy
 import trio
 
+from ..core.errors import StoreUnreachable
 from ..core.models import LifecycleEvent
 from ..store.base import OutboxEvent, Store
 from .webhooks import (
@@ -102,11 +103,18 @@ class OutboxDelivery:
                 async with trio.open_nursery() as nursery:
                     task_status.started()
                     while True:
-                        claimed = 0 if self._closing == "stop" else self._pump(nursery, client)
-                        if self._closing and not self._in_flight:
-                            if self._closing == "stop" or self.store.next_event_at() is None:
+                        try:
+                            claimed = 0 if self._closing == "stop" else self._pump(nursery, client)
+                            if self._closing and not self._in_flight:
+                                if self._closing == "stop" or self.store.next_event_at() is None:
+                                    return
+                            delay = self._delay(claimed)
+                        except StoreUnreachable:
+                            # the worker logs the outage; events wait in the store meanwhile
+                            if self._closing and not self._in_flight:
                                 return
-                        with trio.move_on_after(self._delay(claimed)):
+                            delay = self._poll
+                        with trio.move_on_after(delay):
                             await self._wake.wait()
                         self._wake = trio.Event()
         finally:
@@ -194,7 +202,12 @@ class OutboxDelivery:
             now = self._clock()
             owed = any(endpoint.label not in sent for endpoint in wanted)
             next_at = now + self._settings.backoff.delay(attempt - 1, self._rng) if owed and not last else None
-            self.store.settle_event(item.seq, attempts=attempt, sent_to=sent, now=now, next_at=next_at)
+            try:
+                self.store.settle_event(item.seq, attempts=attempt, sent_to=sent, now=now, next_at=next_at)
+            except StoreUnreachable:
+                # its claim's lease frees it: the endpoints already sent to are sent to
+                # again (each delivery carries its id, for the receiver to deduplicate)
+                log.warning("lifecycle event %d: the store was unreachable to settle it; it goes again", item.seq)
         finally:
             self._in_flight.discard(item.seq)
             self._wake.set()

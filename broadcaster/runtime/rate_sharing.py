@@ -7,7 +7,8 @@ bucket, one short transaction reads the integration's share rows and limit row, 
 pure core decide (:mod:`broadcaster.core.rateshare`: this worker's row and grant, what its
 own refusals publish, what another worker's refusal makes it adopt) and writes the result;
 then the bucket takes the decisions. A grant lasts ``SHARE_LEASE`` seconds: a worker whose
-renewals stop (killed, its database unreachable) stops sending when it ends, and the others
+renewals stop (killed, its database unreachable: renewals go on being tried) stops
+sending when it ends, and the others
 take its share at their next renewal once its row's lease has passed.
 
 The cost: one transaction per integration with sends waiting per worker per renewal, a
@@ -20,6 +21,7 @@ import logging
 
 import trio
 
+from ..core.errors import StoreUnreachable
 from ..core.sharedbucket import SharedBucket
 from .context import Runtime
 
@@ -65,5 +67,9 @@ async def keep_rate_shares(runtime: Runtime, *, every: float = RENEW_EVERY, leas
     if not 0 < every < lease:
         raise ValueError(f"shares must be renewed more often than their lease, got every={every} lease={lease}")
     while True:
-        await renew_rate_shares(runtime, lease=lease)
+        try:
+            await renew_rate_shares(runtime, lease=lease)
+        except StoreUnreachable as exc:
+            # the grants in force end at their lease: no send goes past them unshared
+            runtime.outage.failed(exc)
         await trio.sleep(every)

@@ -21,6 +21,10 @@ it); the firing worker claims its first unit right after, and other workers join
 integration's rate (runtime.rate_sharing): together they stay within it, and a refusal
 one of them sees slows them all.
 
+A store that stops answering (PostgreSQL restarted or cut off) is waited out: the loop
+fires and joins nothing until it answers, each run waits in its own calls
+(runtime.store_waits), and the worker carries on once the server is back.
+
 A graceful stop (``Runtime.stop`` set) fires and resumes nothing more; each running
 broadcast records its sends in flight and stays SENDING; then ``run_worker`` returns.
 """
@@ -31,6 +35,7 @@ import logging
 
 import trio
 
+from ..core.errors import StoreUnreachable
 from ..core.lifecycle import LifecycleEventKind
 from ..core.models import Broadcast, LifecycleEvent
 from ..core.retry import ROW_TTL_SECONDS
@@ -108,17 +113,27 @@ async def run_worker(
                     changed = trio.Event()
                     continue
                 now = runtime.clock.now()
-                if now >= next_beat:
-                    _heartbeat(runtime, running, now)
-                    next_beat = now + beat_every
-                if now >= next_purge:
-                    purged = runtime.store.purge_rows(now - ROW_TTL_SECONDS)
-                    if purged:
-                        log.info("purged %d dispatch rows older than 30 days", purged)
-                    next_purge = now + purge_every
-                for broadcast_id, unit in _next_to_run(runtime, running, max_concurrent - len(running), reported):
+                try:
+                    if now >= next_beat:
+                        _heartbeat(runtime, running, now)
+                        next_beat = now + beat_every
+                    if now >= next_purge:
+                        purged = runtime.store.purge_rows(now - ROW_TTL_SECONDS)
+                        if purged:
+                            log.info("purged %d dispatch rows older than 30 days", purged)
+                        next_purge = now + purge_every
+                    picked, answered = _next_to_run(runtime, running, max_concurrent - len(running), reported)
+                except StoreUnreachable as exc:
+                    runtime.outage.failed(exc)
+                    picked, answered = [], False
+                for broadcast_id, unit in picked:
                     running.add(broadcast_id)
                     nursery.start_soon(run_one, broadcast_id, unit)
+                if not answered:
+                    # nothing is known to be due or done: not even `--once` may end here
+                    await trio.sleep(min(idle_poll, 1.0))
+                    continue
+                runtime.outage.answered()
                 if once and not running:
                     nursery.cancel_scope.cancel()
                     return finished
@@ -128,7 +143,10 @@ async def run_worker(
                 changed = trio.Event()
     finally:
         # a clean exit: its units go at once, another worker may take them
-        runtime.store.retire_worker()
+        try:
+            runtime.store.retire_worker()
+        except StoreUnreachable as exc:
+            log.warning("could not retire this worker (%s): its units go when its lease ends", exc.message)
 
 
 def _heartbeat(runtime: Runtime, running: set[str], now: float) -> None:
@@ -142,11 +160,14 @@ def _heartbeat(runtime: Runtime, running: set[str], now: float) -> None:
         )  # fmt: skip
 
 
-def _next_to_run(runtime: Runtime, running: set[str], room: int, reported: set[str]) -> list[tuple[str, Unit | None]]:
+def _next_to_run(
+    runtime: Runtime, running: set[str], room: int, reported: set[str]
+) -> tuple[list[tuple[str, Unit | None]], bool]:
     """Broadcasts to start now, at most ``room``, each with the unit claimed for it: SENDING
     ones with a unit left to claim (a stopped or lost worker's, or shared with a live one),
     oldest first, then due SCHEDULED ones, fired as they are taken. Overdue ones are
-    reported (once each) instead."""
+    reported (once each) instead. Also whether the store answered every call (what was
+    claimed before it stopped answering is returned, to be run)."""
     ready, overdue = due_now(runtime)
     now = runtime.clock.now()
     for broadcast in overdue:
@@ -161,9 +182,26 @@ def _next_to_run(runtime: Runtime, running: set[str], room: int, reported: set[s
             runtime.store.add_event(LifecycleEventKind.OVERDUE, broadcast.id, now)
             runtime.on_event(LifecycleEvent(LifecycleEventKind.OVERDUE, broadcast, now))
     if room <= 0:
-        return []
-    store = runtime.store
+        return [], True
     picked: list[tuple[str, Unit | None]] = []
+    try:
+        _pick(runtime, running, ready, room, now, picked)
+    except StoreUnreachable as exc:
+        runtime.outage.failed(exc)
+        return picked, False
+    return picked, True
+
+
+def _pick(
+    runtime: Runtime,
+    running: set[str],
+    ready: list[Broadcast],
+    room: int,
+    now: float,
+    picked: list[tuple[str, Unit | None]],
+) -> None:
+    """Add to ``picked`` what to start now (see :func:`_next_to_run`), as it is claimed."""
+    store = runtime.store
     for broadcast_id in store.joinable_broadcasts(now):
         if len(picked) >= room:
             break
@@ -186,4 +224,3 @@ def _next_to_run(runtime: Runtime, running: set[str], room: int, reported: set[s
             continue
         # its first unit at once: this worker starts sending before any joiner arrives
         picked.append((fired.id, store.claim_unit(fired.id, now, lease=runtime.worker_lease)))
-    return picked

@@ -19,7 +19,10 @@ ledger honest:
    are written in one transaction when the reply is read;
 5. a cancel or an unpublished flow, requested from anywhere (another process, the CLI),
    is noticed by polling the store and fed to the dispatcher;
-6. a graceful stop (``Runtime.stop`` set, by a signal) is fed to the dispatcher, which
+6. a store that stops answering (PostgreSQL restarted or cut off) is waited out
+   (runtime.store_waits): nothing is sent until each claim can be written, replies are
+   recorded once it is back;
+7. a graceful stop (``Runtime.stop`` set, by a signal) is fed to the dispatcher, which
    sends nothing new and answers Stopped once the sends in flight have their rows; the
    broadcast stays SENDING for a later run. A refused send's claim is released
    (ReleaseClaims) as soon as it is refused.
@@ -69,6 +72,7 @@ from ..core.retry import closed_windows, window_closed_reasons
 from ..store.units_sql import Unit
 from .context import Runtime
 from .stopping import contacts_left
+from .store_waits import patiently
 
 __all__ = ["run_broadcast", "run_share"]
 
@@ -86,7 +90,7 @@ async def run_broadcast(runtime: Runtime, broadcast_id: str) -> Broadcast:
     """Run a SENDING broadcast to its end (COMPLETED or CANCELLED) and return it — or,
     when ``runtime.stop`` is set, until its sends in flight are recorded: then it is
     returned still SENDING (as it is when other workers still hold some of its units)."""
-    run = _Run(runtime, broadcast_id)
+    run = await patiently(runtime.outage, _Run, runtime, broadcast_id, thread=False)
     broadcast, _ = await run.go()
     return broadcast
 
@@ -95,10 +99,11 @@ async def run_share(runtime: Runtime, broadcast_id: str, unit: Unit | None = Non
     """This worker's share of a SENDING broadcast, starting with ``unit`` if it claimed one:
     units until none is left to claim. Returns the broadcast and whether this run finished it
     (False when another worker did, or still works on it, or it was no longer SENDING)."""
-    broadcast = runtime.store.get_broadcast(broadcast_id)
+    broadcast = await patiently(runtime.outage, runtime.store.get_broadcast, broadcast_id, thread=False)
     if broadcast.state is not State.SENDING:
         return broadcast, False  # finished elsewhere between our listing and now
-    return await _Run(runtime, broadcast_id, unit).go()
+    run = await patiently(runtime.outage, _Run, runtime, broadcast_id, unit, thread=False)
+    return await run.go()
 
 
 class _Run:
@@ -140,12 +145,19 @@ class _Run:
         self.unit = unit
         self.unit_after: str | None = None
         self.units_left = True
+        #: a unit claimed whose orphans are not resolved yet (a lost connection came between)
+        self._taken: Unit | None = None
+        #: the units this run has claimed, and whether the last page load met a lost store
+        self._known_units: set[int] = {unit.no} if unit is not None else set()
+        self._page_retry = False
+        self.store_in_threads = runtime.calls_store_in_threads
 
     async def go(self) -> tuple[Broadcast, bool]:
         rt = self.rt
         now = rt.clock.now()
         if self.unit is not None:
-            self._recover(self.unit, now)
+            await self._in_store(self._recover, self.unit, now)
+        windows = await self._in_store(self._closed_windows)
         dispatcher = Dispatcher(
             broadcast=self.broadcast,
             flow=self.flow,
@@ -158,11 +170,10 @@ class _Run:
             shared_buckets=rt.buckets,
             warmup=rt.warmup,
             bucket_type=rt.bucket_type,
-            closed_windows=self._closed_windows(),
+            closed_windows=windows,
         )
         self.dispatcher = dispatcher
         self.gather = self._gather_window()
-        self.store_in_threads = rt.calls_store_in_threads
         async with trio.open_nursery() as nursery:
             self.nursery = nursery
             nursery.start_soon(self._watch_stop)
@@ -203,11 +214,14 @@ class _Run:
             nursery.cancel_scope.cancel()  # only the stop watcher is left
         self._report_plugin_faults()
         if isinstance(finished, Stopped):
-            self.store.release_units(self.broadcast.id, rt.clock.now())
-            stopped = self.store.get_broadcast(self.broadcast.id)
+            stopped = await self._in_store(self._release_units, rt.clock.now())
             log.info("broadcast %s stopped with %d contact(s) left", stopped.id, contacts_left(stopped))
             return stopped, False
-        return self._finish(finished)
+        return await self._finish(finished)
+
+    def _release_units(self, now: float) -> Broadcast:
+        self.store.release_units(self.broadcast.id, now)
+        return self.store.get_broadcast(self.broadcast.id)
 
     async def _watch_stop(self) -> None:
         await self.rt.stop.wait()
@@ -259,25 +273,33 @@ class _Run:
                     # its page read: tens of ms on a busy server, a gap in the pace inline).
                     self.nursery.start_soon(self._load_in_background, load.limit)
                     continue
-                contacts, used = self._load_page(load.limit, self.rt.clock.now())
+                contacts, used = await self._in_store(
+                    self._load_page, load.limit, self.rt.clock.now(), before_retry=self._retrying_page
+                )
                 page = PageLoaded(tuple(contacts), exhausted=not contacts, used_chats=used)
                 queue += self.dispatcher.handle(page, now=self.rt.clock.now())
             if done:
                 finished = done[0]
         return finished
 
-    async def _in_store(self, call: Callable[..., T], *args: Any) -> T:
+    async def _in_store(
+        self, call: Callable[..., T], *args: Any, before_retry: Callable[[], object] | None = None
+    ) -> T:
         """A store call from the run's loop. On a store that waits on a server (PostgreSQL)
         it runs in a thread, so that while a statement waits on the server the sends in
         flight go on and their replies are read (inline, every round trip held the whole
         event loop); the loop itself waits for it, so the run's writes stay in order.
-        SQLite's writes take tens of microseconds, less than a thread hop: inline."""
-        if self.store_in_threads:
-            return await trio.to_thread.run_sync(partial(call, *args))
-        return call(*args)
+        SQLite's writes take tens of microseconds, less than a thread hop: inline.
+        An unreachable store is waited out (``before_retry`` makes the call repeatable)."""
+        return await patiently(self.rt.outage, call, *args, thread=self.store_in_threads, before_retry=before_retry)
+
+    def _retrying_page(self) -> None:
+        self._page_retry = True
 
     async def _load_in_background(self, limit: int) -> None:
-        contacts, used = await self._in_store(self._load_page, limit, self.rt.clock.now())
+        contacts, used = await self._in_store(
+            self._load_page, limit, self.rt.clock.now(), before_retry=self._retrying_page
+        )
         self.results_in.send_nowait(PageLoaded(tuple(contacts), exhausted=not contacts, used_chats=used))
 
     def _load_page(self, limit: int, now: float) -> tuple[list[Contact], frozenset[tuple[str, str]]]:
@@ -295,12 +317,13 @@ class _Run:
         store = self.store
         while self.units_left:
             if self.unit is None:
-                self.unit = store.claim_unit(self.broadcast.id, now, lease=self.rt.worker_lease)
-                if self.unit is None:
-                    self.units_left = False
-                    break
-                self.unit_after = None
-                self._recover(self.unit, now)
+                if self._taken is None:
+                    self._taken = self._take_unit(now)
+                    if self._taken is None:
+                        self.units_left = False
+                        break
+                self._recover(self._taken, now)
+                self.unit, self._taken, self.unit_after = self._taken, None, None
             contacts = store.unit_page(self.unit, after_id=self.unit_after, limit=limit)
             if len(contacts) < limit:
                 self.unit = None  # read to its end: it is done once its sends are recorded
@@ -309,6 +332,22 @@ class _Run:
             if contacts:
                 return contacts
         return []
+
+    def _take_unit(self, now: float) -> Unit | None:
+        """The next unit to read: after a lost connection, one this run claimed by a call
+        whose answer never came (it is ours, and no other worker takes it while we live);
+        else the next free one."""
+        store = self.store
+        if self._page_retry:
+            self._page_retry = False
+            for unit, claimed_by, _, done_at in store.units(self.broadcast.id):
+                if claimed_by == store.worker_id and done_at is None and unit.no not in self._known_units:
+                    self._known_units.add(unit.no)
+                    return unit
+        claimed = store.claim_unit(self.broadcast.id, now, lease=self.rt.worker_lease)
+        if claimed is not None:
+            self._known_units.add(claimed.no)
+        return claimed
 
     def _claim(self, groups: list[tuple[Send, ...]], now: float) -> tuple[set[str], set[str]]:
         """Claim the sends' rows: the contacts claimed, and of the others those that hold a
@@ -326,7 +365,11 @@ class _Run:
 
     async def _start_sends(self, actions: list[Send | SendBatch]) -> None:
         groups: list[tuple[Send, ...]] = [a.sends if isinstance(a, SendBatch) else (a,) for a in actions]
-        claimed, held = await self._in_store(self._claim, groups, self.rt.clock.now())
+        contact_ids = [s.contact_id for g in groups for s in g]
+        # a claim that met a lost connection may have been written: let it go, then claim again
+        # (nothing was sent for it)
+        undo = partial(self.store.release, self.broadcast.id, contact_ids)
+        claimed, held = await self._in_store(self._claim, groups, self.rt.clock.now(), before_retry=undo)
         for group in groups:
             going: list[Send] = []
             for send in group:
@@ -505,17 +548,21 @@ class _Run:
         found = self.integrations.get(integration or "")
         return found.provider if found is not None else (integration or "broadcaster")
 
-    def _finish(self, finished: Finished) -> tuple[Broadcast, bool]:
+    async def _finish(self, finished: Finished) -> tuple[Broadcast, bool]:
         """End this worker's share; finish the broadcast if that completes its units."""
         now = self.rt.clock.now()
+        kind, stored, here = await self._in_store(self._settle, finished, now)
+        if here:
+            self.rt.on_event(LifecycleEvent(kind, stored, now))
+        return stored, here
+
+    def _settle(self, finished: Finished, now: float) -> tuple[LifecycleEventKind, Broadcast, bool]:
         current = self.store.get_broadcast(self.broadcast.id)
         if current.state is not State.SENDING:
-            return current, False  # another worker finished it
+            return LifecycleEventKind.FINISHED, current, False  # another worker finished it
         action = Action.FINISH_CANCELLED if finished.cancelled or current.cancel_requested else Action.FINISH
         state = transition(current.state, action)
         done = attrs.evolve(current, state=state, counters=attrs.evolve(current.counters, finished_at=now))
         kind = LifecycleEventKind.CANCELLED if state is State.CANCELLED else LifecycleEventKind.FINISHED
         here, stored = self.store.settle_units(done, event=kind, event_at=now)
-        if here:
-            self.rt.on_event(LifecycleEvent(kind, stored, now))
-        return stored, here
+        return kind, stored, here

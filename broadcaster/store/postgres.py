@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 from typing import Any, Iterable, Iterator, Sequence
 
 import psycopg
 import psycopg.errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from broadcaster.core.errors import ConfigError, StoreError
+from broadcaster.core.errors import ConfigError, StoreUnreachable
 
 from .engine import Tx
 from .filter_sql import POSTGRES
@@ -48,6 +49,20 @@ def _nul_refused() -> Iterator[None]:
             "a value given holds a NUL character, which PostgreSQL cannot store or match",
             hint="remove the \\x00 from the input",
         ) from None
+
+
+def _not_an_outage_line(record: logging.LogRecord) -> bool:
+    """The pool's own warnings of a lost server (every broken connection, every failed
+    reconnect, with the driver's multi-line text) are dropped: StoreUnreachable says it once,
+    in one line, and a waiting worker says when it is back."""
+    return not (record.levelno == logging.WARNING and record.getMessage().startswith(_POOL_OUTAGE_LINES))
+
+
+_POOL_OUTAGE_LINES = ("error connecting in ", "discarding closed connection")
+logging.getLogger("psycopg.pool").addFilter(_not_an_outage_line)
+
+#: how long a call waits for a connection while the server is known lost (seconds)
+_WAIT_WHILE_DOWN = 1.0
 
 
 def _lost_connection(exc: psycopg.OperationalError) -> bool:
@@ -92,6 +107,8 @@ class PostgresEngine:
                 hint="check that the server runs and the database exists (createdb NAME)",
             ) from None
         self.version = PG_SCHEMA_VERSION
+        #: the last call found the server lost (see _reachable)
+        self._down = False
         self._pool = ConnectionPool(
             url, min_size=1, max_size=max_connections, kwargs={"autocommit": True}, open=True, name="broadcaster",
             timeout=wait,
@@ -99,32 +116,40 @@ class PostgresEngine:
 
     @contextlib.contextmanager
     def _reachable(self) -> Iterator[None]:
-        """A lost server is one line (StoreError, code STORE_UNAVAILABLE), not a driver
+        """A lost server is one line (StoreUnreachable, code STORE_UNAVAILABLE), not a driver
         traceback; the pool replaces the broken connections, so the next call after the
-        server is back succeeds."""
+        server is back succeeds. While the server is known lost, a call waits for a
+        connection ``_WAIT_WHILE_DOWN`` at most rather than the pool's whole timeout: a
+        worker's calls from its event loop would otherwise hold it that long each."""
         try:
             yield
         except PoolTimeout:
-            raise StoreError(
-                f"the PostgreSQL store {self.where} did not answer (no connection within {self._pool.timeout:g} s)",
+            self._down = True
+            raise StoreUnreachable(
+                f"the PostgreSQL store {self.where} did not answer (no connection within {self._wait():g} s)",
                 hint="check that the server runs; broadcaster carries on once it is back",
             ) from None
         except psycopg.OperationalError as exc:
             if not _lost_connection(exc):
                 raise
+            self._down = True
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise StoreError(
+            raise StoreUnreachable(
                 f"lost the PostgreSQL store {self.where}: {first}",
                 hint="check that the server runs; broadcaster carries on once it is back",
             ) from None
+        self._down = False
+
+    def _wait(self) -> float:
+        return min(self._pool.timeout, _WAIT_WHILE_DOWN) if self._down else self._pool.timeout
 
     @contextlib.contextmanager
     def tx(self) -> Iterator[Tx]:
-        with self._reachable(), self._pool.connection() as conn, conn.transaction():
+        with self._reachable(), self._pool.connection(timeout=self._wait()) as conn, conn.transaction():
             yield _PostgresTx(conn)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._reachable(), self._pool.connection() as conn, _nul_refused():
+        with self._reachable(), self._pool.connection(timeout=self._wait()) as conn, _nul_refused():
             return conn.execute(to_pyformat(sql), params).fetchall()
 
     def order_records(self, tx: Tx) -> None:

@@ -9,84 +9,18 @@ ones refused) and restores on the same port.
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 
 import httpx
 
-from .conftest import free_port, open_server, pg_database
+from tests.relay import relayed_url
 
-
-class Relay:
-    """127.0.0.1:port → PostgreSQL, cut and restored at will."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self.port = free_port()
-        self._lock = threading.Lock()
-        self._conns: list[socket.socket] = []
-        self._listener: socket.socket | None = None
-        self.restore()
-
-    def restore(self) -> None:
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
-        listener.listen(16)
-        self._listener = listener
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
-
-    def cut(self) -> None:
-        with self._lock:
-            listener, self._listener = self._listener, None
-            conns, self._conns = self._conns, []
-        if listener is not None:
-            try:
-                listener.shutdown(socket.SHUT_RDWR)  # wakes the accept (a close alone does not)
-            except OSError:
-                pass
-            listener.close()
-        for conn in conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            conn.close()
-
-    def _accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(self.target)
-            with self._lock:
-                self._conns += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket) -> None:
-        try:
-            while data := src.recv(65536):
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+from .conftest import open_server, pg_database
 
 
 def test_a_dead_postgresql_is_an_error_answer_and_serve_recovers_when_it_is_back():
     with pg_database() as url:
-        head, _, tail = url.partition("@")
-        host, _, rest = tail.partition("/")
-        relay = Relay((host.split(":")[0], int(host.split(":")[1])))
-        relayed = f"{head}@127.0.0.1:{relay.port}/{rest}"
+        relay, relayed = relayed_url(url)
         for server in open_server(relayed):
             secret = server.tokens["read"]
 
