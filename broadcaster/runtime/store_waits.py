@@ -80,11 +80,14 @@ async def patiently(
     *args: Any,
     thread: bool,
     before_retry: Callable[[], object] | None = None,
+    args_on_retry: Callable[[], tuple[Any, ...]] | None = None,
 ) -> T:
     """``call(*args)``, tried again while the store is unreachable until it answers.
 
     ``before_retry`` runs (in the same thread, just before) each later attempt: what
-    undoes a first attempt that may have been made, so that the call can be repeated."""
+    undoes a first attempt that may have been made, so that the call can be repeated.
+    ``args_on_retry`` gives a later attempt its arguments afresh (the time now, for a
+    lease that must start when the claim is made, not when the outage began)."""
     wait = FIRST_RETRY
     attempt: Callable[..., T] = call
     while True:
@@ -96,6 +99,8 @@ async def patiently(
             wait = min(wait * 2, LONGEST_RETRY)
             if before_retry is not None:
                 attempt = partial(_after, before_retry, call)
+            if args_on_retry is not None:
+                args = args_on_retry()
             continue
         outage.answered()
         return result

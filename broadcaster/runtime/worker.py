@@ -273,9 +273,7 @@ class _Run:
                     # its page read: tens of ms on a busy server, a gap in the pace inline).
                     self.nursery.start_soon(self._load_in_background, load.limit)
                     continue
-                contacts, used = await self._in_store(
-                    self._load_page, load.limit, self.rt.clock.now(), before_retry=self._retrying_page
-                )
+                contacts, used = await self._load(load.limit)
                 page = PageLoaded(tuple(contacts), exhausted=not contacts, used_chats=used)
                 queue += self.dispatcher.handle(page, now=self.rt.clock.now())
             if done:
@@ -283,23 +281,44 @@ class _Run:
         return finished
 
     async def _in_store(
-        self, call: Callable[..., T], *args: Any, before_retry: Callable[[], object] | None = None
+        self,
+        call: Callable[..., T],
+        *args: Any,
+        before_retry: Callable[[], object] | None = None,
+        args_on_retry: Callable[[], tuple[Any, ...]] | None = None,
     ) -> T:
         """A store call from the run's loop. On a store that waits on a server (PostgreSQL)
         it runs in a thread, so that while a statement waits on the server the sends in
         flight go on and their replies are read (inline, every round trip held the whole
         event loop); the loop itself waits for it, so the run's writes stay in order.
         SQLite's writes take tens of microseconds, less than a thread hop: inline.
-        An unreachable store is waited out (``before_retry`` makes the call repeatable)."""
-        return await patiently(self.rt.outage, call, *args, thread=self.store_in_threads, before_retry=before_retry)
+        An unreachable store is waited out (``before_retry`` makes the call repeatable,
+        ``args_on_retry`` gives a retry its arguments at the time it is made)."""
+        return await patiently(
+            self.rt.outage,
+            call,
+            *args,
+            thread=self.store_in_threads,
+            before_retry=before_retry,
+            args_on_retry=args_on_retry,
+        )
+
+    async def _load(self, limit: int) -> tuple[list[Contact], frozenset[tuple[str, str]]]:
+        """The next page; a unit claimed on a retry is leased from the time of the retry."""
+        clock = self.rt.clock
+        return await self._in_store(
+            self._load_page,
+            limit,
+            clock.now(),
+            before_retry=self._retrying_page,
+            args_on_retry=lambda: (limit, clock.now()),
+        )
 
     def _retrying_page(self) -> None:
         self._page_retry = True
 
     async def _load_in_background(self, limit: int) -> None:
-        contacts, used = await self._in_store(
-            self._load_page, limit, self.rt.clock.now(), before_retry=self._retrying_page
-        )
+        contacts, used = await self._load(limit)
         self.results_in.send_nowait(PageLoaded(tuple(contacts), exhausted=not contacts, used_chats=used))
 
     def _load_page(self, limit: int, now: float) -> tuple[list[Contact], frozenset[tuple[str, str]]]:
@@ -369,7 +388,10 @@ class _Run:
         # a claim that met a lost connection may have been written: let it go, then claim again
         # (nothing was sent for it)
         undo = partial(self.store.release, self.broadcast.id, contact_ids)
-        claimed, held = await self._in_store(self._claim, groups, self.rt.clock.now(), before_retry=undo)
+        clock = self.rt.clock
+        claimed, held = await self._in_store(
+            self._claim, groups, clock.now(), before_retry=undo, args_on_retry=lambda: (groups, clock.now())
+        )
         for group in groups:
             going: list[Send] = []
             for send in group:

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable
 
 from broadcaster_simulator import limited
 
@@ -22,6 +21,7 @@ from broadcaster.core.lifecycle import State
 from broadcaster.core.models import Audience, Broadcast, Chat, Contact, Flow, Integration, Mode, TextCard
 from broadcaster.store import SQLStore, open_store
 from tests.conftest import pg_reset
+from tests.runtime.waiting import wait_for
 
 #: the integration is configured at the provider's limit; the workers' buckets together hold
 #: at most Telegram's channel burst (30), under the provider's
@@ -55,14 +55,6 @@ def _schedule(store: SQLStore) -> None:
         )
 
 
-def _wait_for(what: str, check: Callable[[], bool], *, within: float = 240.0) -> None:
-    deadline = time.monotonic() + within
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {within:.0f} s: {what}")
-        time.sleep(0.1)
-
-
 def test_three_workers_together_stay_within_the_providers_limit(pg_url: str, tmp_path: Path) -> None:
     pg_reset(pg_url)
     server, base_url = limited.start(LIMIT, burst=BURST, latency=(0.01, 0.03))
@@ -79,9 +71,9 @@ def test_three_workers_together_stay_within_the_providers_limit(pg_url: str, tmp
         try:
             with open_store(pg_url) as store:
                 # every worker up and idle first, so that all three start sending together
-                _wait_for("three workers registered", lambda: len(store.list_workers()) == WORKERS)
+                wait_for("three workers registered", lambda: len(store.list_workers()) == WORKERS, within=240)
                 _schedule(store)
-                _wait_for(
+                wait_for(
                     "every broadcast completed",
                     lambda: all(b.state is State.COMPLETED for b in store.list_broadcasts()),
                 )

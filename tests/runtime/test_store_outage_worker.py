@@ -9,13 +9,14 @@ ones refused — and restores.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Callable
+from typing import Iterable, Iterator
 
 from broadcaster_simulator import limited
 
@@ -25,7 +26,8 @@ from broadcaster.core.outcomes import Outcome, Status
 from broadcaster.core.pacing import PacingPlan
 from broadcaster.store import open_store
 from tests.conftest import pg_reset
-from tests.relay import relayed_url
+from tests.relay import Relay, relayed_url
+from tests.runtime.waiting import wait_for
 
 CONTACTS = 1_500
 RATE = 150.0  # messages/s: a 10 s broadcast, cut for 4 s in its middle
@@ -45,47 +47,60 @@ def _seed(url: str, base_url: str) -> None:
         )  # fmt: skip
 
 
-def _wait_for(what: str, check: Callable[[], bool], *, within: float = 120.0) -> None:
-    deadline = time.monotonic() + within
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {within:.0f} s: {what}")
-        time.sleep(0.05)
-
-
-def test_a_worker_waits_out_a_lost_postgresql_and_finishes_with_every_reply_recorded(
-    pg_url: str, tmp_path: Path
-) -> None:
+@contextlib.contextmanager
+def _provider_and_relay(pg_url: str) -> Iterator[tuple[str, Relay, str]]:
+    """A fresh audience, the loopback provider, and a relay to the database: (the provider's
+    URL, the relay, the database's URL through it)."""
     pg_reset(pg_url)
     server, base_url = limited.start(100_000.0, burst=100_000, latency=(0.05, 0.15))
     relay, relayed = relayed_url(pg_url)
     try:
         _seed(pg_url, base_url)
-        config = tmp_path / "broadcaster.toml"
-        config.write_text(f'store = "{relayed}"\n[rates]\ntg = {RATE}\n')
-        env = dict(os.environ, BROADCASTER_CONFIG=str(config))
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "broadcaster.cli", "run", "--once", "--plain", "--idle-poll", "0.2"],
-            env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+        yield base_url, relay, relayed
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        relay.cut()
+
+
+def _worker(tmp_path: Path, name: str, store_url: str, *options: str) -> subprocess.Popen[str]:
+    config = tmp_path / f"{name}.toml"
+    config.write_text(f'store = "{store_url}"\n[rates]\ntg = {RATE}\n')
+    return subprocess.Popen(
+        [sys.executable, "-m", "broadcaster.cli", "run", "--once", "--plain", "--idle-poll", "0.2", *options],
+        env=dict(os.environ, BROADCASTER_CONFIG=str(config)), cwd=tmp_path,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def _stop(workers: Iterable[subprocess.Popen[str]]) -> None:
+    for worker in workers:
+        if worker.poll() is None:
+            worker.kill()
+            worker.communicate()
+
+
+def test_a_worker_waits_out_a_lost_postgresql_and_finishes_with_every_reply_recorded(
+    pg_url: str, tmp_path: Path
+) -> None:
+    with _provider_and_relay(pg_url) as (base_url, relay, relayed):
+        worker = _worker(tmp_path, "a", relayed)
         try:
-            _wait_for("a third of the audience accepted", lambda: limited.stats(base_url)["accepted"] >= CONTACTS // 3)
+            wait_for(
+                "a third of the audience accepted",
+                lambda: limited.stats(base_url)["accepted"] >= CONTACTS // 3,
+                within=120,
+            )
             relay.cut()
             at_cut = limited.stats(base_url)["accepted"]
             time.sleep(CUT_FOR)
             during = limited.stats(base_url)["accepted"]
             assert worker.poll() is None, "the worker exited while the store was unreachable"
             relay.restore()
-            out, err = worker.communicate(timeout=120)
+            _, err = worker.communicate(timeout=120)
         finally:
-            if worker.poll() is None:
-                worker.kill()
-                worker.communicate()
+            _stop([worker])
         stats = limited.stats(base_url)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        relay.cut()
 
     assert worker.returncode == 0, err
     assert "Traceback" not in err
@@ -113,41 +128,24 @@ def test_a_worker_cut_off_past_its_lease_is_taken_over_and_rejoins_sending_nothi
     longer than its lease (3 s): B marks it lost, takes its units over and resolves the sends
     A had in flight as outcome unknown; when A is back its late replies never overwrite B's
     rows, and its own claims keep it from sending what B sent."""
-    pg_reset(pg_url)
-    server, base_url = limited.start(100_000.0, burst=100_000, latency=(0.05, 0.15))
-    relay, relayed = relayed_url(pg_url)
-    try:
-        _seed(pg_url, base_url)
-        command = [sys.executable, "-m", "broadcaster.cli", "run", "--once", "--plain", "--idle-poll", "0.2",
-                   "--lease", "3"]  # fmt: skip
-        workers = {}
-        for name, url in (("a", relayed), ("b", pg_url)):
-            config = tmp_path / f"{name}.toml"
-            config.write_text(f'store = "{url}"\n[rates]\ntg = {RATE}\n')
-            env = dict(os.environ, BROADCASTER_CONFIG=str(config))
-            workers[name] = subprocess.Popen(
-                command, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-            )
+    with _provider_and_relay(pg_url) as (base_url, relay, relayed):
+        workers = {
+            "a": _worker(tmp_path, "a", relayed, "--lease", "3"),
+            "b": _worker(tmp_path, "b", pg_url, "--lease", "3"),
+        }
         try:
-            _wait_for(
-                "a quarter of the audience accepted", lambda: limited.stats(base_url)["accepted"] >= CONTACTS // 4
-            )
+            wait_for("a quarter of the audience accepted", lambda: limited.stats(base_url)["accepted"] >= CONTACTS // 4)
             relay.cut()
             with open_store(pg_url) as store:
-                _wait_for("worker a marked lost", lambda: any(w.lost_at is not None for w in store.list_workers()))
+                wait_for(
+                    "worker a marked lost", lambda: any(w.lost_at is not None for w in store.list_workers()), within=120
+                )
             time.sleep(2.0)
             relay.restore()
             errors = {name: worker.communicate(timeout=120)[1] for name, worker in workers.items()}
         finally:
-            for worker in workers.values():
-                if worker.poll() is None:
-                    worker.kill()
-                    worker.communicate()
+            _stop(workers.values())
         stats = limited.stats(base_url)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        relay.cut()
 
     assert {name: worker.returncode for name, worker in workers.items()} == {"a": 0, "b": 0}, errors
     assert not any("Traceback" in err for err in errors.values()), errors

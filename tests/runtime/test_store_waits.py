@@ -47,9 +47,11 @@ class DroppingStore:
             return target
 
         def call(*args: Any, **kwargs: Any) -> Any:
-            if not self.down_from <= trio.current_time() < self.down_until or (
-                self.methods is not None and name not in self.methods
-            ) or name in self.skip:
+            if (
+                not self.down_from <= trio.current_time() < self.down_until
+                or (self.methods is not None and name not in self.methods)
+                or name in self.skip
+            ):
                 return target(*args, **kwargs)
             self.calls += 1
             if name in _WRITES and self.calls % 2 == 1:

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable
 
 from broadcaster_simulator import limited
 
@@ -25,6 +24,7 @@ from broadcaster.core.outcomes import Outcome, Status
 from broadcaster.core.pacing import PacingPlan
 from broadcaster.store import open_store
 from tests.conftest import pg_reset
+from tests.runtime.waiting import wait_for
 
 WORKERS, CONTACTS, KILLS = 3, 2_000, 4
 RATE = 400.0  # messages/s for the three together: a kill every ~0.75 s of sending
@@ -41,14 +41,6 @@ def _seed(url: str, base_url: str, contacts: int) -> None:
             Broadcast(id="b1", mode=Mode.FLOW, flow_id="f1", audience=Audience(filter=""), state=State.SCHEDULED,
                       run_at=time.time())
         )  # fmt: skip
-
-
-def _wait_for(what: str, check: Callable[[], bool], *, within: float = 300.0) -> None:
-    deadline = time.monotonic() + within
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {within:.0f} s: {what}")
-        time.sleep(0.05)
 
 
 def run_kills(
@@ -76,13 +68,17 @@ def run_kills(
             with open_store(url) as store:
                 for k in range(kills):
                     target = (k + 1) * contacts // (kills + 2)
-                    _wait_for(f"{target} accepted", lambda at=target: limited.stats(base_url)["accepted"] >= at)
+                    wait_for(
+                        f"{target} accepted", lambda at=target: limited.stats(base_url)["accepted"] >= at, within=300
+                    )
                     victim = rng.randrange(WORKERS)
                     workers[victim].send_signal(signal.SIGKILL)
                     workers[victim].wait(timeout=30)
                     killed_at.append(limited.stats(base_url)["accepted"])
                     workers[victim] = start()
-                _wait_for("the broadcast finished", lambda: store.get_broadcast("b1").state is State.COMPLETED)
+                wait_for(
+                    "the broadcast finished", lambda: store.get_broadcast("b1").state is State.COMPLETED, within=300
+                )
         finally:
             for worker in workers:
                 worker.send_signal(signal.SIGTERM)
