@@ -53,10 +53,13 @@ reset in 2 s" the bucket waits 2 s; told "10 left" it sends at most 10 more (les
 already in flight) before the reset (:mod:`~.ratebudget`), and resumes after it at its rate,
 with no burst saved while it waited.
 
-A bucket may also *warm up*: start with one token, not a full burst, and save no burst for
-``warmup`` seconds, at its full rate from the first send. A real run starts cold — no
-connection to the provider is open yet — so what waits for the connections arrives at the
-provider together: a burst saved up meanwhile would come on top. (The rate itself needs no
+A bucket may also *warm up*: start with one token, not a full burst, and save no more than
+``WARM_SLACK`` seconds of its rate (at least one token) for ``warmup`` seconds, at its full
+rate from the first send. A real run starts cold — no connection to the provider is open
+yet — so what waits for the connections arrives at the provider together: a burst saved up
+meanwhile would come on top. The slack is what a busy event loop needs: with one token
+only, every wake-up a millisecond late lost that millisecond of sending for good (at
+1 000/s, the first half second ran at two thirds of the rate). (The rate itself needs no
 ramp: a rate the provider does not take is measured from the first burst of refusals.)
 Pure: ``now`` is always passed in.
 """
@@ -70,7 +73,7 @@ from .limitestimate import saturated_rate
 from .ratebudget import ReportedBudget
 from .results import RateState
 
-__all__ = ["DEFAULT_WARMUP", "TokenBucket", "buckets_for"]
+__all__ = ["DEFAULT_WARMUP", "WARM_SLACK", "TokenBucket", "buckets_for"]
 
 # Time is POSIX seconds, where a float resolves only ~2.4e-7 s (near 2e9). A wait computed
 # to the exact instant a token is due may land a hair early after rounding, and the
@@ -118,6 +121,8 @@ _ALLOWS_MORE_SECONDS = 10.0
 _ALLOWS_MORE_SENDS = 100
 #: the suggestion is this many times the ceiling
 _SUGGEST = 2.0
+#: the most a warming bucket saves, in seconds of its rate (10 tokens at 1 000/s, one at 100/s)
+WARM_SLACK = 0.01
 #: how long a run's new buckets warm up (the runtime's default; the simulator uses it too,
 #: so a simulated run makes the decisions a real one makes)
 DEFAULT_WARMUP = 0.5
@@ -247,9 +252,10 @@ class TokenBucket:
             self._last = upto
         if now > self._last:
             # warming up, no burst is saved: the connections are still opening, and what waits
-            # for them arrives at the provider together
-            cap = self.burst if now >= self._warm_until else 1.0
-            self._tokens = min(cap, self._tokens + (now - self._last) * self.rate(now))
+            # for them arrives at the provider together (only the slack a late wake-up needs)
+            rate = self.rate(now)
+            cap = self.burst if now >= self._warm_until else max(1.0, min(self.burst, rate * WARM_SLACK))
+            self._tokens = min(cap, self._tokens + (now - self._last) * rate)
             self._last = now
 
     def try_take(self, now: float) -> bool:

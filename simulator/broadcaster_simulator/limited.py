@@ -125,14 +125,16 @@ def serve_in_process(app: Any, *, port: int = 0) -> None:
 
 
 def loopback_listener(port: int = 0) -> socket.socket:
-    """A TCP socket bound to 127.0.0.1:``port`` (0: any free port), not yet listening,
-    whose accepted connections send each reply at once."""
+    """A TCP socket listening on 127.0.0.1:``port`` (0: any free port), whose accepted
+    connections send each reply at once. Listening before the server starts: a client that
+    connects as soon as the URL is printed waits in the backlog instead of being refused."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     # inherited by each accepted connection: without it a reply waited out the client's
     # delayed ACK (40 ms on Linux), more than the latency the fake is set to
     listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     listener.bind(("127.0.0.1", port))
+    listener.listen(2048)
     return listener
 
 

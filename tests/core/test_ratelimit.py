@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from broadcaster.core.ratelimit import _STRAY_AFTER, TokenBucket
+from broadcaster.core.ratelimit import _STRAY_AFTER, WARM_SLACK, TokenBucket
 
 # The bucket never sends early; its waits carry one microsecond of margin against float
 # rounding, so counting allows no dust at all.
@@ -314,15 +314,32 @@ def test_decrease_must_be_a_fraction() -> None:
         TokenBucket(rate=1.0, burst=1, now=0.0, decrease=1.0)
 
 
-def test_a_warming_bucket_starts_with_one_token_and_saves_no_burst() -> None:
+def test_a_warming_bucket_starts_with_one_token_and_saves_only_a_late_wake_ups_slack() -> None:
     """Cold, the connections are still opening: what waits for them arrives together, so no
-    burst is saved up while warming; the rate is the full rate from the first send."""
+    burst is saved up while warming — only WARM_SLACK of the rate, what an event loop woken
+    a few milliseconds late needs to send at the rate; the rate is the full rate from the
+    first send."""
     t0 = 1_800_000_000.0
     bucket = TokenBucket(rate=1000.0, burst=50, now=t0, warmup=0.5)
     assert bucket.try_take(t0) and not bucket.try_take(t0)  # one token, not a burst of 50
     assert bucket.rate(t0) == 1000.0
-    assert bucket.try_take(t0 + 0.1) and not bucket.try_take(t0 + 0.1)  # 0.1 s idle saved one token
+    slack = round(1000.0 * WARM_SLACK)
+    assert slack == 10
+    # 0.1 s idle saved the slack, not 100 tokens nor the burst of 50
+    assert [bucket.try_take(t0 + 0.1) for _ in range(slack + 1)] == [True] * slack + [False]
+    # woken 4 ms late: the 4 tokens due meanwhile are all there (with one only, 3 were lost)
+    assert [bucket.try_take(t0 + 0.104) for _ in range(5)] == [True] * 4 + [False]
     assert [bucket.try_take(t0 + 0.6) for _ in range(51)] == [True] * 50 + [False]  # warm: the burst
+
+
+@pytest.mark.parametrize(("rate", "burst", "saved"), [(30.0, 30, 1), (100.0, 30, 1), (400.0, 30, 4), (5000.0, 30, 30)])
+def test_a_warming_buckets_slack_is_at_least_one_token_and_at_most_its_burst(rate, burst, saved) -> None:
+    bucket = TokenBucket(rate=rate, burst=burst, now=0.0, warmup=0.5)
+    assert bucket.try_take(0.0)
+    taken = 0
+    while bucket.try_take(0.25):
+        taken += 1
+    assert taken == saved
 
 
 def test_without_warmup_a_bucket_is_as_before() -> None:

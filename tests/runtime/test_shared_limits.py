@@ -101,5 +101,8 @@ def test_the_limited_fake_listens_without_nagle():
         assert host == "127.0.0.1" and port > 0
         assert listener.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
         assert listener.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR) == 1
+        # already listening: a client that connects before the server runs waits, unrefused
+        with socket.create_connection((host, port), timeout=5):
+            pass
     finally:
         listener.close()
