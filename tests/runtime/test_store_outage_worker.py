@@ -21,30 +21,17 @@ from typing import Iterable, Iterator
 from broadcaster_simulator import limited
 
 from broadcaster.core.lifecycle import State
-from broadcaster.core.models import Audience, Broadcast, Chat, Contact, Flow, Integration, Mode, TextCard
 from broadcaster.core.outcomes import Outcome, Status
 from broadcaster.core.pacing import PacingPlan
 from broadcaster.store import open_store
 from tests.conftest import pg_reset
 from tests.relay import Relay, relayed_url
+from tests.runtime.test_units_kill_e2e import _seed
 from tests.runtime.waiting import wait_for
 
 CONTACTS = 1_500
 RATE = 150.0  # messages/s: a 10 s broadcast, cut for 4 s in its middle
 CUT_FOR = 4.0
-
-
-def _seed(url: str, base_url: str) -> None:
-    with open_store(url) as store:
-        store.put_integration(Integration("tg", "telegram", {"token": "123:CUT", "base_url": base_url}))
-        store.put_flow(Flow("f1", "cut", first_card=TextCard("Hello")))
-        store.upsert_contacts(
-            [Contact(f"c{i:05d}", f"Person {i}", chats=(Chat("tg", str(20_000 + i)),)) for i in range(CONTACTS)]
-        )
-        store.create_broadcast(
-            Broadcast(id="b1", mode=Mode.FLOW, flow_id="f1", audience=Audience(filter=""), state=State.SCHEDULED,
-                      run_at=time.time())
-        )  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -55,7 +42,7 @@ def _provider_and_relay(pg_url: str) -> Iterator[tuple[str, Relay, str]]:
     server, base_url = limited.start(100_000.0, burst=100_000, latency=(0.05, 0.15))
     relay, relayed = relayed_url(pg_url)
     try:
-        _seed(pg_url, base_url)
+        _seed(pg_url, base_url, CONTACTS)
         yield base_url, relay, relayed
     finally:
         server.terminate()
@@ -111,7 +98,7 @@ def test_a_worker_waits_out_a_lost_postgresql_and_finishes_with_every_reply_reco
     with open_store(pg_url) as store:
         broadcast = store.get_broadcast("b1")
         rows = store.history("b1", limit=CONTACTS + 1).rows
-        pending = store.rows_exist("b1", [f"c{i:05d}" for i in range(CONTACTS)])
+        pending = store.rows_exist("b1", [f"c{i:06d}" for i in range(CONTACTS)])
     assert broadcast.state is State.COMPLETED
     assert stats["duplicates"] == 0 and stats["accepted"] == CONTACTS
     assert len(rows) == CONTACTS and len({row.contact_id for row in rows}) == CONTACTS == len(pending)
