@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from operator import attrgetter
 from typing import Iterable, Mapping, MutableMapping, cast
 
 from .backoff import BackoffPolicy, RandomSource
@@ -97,18 +96,14 @@ _IDLE, _READY, _ACTIVE, _DELAYED = "idle", "ready", "active", "delayed"
 
 _NONE_REFUSED: frozenset[str] = frozenset()
 
-_placed = attrgetter("placed")
-
 
 class _Batch:
     """A slice of a page. ``where`` says which structure holds it (one at a time)."""
 
-    __slots__ = ("seq", "queue", "in_flight", "retries", "not_before", "where", "placed")
+    __slots__ = ("seq", "queue", "in_flight", "retries", "not_before", "where")
 
     def __init__(self, seq: int, sends: Iterable[Send]) -> None:
         self.seq = seq
-        #: when it last took a slot (a counter): the order of ``Dispatcher._active``
-        self.placed = 0
         self.queue: deque[Send] = deque(sends)
         self.in_flight = 0
         self.retries = 0
@@ -190,7 +185,6 @@ class Dispatcher:
         # is harmless (_issue drops a batch that turns out idle: queue empty, replies due;
         # the next reply puts it back); a missing one would stall it.
         self._open: set[_Batch] = set()
-        self._placed = 0
         self._in_flight: dict[str, tuple[_Batch, Send, float]] = {}
         # Integrations whose provider takes many recipients per request (SendBatch); a
         # request, not a contact, is what counts against buckets and in-flight caps.
@@ -623,8 +617,6 @@ class Dispatcher:
         while len(active) < limit and ready:
             batch = ready.popleft()
             batch.where = _ACTIVE
-            self._placed += 1
-            batch.placed = self._placed
             active.append(batch)
             if batch.in_flight < self._per_batch:
                 self._open.add(batch)
@@ -651,15 +643,12 @@ class Dispatcher:
         active = self._active
         may_free = self._may_free
         open_batches = self._open
-        # The walk is the open batches in the order of ``active``: the others (full, or idle
-        # with replies due) would be passed over without effect. Most of the time it is one
-        # batch (the paced steady state: the one that just had a reply).
-        if len(open_batches) <= 1:
-            walk = list(open_batches)
-        elif len(open_batches) == len(active):
-            walk = active[:]  # all of them (a paced run waiting for tokens)
-        else:
-            walk = sorted(open_batches, key=_placed)
+        # The walk is the open batches in the order of ``active``. Most of the time it is one
+        # batch (the paced steady state: the one that just had a reply); otherwise it is all
+        # of ``active`` (a copy: a finished batch leaves it during the walk), which passes
+        # over the others (full, or idle with replies due) without effect -- cheaper than
+        # sorting the open ones by placement when, as in a run waiting for tokens, most are.
+        walk = list(open_batches) if len(open_batches) <= 1 else active[:]
         for batch in walk:
             queue = batch.queue
             if queue and queue[0].integration in refused:
