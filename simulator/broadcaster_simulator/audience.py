@@ -15,7 +15,7 @@ from broadcaster.core.channels import ChannelSpec
 from broadcaster.core.events import PageLoaded
 from broadcaster.core.models import Chat, Contact
 
-from .draws import WordBlocks, field16, stream_id, threshold16, words
+from .draws import WordBlocks, field16, index_array, stream_id, threshold16, word_array
 from .model import AudienceSpec
 from .specs import chat_id_maker
 
@@ -75,6 +75,10 @@ class AudienceGenerator:
             acc += spec.channels[name] / total
             self._cumulative.append(threshold16(acc))
         self._cumulative[-1] = 1 << 16
+        import numpy as np  # not at the top: see draws.index_array
+
+        self._cumulative_array = np.array(self._cumulative, dtype=np.uint64)
+        self._windowed_array = np.array(self._windowed, dtype=bool)
         self._no_chat = threshold16(spec.no_chat)
         self._opted_out = threshold16(spec.opted_out)
         self._closed = threshold16(spec.closed_window)
@@ -99,56 +103,69 @@ class AudienceGenerator:
         return self.contacts((index,))[0]
 
     def contacts(self, indexes: Sequence[int]) -> list[Contact]:
-        """Contacts by index. One loop with everything it needs in locals: this builds
-        every contact of a run."""
-        key, start = self.key, self.start
-        needs_more = self._needs_more
-        no_chat, opted_out_below, closed, missing, second = (
-            self._no_chat,
-            self._opted_out,
-            self._closed,
-            self._missing,
-            self._second,
+        """Contacts by index. This builds every contact of a run, so the traits are cut from
+        their words a page at a time with numpy (its uint64 shifts and masks, its float64
+        arithmetic: the same values as Python's), and what stays per contact is building the
+        strings and objects, mostly with ``map``."""
+        import numpy as np
+
+        count = len(indexes)
+        if count == 0:
+            return []
+        start = self.start
+        array = index_array(indexes)
+        index_list: list[int] = array.tolist()
+        traits = word_array(self.key, _S_TRAITS, array)
+        cycles = [index % _CYCLE for index in index_list]
+        ids = [f"c{index:08d}" for index in index_list]
+        names = [f"{_FIRST_NAMES[cycle]} {index}" for cycle, index in zip(cycles, index_list)]
+        more = word_array(self.key, _S_MORE, array) if self._needs_more else None
+        if more is not None and self._missing:
+            missing = ((more & 0xFFFF) < self._missing).tolist()
+            full, short = self._fields_full, self._fields_missing
+            fields = [short[c] if m else full[c] for c, m in zip(cycles, missing)]
+        else:
+            full = self._fields_full
+            fields = [full[c] for c in cycles]
+        opted_out = (((traits >> 16) & 0xFFFF) < self._opted_out).tolist()
+        # How long ago an open-window contact wrote only has to be spread over the last
+        # hours, not random: a golden-ratio sequence of the index (no hash).
+        inbound = np.where(
+            (traits >> 48) < self._closed,
+            start - _CLOSED_WINDOW_AGE,
+            start - _OPEN_WINDOW_AGE * ((array * _GOLDEN) & 0xFFFF) / 65536,
         )
-        integrations, windowed, chat_ids, cumulative = (
-            self._integrations,
-            self._windowed,
-            self._chat_ids,
-            self._cumulative,
-        )
-        single = len(cumulative) == 1
-        fields_full, fields_missing = self._fields_full, self._fields_missing
-        closed_inbound = start - _CLOSED_WINDOW_AGE
-        pick = bisect.bisect_right
-        out: list[Contact] = []
-        append = out.append
-        mores = words(key, _S_MORE, indexes) if needs_more else [0] * len(indexes)
-        for index, traits, more in zip(indexes, words(key, _S_TRAITS, indexes), mores, strict=True):
-            cid = f"c{index:08d}"
-            cycle = index % _CYCLE
-            name = f"{_FIRST_NAMES[cycle]} {index}"
-            fields = fields_missing[cycle] if more & 0xFFFF < missing else fields_full[cycle]
-            opted_out = (traits >> 16) & 0xFFFF < opted_out_below
-            if traits & 0xFFFF < no_chat:
-                append(Contact(cid, name, fields, opted_out, ()))
-                continue
-            if traits >> 48 < closed:
-                last_inbound = closed_inbound
-            else:
-                # How long ago an open-window contact wrote only has to be spread over the
-                # last hours, not random: a golden-ratio sequence of the index (no hash).
-                last_inbound = start - _OPEN_WINDOW_AGE * ((index * _GOLDEN) & 0xFFFF) / 65536
-            first = 0 if single else pick(cumulative, (traits >> 32) & 0xFFFF)
-            chat = Chat(integrations[first], chat_ids[first](index), last_inbound if windowed[first] else None)
-            if (more >> 32) & 0xFFFF >= second:
-                append(Contact(cid, name, fields, opted_out, (chat,)))
-                continue
-            other = pick(cumulative, more >> 48)
-            if other == first:
-                other = (first + 1) % len(integrations)
-            also = Chat(integrations[other], chat_ids[other](index), last_inbound if windowed[other] else None)
-            append(Contact(cid, name, fields, opted_out, (chat, also)))
-        return out
+        integrations, windowed, chat_ids = self._integrations, self._windowed, self._chat_ids
+        if len(integrations) == 1:
+            firsts = [0] * count
+            chat_id = chat_ids[0]
+            chat_id_list = [chat_id(index) for index in index_list]
+            integration_list = integrations * count
+            inbound_list = inbound.tolist() if windowed[0] else [None] * count
+        else:
+            picked = np.searchsorted(self._cumulative_array, (traits >> 32) & 0xFFFF, side="right")
+            firsts = picked.tolist()
+            chat_id_list = [chat_ids[first](index) for first, index in zip(firsts, index_list)]
+            integration_list = [integrations[first] for first in firsts]
+            inbound_list = np.where(self._windowed_array[picked], inbound, None).tolist()
+        chats = [(chat,) for chat in map(Chat, integration_list, chat_id_list, inbound_list)]
+        # the few contacts with no chat, or a second one, are set right one by one
+        for position in np.flatnonzero((traits & 0xFFFF) < self._no_chat).tolist():
+            chats[position] = ()
+        if more is not None and self._second:
+            pick = bisect.bisect_right
+            cumulative = self._cumulative
+            for position in np.flatnonzero(((more >> 32) & 0xFFFF) < self._second).tolist():
+                if not chats[position]:
+                    continue
+                other = pick(cumulative, int(more[position]) >> 48)
+                if other == firsts[position]:
+                    other = (other + 1) % len(integrations)
+                index = index_list[position]
+                last_inbound = inbound[position].item() if windowed[other] else None
+                also = Chat(integrations[other], chat_ids[other](index), last_inbound)
+                chats[position] = (chats[position][0], also)
+        return list(map(Contact, ids, names, fields, opted_out, chats))
 
     # -- pages -------------------------------------------------------------------------------
 

@@ -29,10 +29,12 @@ __all__ = [
     "derive_key",
     "field16",
     "field32",
+    "index_array",
     "stream_id",
     "threshold16",
     "threshold32",
     "word",
+    "word_array",
     "words",
 ]
 
@@ -61,8 +63,9 @@ def word(key: int, stream: int, i: int) -> int:
     return z ^ (z >> 31)
 
 
-def _mixed(key: int, stream: int, indexes: np.ndarray) -> np.ndarray:
-    """:func:`word` of each index, on uint64 arrays (wrapping is the ``& _MASK``)."""
+def word_array(key: int, stream: int, indexes: np.ndarray) -> np.ndarray:
+    """:func:`word` of each index, on uint64 arrays (wrapping is the ``& _MASK``); fields
+    are cut from it with numpy's shifts and masks, a page at a time."""
     import numpy as np
 
     u64 = np.uint64
@@ -72,17 +75,20 @@ def _mixed(key: int, stream: int, indexes: np.ndarray) -> np.ndarray:
     return z ^ (z >> u64(31))
 
 
-def words(key: int, stream: int, indexes: Iterable[int]) -> list[int]:
-    """``[word(key, stream, i) for i in indexes]``, hashed all at once."""
+def index_array(indexes: Iterable[int]) -> np.ndarray:
+    """``indexes`` as a uint64 array, for :func:`word_array`."""
     # imported here, not at the top: every `broadcaster` command imports this module
     # (through the simulator's command registration) and numpy costs ~0.1 s to load
     import numpy as np
 
     if isinstance(indexes, range) and indexes.step == 1:
-        array = np.arange(indexes.start, indexes.stop, dtype=np.uint64)
-    else:
-        array = np.fromiter(indexes, dtype=np.uint64)
-    return _mixed(key, stream, array).tolist()  # type: ignore[no-any-return]
+        return np.arange(indexes.start, indexes.stop, dtype=np.uint64)
+    return np.fromiter(indexes, dtype=np.uint64)
+
+
+def words(key: int, stream: int, indexes: Iterable[int]) -> list[int]:
+    """``[word(key, stream, i) for i in indexes]``, hashed all at once."""
+    return word_array(key, stream, index_array(indexes)).tolist()  # type: ignore[no-any-return]
 
 
 class WordBlocks:
