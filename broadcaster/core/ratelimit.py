@@ -255,7 +255,8 @@ class TokenBucket:
             # for them arrives at the provider together (only the slack a late wake-up needs)
             rate = self.rate(now)
             cap = self.burst if now >= self._warm_until else max(1.0, min(self.burst, rate * WARM_SLACK))
-            self._tokens = min(cap, self._tokens + (now - self._last) * rate)
+            tokens = self._tokens + (now - self._last) * rate
+            self._tokens = tokens if tokens < cap else cap  # min(cap, tokens), without the call
             self._last = now
 
     def try_take(self, now: float) -> bool:
@@ -287,7 +288,8 @@ class TokenBucket:
             if blocked is not None:
                 self._hold(blocked, now)
                 return blocked
-        self._refill(now)
+        if now > self._last or self._held_until > self._last:
+            self._refill(now)  # not after a refused try_take at this ``now``: nothing to add
         if self._tokens >= 1.0:
             return now
         return now + (1.0 - self._tokens) / self.rate(now) + _MIN_WAIT
@@ -351,6 +353,7 @@ class TokenBucket:
         """The observation window ended at ``now``: turn its replies into the provider's limit."""
         refused, hint = self._refused, self._hint
         self._refused = []
+        earliest = min(refused)  # once, not per accepted send kept (thousands)
         measured = saturated_rate(refused, self._ok)
         if measured is not None:
             # Once a limit is known, a burst mostly accepted was only just over it (or its
@@ -381,7 +384,7 @@ class TokenBucket:
             # it climb further over before it said so.
             step = _CLIMB_STEP_DOWN if self._climbing else _STEP_DOWN
             self._set(max(self.min_rate, self._observed_rate * step), now)
-        elif hint >= _HINT_ONLY and not any(at > min(refused) for at in self._ok):
+        elif hint >= _HINT_ONLY and not any(at > earliest for at in self._ok):
             # Nothing accepted but a long pause asked for: a storm, not a rate. Its pause is
             # the whole answer; the rate it was refused at stands.
             self._set(max(self.min_rate, self._observed_rate) if self._known else self.base_rate, now)
