@@ -73,13 +73,11 @@ class _World:
         )
         self.providers: dict[str, SimulatedProvider] = {}
         self.tables: dict[str, ResultTable] = {}
+        closes_windows = scenario.audience.closed_window > 0
         for name, behaviour in scenario.providers.items():
-            windowed = self.channels[name].window_seconds is not None
+            windowed = closes_windows and self.channels[name].window_seconds is not None
             self.providers[name] = SimulatedProvider(
-                behaviour,
-                rng=self.rng,
-                key=self.key,
-                window_closed=self.audience.window_closed if windowed else (lambda index: False),
+                behaviour, rng=self.rng, key=self.key, window_closed=self.audience.window_closed if windowed else None
             )
             self.tables[name] = ResultTable(integration=name, provider=behaviour.provider)
         self.rates = {name: b.send_rate for name, b in scenario.providers.items() if b.send_rate is not None}

@@ -67,7 +67,7 @@ class _Span:
     """What a provider's timeline says on ``[start, end)``: the periods in force there,
     folded into the few values a decision needs."""
 
-    __slots__ = ("start", "end", "auth_failed", "outage", "limit", "burst", "hint", "degraded", "latencies")
+    __slots__ = ("start", "end", "auth_failed", "outage", "limit", "burst", "hint", "degraded", "latencies", "open")
 
     def __init__(self, behaviour: ProviderBehaviour, t: float) -> None:
         self.start, self.end = -math.inf, math.inf
@@ -104,6 +104,8 @@ class _Span:
             elif period.end <= t:
                 self.start = max(self.start, period.end)
         self.latencies = _quantiles(latency if latency is not None else behaviour.latency)
+        #: requests get through to the provider's bucket (no revoked token, no outage)
+        self.open = not self.auth_failed and self.outage is None
 
 
 class SimulatedProvider:
@@ -116,12 +118,16 @@ class SimulatedProvider:
         *,
         rng: random.Random,
         key: int,
-        window_closed: Callable[[int], bool] = lambda index: False,
+        window_closed: Callable[[int], bool] | None = None,
     ) -> None:
+        """``window_closed`` says which contact indexes have a closed messaging window
+        (None: none has)."""
         self.behaviour = behaviour
         self.rng = rng
+        self._bits = rng.getrandbits
         self.key = key
         self.window_closed = window_closed
+        self._failure_rate = behaviour.failure_rate
         #: one word per contact and integration: its fate (low 32 bits) and flakiness (high 32)
         self._contact_stream = stream_id(f"contact:{behaviour.integration}")
         self._contact_words = WordBlocks(key, self._contact_stream)
@@ -141,25 +147,27 @@ class SimulatedProvider:
         """Answer a request for the contact ``index`` at ``t``; ``text`` says whether it is a
         free-form message (refused outside the messaging window) rather than a template."""
         span = self._span
-        if span.start <= t < span.end and not span.auth_failed and span.outage is None:
+        if span.open and span.start <= t < span.end:
             # _request's common case written out (it runs once per request): a token is there.
             # Nothing is stored unless it is, so any other case is _request's from the same state.
-            limit, burst, tokens = span.limit, span.burst, self._tokens
-            if t > self._last:
-                tokens = min(burst, tokens + (t - self._last) * limit)
+            burst, tokens, last = span.burst, self._tokens, self._last
+            if t > last:
+                tokens += (t - last) * span.limit
+                if tokens > burst:  # min(burst, tokens), without the call
+                    tokens = burst
             elif tokens > burst:
                 tokens = burst
             if tokens >= 1.0:
                 self._tokens = tokens - 1.0
-                if t > self._last:
+                if t > last:
                     self._last = t
-                latency = span.latencies[self.rng.getrandbits(_QUANTILES_BITS)]  # drawn before the recipient's draws
-                return self._recipient(index, span, text=text), latency, None
+                latency = span.latencies[self._bits(_QUANTILES_BITS)]  # drawn before the recipient's draws
+                return self._recipient(index, span, text), latency, None
         span, answer = self._request(t)
         if answer is not None:
             return answer
-        latency = span.latencies[self.rng.getrandbits(_QUANTILES_BITS)]  # drawn before the recipient's draws
-        return self._recipient(index, span, text=text), latency, None
+        latency = span.latencies[self._bits(_QUANTILES_BITS)]  # drawn before the recipient's draws
+        return self._recipient(index, span, text), latency, None
 
     def decide_batch(self, indexes: Sequence[int], t: float, *, text: bool) -> BatchAnswer:
         """Answer one request for many recipients (Viber's broadcast_message): what the
@@ -170,7 +178,7 @@ class SimulatedProvider:
             verdict, latency, hint = answer
             return verdict, latency, hint, []
         latency = span.latencies[self.rng.getrandbits(_QUANTILES_BITS)]
-        return None, latency, None, [self._recipient(index, span, text=text) for index in indexes]
+        return None, latency, None, [self._recipient(index, span, text) for index in indexes]
 
     def _request(self, t: float) -> tuple[_Span, Answer | None]:
         """The request-level part of an answer: None when the request gets through."""
@@ -197,7 +205,7 @@ class SimulatedProvider:
         latency = span.latencies[self.rng.getrandbits(_QUANTILES_BITS)]
         return span, (Verdict.THROTTLED, latency, hint if hint is not None else max(1, math.ceil(wait)))
 
-    def _recipient(self, index: int, span: _Span, *, text: bool) -> Verdict:
+    def _recipient(self, index: int, span: _Span, text: bool) -> Verdict:
         """One recipient's verdict, once the request got through."""
         if self._draws_word:
             # WordBlocks' lookup, written out: it runs once per request
@@ -216,16 +224,15 @@ class SimulatedProvider:
             flaky = (w >> 32) < self._flaky
         else:
             flaky = False
-        if text and self.window_closed(index):
+        if text and self.window_closed is not None and self.window_closed(index):
             return Verdict.WINDOW_CLOSED
-        behaviour = self.behaviour
         rng = self.rng
-        if flaky and rng.random() < behaviour.fates.flaky_failure:
+        if flaky and rng.random() < self.behaviour.fates.flaky_failure:
             return Verdict.SERVER_ERROR
         degraded = span.degraded
         if degraded is not None and rng.random() < degraded.share:
             return self._fail(degraded.error, 0.0)[0]
-        if behaviour.failure_rate and rng.random() < behaviour.failure_rate:
+        if self._failure_rate and rng.random() < self._failure_rate:
             return Verdict.SERVER_ERROR
         return Verdict.ACCEPTED
 

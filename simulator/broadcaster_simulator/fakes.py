@@ -83,9 +83,7 @@ class FakeProvider:
         self.provider = behaviour.provider
         self.wire = fake_for(self.provider)
         rng = random.Random(seed)
-        self.model = SimulatedProvider(
-            behaviour, rng=rng, key=derive_key(rng), window_closed=window_closed or (lambda index: False)
-        )
+        self.model = SimulatedProvider(behaviour, rng=rng, key=derive_key(rng), window_closed=window_closed)
         self.clock = clock or ManualClock()
         self.token = token
         self.accepted: list[AcceptedMessage] = []
