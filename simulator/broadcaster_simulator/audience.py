@@ -39,9 +39,12 @@ _GOLDEN = 0x9E37  # 2**16 / golden ratio, odd
 _CLOSED_WINDOW_AGE = 3 * 86_400.0
 
 
+#: fixed width: keyset pagination orders ids as strings, which must be index order
+_ID_FORMAT = "c%08d"
+
+
 def contact_id(index: int) -> str:
-    # Fixed width: keyset pagination orders ids as strings, which must be index order.
-    return f"c{index:08d}"
+    return _ID_FORMAT % index
 
 
 def contact_index(cid: str) -> int:
@@ -117,7 +120,7 @@ class AudienceGenerator:
         index_list: list[int] = array.tolist()
         traits = word_array(self.key, _S_TRAITS, array)
         cycles = [index % _CYCLE for index in index_list]
-        ids = [f"c{index:08d}" for index in index_list]
+        ids = list(map(_ID_FORMAT.__mod__, index_list))  # contact_id's, ~2/3 of an f-string's cost
         names = [f"{_FIRST_NAMES[cycle]} {index}" for cycle, index in zip(cycles, index_list)]
         more = word_array(self.key, _S_MORE, array) if self._needs_more else None
         if more is not None and self._missing:
@@ -148,7 +151,7 @@ class AudienceGenerator:
             chat_id_list = [chat_ids[first](index) for first, index in zip(firsts, index_list)]
             integration_list = [integrations[first] for first in firsts]
             inbound_list = np.where(self._windowed_array[picked], inbound, None).tolist()
-        chats = [(chat,) for chat in map(Chat, integration_list, chat_id_list, inbound_list)]
+        chats = list(zip(map(Chat, integration_list, chat_id_list, inbound_list)))  # 1-tuples
         # the few contacts with no chat, or a second one, are set right one by one
         for position in np.flatnonzero((traits & 0xFFFF) < self._no_chat).tolist():
             chats[position] = ()
