@@ -121,12 +121,12 @@ class AudienceGenerator:
         traits = word_array(self.key, _S_TRAITS, array)
         cycles = [index % _CYCLE for index in index_list]
         ids = list(map(_ID_FORMAT.__mod__, index_list))  # contact_id's, ~2/3 of an f-string's cost
-        names = [f"{_FIRST_NAMES[cycle]} {index}" for cycle, index in zip(cycles, index_list)]
+        names = [f"{_FIRST_NAMES[cycle]} {index}" for cycle, index in zip(cycles, index_list, strict=True)]
         more = word_array(self.key, _S_MORE, array) if self._needs_more else None
         if more is not None and self._missing:
             missing = ((more & 0xFFFF) < self._missing).tolist()
             full, short = self._fields_full, self._fields_missing
-            fields = [short[c] if m else full[c] for c, m in zip(cycles, missing)]
+            fields = [short[c] if m else full[c] for c, m in zip(cycles, missing, strict=True)]
         else:
             full = self._fields_full
             fields = [full[c] for c in cycles]
@@ -148,10 +148,12 @@ class AudienceGenerator:
         else:
             picked = np.searchsorted(self._cumulative_array, (traits >> 32) & 0xFFFF, side="right")
             firsts = picked.tolist()
-            chat_id_list = [chat_ids[first](index) for first, index in zip(firsts, index_list)]
+            chat_id_list = [chat_ids[first](index) for first, index in zip(firsts, index_list, strict=True)]
             integration_list = [integrations[first] for first in firsts]
-            inbound_list = np.where(self._windowed_array[picked], inbound, None).tolist()
-        chats = list(zip(map(Chat, integration_list, chat_id_list, inbound_list)))  # 1-tuples
+            stamps = inbound.astype(object)  # Python floats, and None where the channel has no window
+            stamps[~self._windowed_array[picked]] = None
+            inbound_list = stamps.tolist()
+        chats: list[tuple[Chat, ...]] = list(zip(map(Chat, integration_list, chat_id_list, inbound_list)))  # 1-tuples
         # the few contacts with no chat, or a second one, are set right one by one
         for position in np.flatnonzero((traits & 0xFFFF) < self._no_chat).tolist():
             chats[position] = ()
