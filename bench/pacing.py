@@ -4,6 +4,7 @@ provider model, on a virtual clock (no I/O, so a loaded machine cannot skew it).
 
     .venv/bin/python bench/pacing.py                    # this checkout's bucket
     .venv/bin/python bench/pacing.py --old ../old-tree  # and another checkout's, side by side
+    .venv/bin/python bench/pacing.py --uplink 0.001 0.01  # sends reach the provider late (jitter)
 
 The loop is the runtime's shape: up to 50 requests in flight; each reply comes back after
 a log-normal latency, median 20 ms, p99 80 ms (the runtime bench's fake); the provider is a token
@@ -63,20 +64,41 @@ def load_ratelimit(tree: Path | None) -> ModuleType:
 
 
 def run(
-    ratelimit: ModuleType, limit: float, configured: float, count: int, storm: Any, seed: int = 1
+    ratelimit: ModuleType,
+    limit: float,
+    configured: float,
+    count: int,
+    storm: Any,
+    seed: int = 1,
+    uplink: tuple[float, float] | None = None,
 ) -> dict[str, float]:
     rng = random.Random(seed)
+    up_rng = random.Random(-seed)  # its own stream: with it off, the replies draw as before
+    up_mu, up_sigma = _lognormal(uplink) if uplink else (0.0, 0.0)
     bucket = ratelimit.TokenBucket(rate=configured, burst=BURST, now=0.0, warmup=ratelimit.DEFAULT_WARMUP)
     has_accepted = hasattr(bucket, "accepted")
     now, tokens, last = 0.0, float(BURST), 0.0
-    replies: list[tuple[float, int, bool, float, float]] = []  # (at, seq, accepted, hint, sent at)
+    # (at, seq, arriving, accepted, hint, sent at): a send arriving at the provider, or its reply
+    events: list[tuple[float, int, bool, bool, float, float]] = []
     todo, in_flight, seq = count, 0, 0
     accepted_at: list[float] = []
     refused = 0
     while todo or in_flight:
         wake = bucket.next_available(now) if todo and in_flight < IN_FLIGHT else float("inf")
-        if replies and replies[0][0] <= wake:
-            now, _, ok, hint, sent = heapq.heappop(replies)
+        if events and events[0][0] <= wake:
+            now, _, arriving, ok, hint, sent = heapq.heappop(events)
+            if arriving:  # the provider decides in the order sends reach it
+                stormy = storm is not None and storm[0] <= now < storm[1]
+                tokens, last = min(BURST, tokens + (now - last) * limit), now
+                ok = tokens >= 1.0 and not stormy
+                if ok:
+                    tokens -= 1.0
+                else:
+                    refused += 1
+                seq += 1
+                reply = now + rng.lognormvariate(_MU, _SIGMA)
+                heapq.heappush(events, (reply, seq, False, ok, 5.0 if stormy else 1.0, sent))
+                continue
             in_flight -= 1
             if ok:
                 accepted_at.append(now)
@@ -94,15 +116,9 @@ def run(
             continue
         todo -= 1
         in_flight += 1
-        stormy = storm is not None and storm[0] <= now < storm[1]
-        tokens, last = min(BURST, tokens + (now - last) * limit), now
-        ok = tokens >= 1.0 and not stormy
-        if ok:
-            tokens -= 1.0
-        else:
-            refused += 1
         seq += 1
-        heapq.heappush(replies, (now + rng.lognormvariate(_MU, _SIGMA), seq, ok, 5.0 if stormy else 1.0, now))
+        arrival = now + (up_rng.lognormvariate(up_mu, up_sigma) if uplink else 0.0)
+        heapq.heappush(events, (arrival, seq, True, False, 0.0, now))
     span = accepted_at[-1] - accepted_at[0]
     reference = min(limit, configured)
     return {
@@ -113,11 +129,27 @@ def run(
     }
 
 
+def _lognormal(median_p99: tuple[float, float]) -> tuple[float, float]:
+    median, p99 = median_p99
+    return math.log(median), math.log(p99 / median) / 2.3263478740408408
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--old", type=Path, help="also decide with the bucket of the checkout at this directory")
     parser.add_argument("--seeds", type=int, default=7, help="latency draws per regime (min / median printed)")
+    parser.add_argument(
+        "--uplink",
+        type=float,
+        nargs=2,
+        metavar=("MEDIAN", "P99"),
+        help="a send reaches the provider this long after it left (log-normal, seconds): what a busy"
+        " event loop and opening connections add over real HTTP, so sends arrive out of step with"
+        " the times the bucket knows (default: at once)",
+    )
     opts = parser.parse_args(argv)
+    if opts.uplink is not None and not 0 < opts.uplink[0] <= opts.uplink[1]:
+        parser.error(f"--uplink needs 0 < MEDIAN <= P99 (seconds), not {opts.uplink[0]:g} {opts.uplink[1]:g}")
     buckets = [("new", load_ratelimit(None))]
     if opts.old is not None:
         buckets.insert(0, ("old", load_ratelimit(opts.old.resolve())))
@@ -125,7 +157,9 @@ def main(argv: list[str]) -> int:
     for name, limit, configured, count, storm in REGIMES:
         print(name)
         for label, module in buckets:
-            figs = [run(module, limit, configured, count, storm, seed) for seed in range(1, opts.seeds + 1)]
+            figs = [
+                run(module, limit, configured, count, storm, seed, opts.uplink) for seed in range(1, opts.seeds + 1)
+            ]
             med = {key: statistics.median(fig[key] for fig in figs) for key in figs[0]}
             worst = {key: (min if key == "ratio" else max)(fig[key] for fig in figs) for key in figs[0]}
             head = (
