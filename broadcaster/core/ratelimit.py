@@ -244,6 +244,8 @@ class TokenBucket:
         return current
 
     def _refill(self, now: float) -> None:
+        if self._refused and now >= self._observe_until:
+            self._settle(self._observe_until)  # first: it may hold the sends of the pause
         if self._held_until > self._last:
             # held by the provider's reported window: no burst saved over the wait (a fresher
             # report may reopen the window early; then the bucket trickles at its rate)
@@ -355,6 +357,14 @@ class TokenBucket:
         self._refused = []
         earliest = min(refused)  # once, not per accepted send kept (thousands)
         measured = saturated_rate(refused, self._ok)
+        if self._paused_until > now and self._mostly_refused(refused, earliest):
+            # The provider was empty, and asked for a pause: resume after it at the rate,
+            # no burst saved over it. A burst saved on top of what the provider refilled
+            # meanwhile overruns a provider whose burst is smaller than this bucket's, and
+            # its refusals, sent together, would measure nothing but cut the rate blindly
+            # again after every pause (a storm at 200/s with a burst of 10 walked Telegram's
+            # bucket down to 22/s that way).
+            self._hold(self._paused_until, now)
         if measured is not None:
             # Once a limit is known, a burst mostly accepted was only just over it (or its
             # refusals do not fall as the rate does: a per-chat cap reported for the whole
@@ -394,6 +404,12 @@ class TokenBucket:
             self._set(max(self.min_rate, self._observed_rate * _STEP_DOWN), now)
         # else: refused without a measurable span and no long hint: the blind cut made at
         # the refusal stands
+
+    def _mostly_refused(self, refused: list[float], earliest: float) -> bool:
+        """Whether the provider refused more of the sends between a burst's first and last
+        refusal than it accepted (it was empty; not a few refusals among accepted sends)."""
+        latest = max(refused)
+        return len(refused) > 1 and sum(1 for at in self._ok if earliest < at < latest) < len(refused)
 
     def settled_rate(self, now: float) -> float:
         """The limit as the last settled measurement left it (the ceiling if none): while a

@@ -397,3 +397,72 @@ def test_a_lone_refusal_after_a_short_run_still_cuts_blindly() -> None:
         bucket.accepted(i / 1000 + 0.001, sent_at=i / 1000)
     bucket.throttled(0.2, pause=1.0, sent_at=0.2)
     assert 700.0 == pytest.approx(bucket.rate(1.5))
+
+
+def _refusing_loop(
+    bucket: TokenBucket, *, limit: float, burst: int, seconds: float, pause: float = 1.0
+) -> tuple[list[float], int]:
+    """The bucket sending as fast as it lets, 50 in flight, to a token-bucket provider (capped
+    at ``burst``) answering 429 with a ``pause`` hint above ``limit``, every reply 20 ms after
+    its send: the times of the refusals that opened a burst (the first after a quiet spell)
+    and how many sends the provider accepted."""
+    import heapq
+
+    now, tokens, last = 0.0, float(burst), 0.0
+    replies: list[tuple[float, int, bool, float]] = []
+    in_flight, seq, bursts, last_refusal, accepted = 0, 0, [], -1e9, 0
+    while now < seconds:
+        wake = bucket.next_available(now) if in_flight < 50 else float("inf")
+        if replies and replies[0][0] <= wake:
+            now, _, ok, sent = heapq.heappop(replies)
+            in_flight -= 1
+            if ok:
+                accepted += 1
+                bucket.accepted(now, sent_at=sent)
+            else:
+                if now - last_refusal > 0.5:
+                    bursts.append(now)
+                last_refusal = now
+                bucket.throttled(now, pause=pause, sent_at=sent)
+            continue
+        now = wake
+        if not bucket.try_take(now):
+            continue
+        tokens, last = min(float(burst), tokens + (now - last) * limit), now
+        ok = tokens >= 1.0
+        tokens -= ok
+        seq += 1
+        in_flight += 1
+        heapq.heappush(replies, (now + 0.02, seq, ok, now))
+    return bursts, accepted
+
+
+def test_a_burst_mostly_refused_resumes_after_its_pause_at_the_rate_with_no_burst() -> None:
+    """The provider refilled over the pause too: a burst saved on top would overrun one whose
+    burst is smaller than the bucket's."""
+    bucket = TokenBucket(rate=100.0, burst=20, now=0.0)
+    bucket.throttled(1.0, pause=1.5, sent_at=0.99)
+    bucket.throttled(1.0, pause=1.5, sent_at=0.995)
+    assert bucket.rate(2.5) == 70.0  # nothing accepted between: the blind cut stands
+    assert [bucket.try_take(2.5) for _ in range(2)] == [True, False]  # one token, not 20
+    assert bucket.next_available(2.5) == pytest.approx(2.5 + 1 / 70.0, abs=1e-5)
+    # a stray refusal among accepted sends keeps the burst saved over its pause
+    stray = TokenBucket(rate=100.0, burst=20, now=0.0)
+    for i in range(200):
+        stray.accepted(0.5 + i / 400, sent_at=0.5 + i / 400)
+    stray.throttled(1.0, pause=1.5, sent_at=0.99)
+    stray.rate(1.5)  # the window settles
+    assert sum(stray.try_take(3.0) for _ in range(25)) == 20
+
+
+def test_a_provider_with_a_smaller_burst_and_long_pauses_does_not_walk_the_rate_down() -> None:
+    """Telegram's bucket (burst 30) at 200/s against a provider taking 200/s with a burst of
+    10 and 3-s pauses (the simulator bench's storm): a burst saved over each pause overran the
+    provider at once, its refusals (sent together) measured nothing, and each cut the rate
+    blindly by 30 % — over 60 s, 20 bursts, 207 sends accepted, the rate at 48/s. Resuming at
+    the rate, the first burst (the bucket's full burst at once) is the only one: one blind
+    cut, then the climb back after 20 quiet seconds."""
+    bucket = TokenBucket(rate=200.0, burst=30, now=0.0)
+    bursts, accepted = _refusing_loop(bucket, limit=200.0, burst=10, seconds=60.0, pause=3.0)
+    assert len(bursts) == 1
+    assert bucket.rate(60.0) >= 0.8 * 200.0 and accepted >= 0.7 * 200.0 * 60.0

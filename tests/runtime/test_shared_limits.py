@@ -75,9 +75,12 @@ async def test_three_workers_together_keep_the_integrations_rate(pg_url, autojum
 
 async def test_without_sharing_the_same_three_workers_overrun_it(pg_url, autojump_clock):
     """What the test above guards against: each worker pacing alone at the full rate is
-    refused, again and again, and pauses (the provider's retry_after) cost time."""
+    refused again and again (29 refusals where sharing draws none), and its pauses (the
+    provider's retry_after) leave the run longer than the rate allows. Since a bucket
+    resumes after a mostly refused burst's pause without a saved burst, the pauses cost
+    less than they did (6.7 s for the 6 s of work, 9 s and more before)."""
     times, fake = await _three_workers(pg_url, share=False)
-    assert fake.throttled > 30 and times[-1] - times[0] > 300 / RATE * 1.5
+    assert fake.throttled > 15 and times[-1] - times[0] > 300 / RATE * 1.05
 
 
 def test_the_limited_fake_counts_what_it_accepted_in_each_second():
