@@ -8,7 +8,7 @@ limit is set apart from the rate the integration is configured with.
     .venv/bin/python bench/runtime.py memory-10000 memory-100000  # peak memory at two sizes
 
 For each regime: a SQLite file is seeded with the audience; a fake Telegram (the
-simulator's ``broadcaster_simulator.limited``: uvicorn, its own process) enforces the provider's *true* limit
+simulator's ``broadcaster_simulator.limited``, its own process) enforces the provider's *true* limit
 with a burst of 50 and answers 429 with ``retry_after`` 1 above it (Telegram's style),
 whatever rate the integration is configured with; a worker process fires the broadcast
 and runs it to the end through the real plugin, ``HttpExecutor`` (httpx) and store.

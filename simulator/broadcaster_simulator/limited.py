@@ -5,7 +5,8 @@
     python -m broadcaster_simulator.limited                           # unlimited
 
 The simulator's fake Telegram (real wire format, 429 with ``retry_after`` over its limit),
-served on loopback by uvicorn, which also records when every request *arrived*. Its clock
+served on loopback by :mod:`.wire_server` (httptools on uvloop: it runs on the machine of
+the workers it paces, so its CPU is theirs), which also records when every request *arrived*. Its clock
 starts at the first request. ``GET /stats`` answers its tallies as JSON, with the busiest
 1-second window of requests sent to it (``busiest_sent``: what the workers together sent,
 refused or not) and of messages it accepted, the messages it accepted in each second from
@@ -22,7 +23,11 @@ import sys
 import time
 from typing import Any, Sequence
 
-__all__ = ["busiest_window", "loopback_listener", "main", "per_second", "serve_in_process", "start", "stats"]
+from broadcaster.fake import WireReply, WireRequest, json_reply
+
+from .wire_server import serve
+
+__all__ = ["busiest_window", "loopback_listener", "main", "per_second", "start", "stats"]
 
 
 def busiest_window(times: Sequence[float], *, width: float = 1.0) -> int:
@@ -77,51 +82,40 @@ def _serve(
 
     fake = FakeProvider(behaviour, seed=seed, clock=clock)
     arrived: list[float] = []
-    provider_app = fake.asgi
 
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"] == "/stats":
-            accepted = [m.at for m in fake.accepted]
-            body = json.dumps(
-                {
-                    "requests": fake.requests,
-                    "answers": {verdict.value: count for verdict, count in fake.answers.items()},
-                    "accepted": len(accepted),
-                    "span": (accepted[-1] - accepted[0]) if len(accepted) > 1 else 0.0,
-                    "busiest_sent": busiest_window(arrived),
-                    "busiest_accepted": busiest_window(accepted),
-                    "duplicates": len(fake.duplicates()),
-                    "per_second": per_second(accepted),
-                }
-            ).encode()
-            await send(
-                {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]}
-            )
-            await send({"type": "http.response.body", "body": body})
-            return
-        if scope["type"] == "http":
-            arrived.append(clock())
-        await provider_app(scope, receive, send)
+    def stats_reply() -> WireReply:
+        accepted = [m.at for m in fake.accepted]
+        return json_reply(
+            200,
+            {
+                "requests": fake.requests,
+                "answers": {verdict.value: count for verdict, count in fake.answers.items()},
+                "accepted": len(accepted),
+                "span": (accepted[-1] - accepted[0]) if len(accepted) > 1 else 0.0,
+                "busiest_sent": busiest_window(arrived),
+                "busiest_accepted": busiest_window(accepted),
+                "duplicates": len(fake.duplicates()),
+                "per_second": per_second(accepted),
+            },
+        )
 
-    serve_in_process(app, port=port)
-
-
-def serve_in_process(app: Any, *, port: int = 0) -> None:
-    """Serve the ASGI ``app`` on loopback until killed, printing its URL first (a fake
-    provider in a process of its own, for benchmarks and many-worker tests).
-
-    uvicorn with httptools, not the sandbox's hypercorn on trio: at 1 000 requests/s
-    hypercorn took most of a core, which the workers the fake paced then lacked (on a
-    2-core machine, 4 workers reached 0.62 of the limit behind it, 0.92 behind this)."""
-    import asyncio
-
-    import uvicorn
+    def handle(
+        method: str, path: str, query: dict[str, str], headers: dict[str, str], raw: bytes
+    ) -> tuple[float, WireReply | None]:
+        if path == "/stats":
+            return 0.0, stats_reply()
+        arrived.append(clock())
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        exchange = fake.exchange(WireRequest(method=method, path=path, query=query, headers=headers, body=body))
+        return exchange.delay, None if exchange.failure is not None else exchange.reply
 
     listener = loopback_listener(port)
     host, bound = listener.getsockname()
     print(f"http://{host}:{bound}", flush=True)
-    config = uvicorn.Config(app, http="httptools", lifespan="off", access_log=False, log_level="warning")
-    asyncio.run(uvicorn.Server(config).serve(sockets=[listener]))
+    serve(handle, listener)
 
 
 def loopback_listener(port: int = 0) -> socket.socket:
