@@ -153,6 +153,8 @@ class TokenBucket:
         "_known",
         "_climbing",
         "_clean",
+        "_again",
+        "_told",
         "_reported",
     )
 
@@ -208,6 +210,10 @@ class TokenBucket:
         self._climbing = False
         #: the sends accepted without a refusal before the window opened
         self._clean = 0
+        #: whether this window's refusal was not the first this bucket saw or was told of
+        self._again = False
+        #: told of another worker's refusal (:meth:`adopt`)
+        self._told = False
         #: the budget the provider's replies report (None until one does)
         self._reported: ReportedBudget | None = None
 
@@ -343,6 +349,7 @@ class TokenBucket:
         # still to come; meanwhile (usually paused anyway) hold the rate at its cut.
         current = self.rate(now)
         self._observed_rate = current if sent_at is None else min(current, self.rate(sent_at))
+        self._again = self._told or self._observe_until > -1e299
         self._observe_until = now + _OBSERVE
         self._refused = [left]
         self._hint = pause if pause is not None and pause > 0 else 0.0
@@ -375,10 +382,11 @@ class TokenBucket:
                 self._set(max(self.min_rate, self._observed_rate * _STEP_DOWN), now)
             elif not self.measures_alone():
                 # The provider counted other workers' sends too: this bucket's view of the
-                # burst measures its luck among them, not the limit. Mostly accepted, or
-                # after a long clean run, it was only just over; else far over: cut as when
-                # nothing measured.
-                just_over = share >= _SHARED_MOSTLY or self._clean >= _STRAY_AFTER
+                # burst measures its luck among them, not the limit. Mostly accepted, after
+                # a long clean run, or its first refusal (the fleet's rate was not yet known
+                # too high), it was only just over; refused again soon after: far over, cut
+                # as when nothing measured.
+                just_over = share >= _SHARED_MOSTLY or self._shared_just_over()
                 step = _STEP_DOWN if just_over else self.decrease
                 self._set(max(self.min_rate, self._observed_rate * step), now)
             else:
@@ -398,12 +406,20 @@ class TokenBucket:
             # Nothing accepted but a long pause asked for: a storm, not a rate. Its pause is
             # the whole answer; the rate it was refused at stands.
             self._set(max(self.min_rate, self._observed_rate) if self._known else self.base_rate, now)
-        elif not self.measures_alone() and self._clean >= _STRAY_AFTER:
-            # Sharing the provider, refused after a long clean run (the fleet's pause
-            # stopped the sends that would have told): only just over.
+        elif not self.measures_alone() and self._shared_just_over():
+            # Sharing the provider, refused after a long clean run or for the first time
+            # (the fleet's pause stopped the sends that would have told): only just over.
             self._set(max(self.min_rate, self._observed_rate * _STEP_DOWN), now)
         # else: refused without a measurable span and no long hint: the blind cut made at
         # the refusal stands
+
+    def _shared_just_over(self) -> bool:
+        """Sharing the provider, whether a burst of refusals that measured nothing was only
+        just over: after a long clean run, or this bucket's first (where the workers' shares
+        change -- a newcomer starts -- their sends meet at the provider unevenly for a
+        moment, and a cut by ``decrease`` held the whole fleet at 0.7 of the limit for
+        ``_PROBE_AFTER`` s). Refused again soon after, it is far over."""
+        return self._clean >= _STRAY_AFTER or not self._again
 
     def _mostly_refused(self, refused: list[float], earliest: float) -> bool:
         """Whether the provider refused more of the sends between a burst's first and last
@@ -459,6 +475,7 @@ class TokenBucket:
         """Slow to ``rate``, a limit measured at ``since`` elsewhere (another worker's
         bucket, in this bucket's terms): it climbs back from ``since`` as a limit measured
         here would. Kept only if it is slower than the current rate; returns whether."""
+        self._told = True  # a refusal of this bucket's own after it is the fleet's second
         before = self.rate(now)
         kept = (self._learned, self._learned_at, self._search)
         self._set(max(self.min_rate, rate), since)

@@ -82,6 +82,25 @@ class Grant:
             current = fraction
         return current
 
+    def following(self, previous: Grant) -> Grant:
+        """This grant, after ``previous``: a moment before this one's first step (a caller
+        whose clock was read just before the renewal's), the fraction ``previous`` had in
+        force then, not none -- a bucket that saw none would drop its tokens as if its
+        share had ended. Only the step in force at this grant's start is kept (the rest
+        of ``previous`` is past), and only while ``previous`` was valid."""
+        if not self.steps or not previous.steps:
+            return self
+        first = self.steps[0][0]
+        earlier = [step for step in previous.steps if step[0] < first][-1:]
+        if not earlier or previous.valid_until <= earlier[0][0]:
+            return self
+        if previous.valid_until < first:
+            earlier.append((previous.valid_until, 0.0))
+        steps = self.steps
+        if earlier[-1][1] == steps[0][1]:
+            steps = steps[1:]  # the same fraction goes on: one step
+        return Grant((*earlier, *steps), self.valid_until)
+
     def next_start(self, now: float) -> float | None:
         """The first time at or after ``now`` with a share to send on, if the grant has one."""
         if self.fraction(now) > 0:

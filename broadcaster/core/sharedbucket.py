@@ -152,7 +152,7 @@ class SharedBucket(TokenBucket):
 
     def apply(self, sync: RateSync, now: float) -> None:
         """Take a renewal's decisions once its rows are written."""
-        self._grant = sync.plan.grant
+        self._grant = sync.plan.grant.following(self._grant)
         adopt = sync.adopt
         if adopt is not None:
             self._seen_at = adopt.updated_at

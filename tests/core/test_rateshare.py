@@ -54,6 +54,23 @@ def test_a_worker_already_sending_halves_when_the_newcomer_starts_not_before() -
     assert plan.grant == Grant(((11.0, 1.0), (12.55, 0.5)), 13.0)
 
 
+def test_a_renewed_grant_goes_on_from_the_fraction_in_force_before_it() -> None:
+    # a caller whose clock was read a moment before the renewal's keeps the fraction it had
+    before = Grant(((10.0, 1.0),), 12.0)
+    renewed = Grant(((10.25, 1.0), (11.5, 0.5)), 12.25)
+    assert renewed.fraction(10.24) == 0.0
+    after = renewed.following(before)
+    assert after == Grant(((10.0, 1.0), (11.5, 0.5)), 12.25)
+    assert after.fraction(10.24) == 1.0 and after.fraction(11.6) == 0.5 and after.fraction(12.25) == 0.0
+    # a newcomer waiting: still nothing before its start
+    waiting = Grant(((11.0, 0.0), (12.55, 0.5)), 13.0).following(Grant(((10.5, 0.0),), 12.5))
+    assert waiting == Grant(((10.5, 0.0), (12.55, 0.5)), 13.0)
+    # a previous grant that had run out: nothing after its end; none at all: unchanged
+    lapsed = Grant(((10.0, 0.5),), 11.0).following(Grant(((5.0, 1.0),), 7.0))
+    assert lapsed.steps == ((5.0, 1.0), (7.0, 0.0), (10.0, 0.5)) and lapsed.fraction(8.0) == 0.0
+    assert renewed.following(NO_GRANT) is renewed and NO_GRANT.following(before) is NO_GRANT
+
+
 def test_rows_whose_lease_passed_do_not_count_and_a_worker_without_sends_drops_its_row() -> None:
     dead = ShareRow("dead", 0.0, 9.0)
     plan = plan_share([dead], me="a", now=10.0, lease=LEASE, wants=True)

@@ -58,9 +58,9 @@ def test_two_workers_get_half_the_rate_and_half_the_burst_each() -> None:
     starts = LEASE + CLOCK_SKEW
     assert rows.shares["b"] == ShareRow("b", starts, LEASE)
     assert b.next_available(0.1) == pytest.approx(0.1 + WAIT_FOR_GRANT)  # no start within its grant
-    rows.renew(a, "a", 1.0)  # a now counts b from b's start on
+    rows.renew(a, "a", 1.0)  # a now counts b from b's start on (the fraction in force goes on)
     rows.renew(b, "b", 1.0)
-    assert a.grant.steps == ((1.0, 1.0), (starts, 0.5)) and b.grant.steps == ((1.0, 0.0), (starts, 0.5))
+    assert a.grant.steps == ((0.0, 1.0), (starts, 0.5)) and b.grant.steps == ((0.0, 0.0), (starts, 0.5))
     assert b.next_available(1.0) == starts
     assert b.wants(starts + IDLE_AFTER)  # waiting for its start is wanting a share
     assert a.try_take(1.5) is True  # a still has the whole rate until b starts
@@ -108,12 +108,32 @@ def test_a_refusal_one_worker_saw_pauses_and_slows_the_other() -> None:
     rows.renew(b, "b", t + 0.2)
     assert b.paused_until == t + 1.1 and b.try_take(t + 0.3) is False
     assert b.rate(t + 0.3) == pytest.approx(500.0)
-    rows.renew(a, "a", t + 0.45)  # a's window closed with nothing measured: the blind cut stands
-    assert rows.limit == LimitRow(pytest.approx(0.7), t + 1.1, t + 0.45, "a")
+    # a's window closed with nothing measured, but the fleet's first refusal: a step down
+    rows.renew(a, "a", t + 0.45)
+    assert rows.limit == LimitRow(pytest.approx(0.97), t + 1.1, t + 0.45, "a")
     rows.renew(b, "b", t + 0.5)
-    assert b.rate(t + 0.5) == pytest.approx(350.0)  # 0.7 of its share, as a measured
+    assert b.rate(t + 0.5) == pytest.approx(485.0)  # 0.97 of its share, as a measured
     rows.renew(b, "b", t + 0.6)
-    assert b.rate(t + 0.6) == pytest.approx(350.0)  # adopted once, not again
+    assert b.rate(t + 0.6) == pytest.approx(485.0)  # adopted once, not again
+    # b, refused after the pause (it was told of a's refusal): far over, the blind cut stands
+    b.throttled(t + 1.2, pause=1.0, sent_at=t + 1.15)
+    rows.renew(b, "b", t + 1.55)
+    rows.renew(a, "a", t + 1.6)
+    assert rows.limit == LimitRow(pytest.approx(0.97 * 0.7), t + 2.2, t + 1.55, "b")
+    assert a.rate(t + 1.6) == pytest.approx(485.0 * 0.7) and a.paused_until == t + 2.2
+
+
+def test_a_renewal_read_a_moment_after_the_dispatcher_s_clock_keeps_the_tokens() -> None:
+    # the renewal takes its time after the dispatcher read its clock: a try_take at that
+    # earlier instant still has the grant in force then, and the tokens saved under it
+    rows = Rows()
+    a = SharedBucket(rate=100.0, burst=10, now=0.0)
+    a.try_take(0.0)
+    rows.renew(a, "a", 0.0)
+    assert a.try_take(0.0) is False  # its share begins, with no tokens saved up
+    assert a.try_take(0.5) is True  # the burst filled meanwhile: 9 left
+    rows.renew(a, "a", 0.6)
+    assert [a.try_take(0.599) for _ in range(11)] == [True] * 10 + [False]
 
 
 def test_a_lone_refusal_after_a_clean_run_slows_the_other_worker_a_step_not_a_cut() -> None:
@@ -192,13 +212,20 @@ def _sharing_half() -> SharedBucket:
     return a
 
 
-@pytest.mark.parametrize(("accepted_inside", "rate", "alone_rate"), [(6, 485.0, 490.0), (2, 350.0, 147.0)])
+@pytest.mark.parametrize(
+    ("accepted_inside", "told", "rate", "alone_rate"),
+    [(6, True, 485.0, 490.0), (2, True, 350.0, 147.0), (2, False, 485.0, 147.0)],
+)
 def test_a_share_does_not_measure_the_limit_from_its_own_sends(
-    accepted_inside: int, rate: float, alone_rate: float
+    accepted_inside: int, told: bool, rate: float, alone_rate: float
 ) -> None:
     # the provider counts the other worker's sends too: what this one saw accepted between
-    # its refusals is its luck among them. Mostly accepted: a step down; mostly refused: a cut.
+    # its refusals is its luck among them. Mostly accepted: a step down; mostly refused: a
+    # cut -- unless it is the fleet's first refusal (``told``: the other worker was refused
+    # before), which where a newcomer starts is the shares meeting unevenly: a step.
     a = _sharing_half()
+    if told:
+        assert a.adopt(500.0, since=2.9, now=2.9) is False  # no slower, but told
     a.throttled(3.001, pause=None, sent_at=3.0)
     for i in range(accepted_inside):
         a.accepted(3.002, sent_at=3.0 + (i + 1) * 0.01 / (accepted_inside + 1))
