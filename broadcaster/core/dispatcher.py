@@ -222,7 +222,7 @@ class Dispatcher:
         kind = type(event)
         if kind is SendCompleted:
             completed = cast(SendCompleted, event)
-            self._on_result(completed.contact_id, completed.result, now)
+            self._on_result(completed.contact_id, completed.result, now, completed.left_at)
         elif kind is PageLoaded:
             self._on_page(event, now)  # type: ignore[arg-type]
         elif kind is TimerFired:
@@ -242,8 +242,10 @@ class Dispatcher:
         self._pump(now)
         return self.actions()
 
-    def complete(self, contact_id: str, result: SendResult, *, now: float) -> list[Action]:
-        """Exactly ``handle(SendCompleted(contact_id, result), now=now)``: the same decisions
+    def complete(
+        self, contact_id: str, result: SendResult, *, now: float, left_at: float | None = None
+    ) -> list[Action]:
+        """Exactly ``handle(SendCompleted(contact_id, result, left_at), now=now)``: the same decisions
         and the same actions, without building the event or dispatching on its type. For a
         shell that feeds one result per send in a hot loop (the simulator)."""
         if self._finished:
@@ -258,11 +260,11 @@ class Dispatcher:
             batch.in_flight -= 1
             if batch.where is _ACTIVE:
                 self._open.add(batch)
-            self._delivered(send, result, sent_at, now)
+            self._delivered(send, result, sent_at if left_at is None else left_at, now)
             if not batch.queue and batch.in_flight == 0:
                 self._may_free = True
         else:
-            self._on_result(contact_id, result, now)
+            self._on_result(contact_id, result, now, left_at)
         self._pump(now)
         # actions(), inlined: this runs once per send
         out = self._actions
@@ -352,11 +354,13 @@ class Dispatcher:
             self._batch_seq += 1
             self._ready.append(_Batch(self._batch_seq, sends[start : start + size]))
 
-    def _on_result(self, contact_id: str, result: SendResult, now: float) -> None:
+    def _on_result(self, contact_id: str, result: SendResult, now: float, left_at: float | None = None) -> None:
         entry = self._in_flight.pop(contact_id, None)
         if entry is None:
             raise RuntimeError(f"a result for contact {contact_id!r}, which has no send in flight")
         batch, send, sent_at = entry
+        if left_at is not None:
+            sent_at = left_at  # when it really left (see SendCompleted)
         request = self._grouped.pop(contact_id, None) if self._grouped else None
         if request is not None and request.left > 1:
             # Part of a SendBatch whose other results are still to come: the request

@@ -50,10 +50,14 @@ class PageLoaded:
 
 @attrs.frozen
 class SendCompleted:
-    """The result of the Send for ``contact_id``."""
+    """The result of the Send for ``contact_id``. ``left_at``: when its request began to
+    leave for the provider, if the shell knows (a connection to open, a claim to write and
+    a busy event loop put it after the instant the Send was issued); else that instant.
+    The send's row and the pacing's measurement of the provider's limit take it."""
 
     contact_id: str
     result: SendResult
+    left_at: float | None = None
 
 
 @attrs.frozen

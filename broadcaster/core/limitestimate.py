@@ -22,6 +22,7 @@ Pure: no clock, no state; the same times give the same answer.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from typing import Iterable, Sequence
 
 import attrs
@@ -76,25 +77,34 @@ def saturated_rate(refused: Sequence[float], accepted: Iterable[float]) -> Satur
 def _bounds(events: list[tuple[float, bool]]) -> tuple[float, float]:
     """The least and most limit a token bucket could have that answers ``events`` (send
     time, accepted), in time order, starting from a refusal. Between a refused send x and
-    a later accepted one y the provider refilled more than the n accepted strictly between
+    a later accepted one y the provider refilled more than the n accepted between them
     (it held under one token at x, at least one at y): limit > n / (y - x). Between any send
     x after the first refusal and a later refused y it refilled less than n + 1 (it held at
-    least none after x, under one at y): limit < (n + 1) / (y - x)."""
+    least none after x, under one at y): limit < (n + 1) / (y - x).
+
+    Sends that left at the same instant reached the provider in an order these times do
+    not tell (a loop that let several go at once; a connection that opened for several):
+    each bound counts them the way that keeps it true -- the lower one without the
+    accepted sends at x's or y's instant, the upper one with them."""
     low, high = 0.0, float("inf")
     count = len(events)
+    times = [at for at, _ in events]
     # accepted[i]: accepted sends among events[:i]
     accepted = [0] * (count + 1)
     for i, (_, ok) in enumerate(events):
         accepted[i + 1] = accepted[i] + ok
     for i, (x, x_ok) in enumerate(events):
-        for j in range(i + 1, count):
+        after_x = bisect_right(times, x, i)  # the first event later than x's instant
+        from_x = bisect_left(times, x, 0, i + 1)  # the first event at x's instant
+        for j in range(after_x, count):
             y, y_ok = events[j]
-            if y <= x:
-                continue
-            between = accepted[j] - accepted[i + 1]
             if y_ok:
                 if not x_ok:
+                    # accepted strictly between the two instants
+                    between = accepted[bisect_left(times, y, after_x, j + 1)] - accepted[after_x]
                     low = max(low, between / (y - x))
             else:
+                # accepted from x's instant to y's, x itself aside
+                between = accepted[bisect_right(times, y, j)] - accepted[from_x] - x_ok
                 high = min(high, (between + 1) / (y - x))
     return low, high

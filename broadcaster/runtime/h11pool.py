@@ -142,7 +142,18 @@ class H11Pool:
         self._hosts: dict[tuple[str, str, int], _HostPool] = {}
         self._closed = False
 
-    async def request(self, method: str, target: Target, headers: list[tuple[str, str]], body: bytes) -> Reply:
+    async def request(
+        self,
+        method: str,
+        target: Target,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        *,
+        on_send: Callable[[], object] | None = None,
+    ) -> Reply:
+        """Send the request on a pooled connection (a new one if none is idle) and read
+        its reply. ``on_send`` is called just before its first byte is written: when the
+        request really leaves, after any wait for a slot or a connection."""
         limits = self._limits
         if self._closed:
             raise RuntimeError("this H11Pool is closed")
@@ -176,7 +187,7 @@ class H11Pool:
         try:
             conn = await self._connection(pool, target)
             try:
-                reply, reusable = await self._exchange(conn, head, body)
+                reply, reusable = await self._exchange(conn, head, body, on_send)
             except BaseException:
                 # cancelled or failed mid-exchange: its state is unknown, never reuse it
                 await trio.aclose_forcefully(conn.stream)
@@ -220,7 +231,9 @@ class H11Pool:
             await trio.aclose_forcefully(stream)
         raise Failed(sent=False, kind="timeout", code="connect_timeout")
 
-    async def _exchange(self, conn: _Connection, head: h11.Request, body: bytes) -> tuple[Reply, bool]:
+    async def _exchange(
+        self, conn: _Connection, head: h11.Request, body: bytes, on_send: Callable[[], object] | None
+    ) -> tuple[Reply, bool]:
         """Write the request, read the reply; ``True`` when the connection may be reused."""
         limits = self._limits
         machine = conn.h11
@@ -232,6 +245,8 @@ class H11Pool:
         except h11.LocalProtocolError as exc:
             raise Failed(sent=False, kind="conn", code="invalid_request", detail=str(exc)) from exc
         # from here on any byte may have reached the provider
+        if on_send is not None:
+            on_send()
         try:
             with trio.move_on_after(limits.write_timeout) as waited:
                 await conn.stream.send_all(data)

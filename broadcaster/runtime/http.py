@@ -27,7 +27,7 @@ import logging
 import socket
 import ssl
 from types import TracebackType
-from typing import AsyncGenerator, Final, cast
+from typing import AsyncGenerator, Callable, Final, cast
 
 import attrs
 import httpx
@@ -316,9 +316,16 @@ class HttpExecutor:
         return client
 
     async def perform(
-        self, integration: str, call: HttpCall, *, provider: str | None = None
+        self,
+        integration: str,
+        call: HttpCall,
+        *,
+        provider: str | None = None,
+        on_send: Callable[[], object] | None = None,
     ) -> HttpReply | NotSent | OutcomeUnknown:
-        """Send ``call`` for ``integration``; reasons are prefixed with ``provider`` (or the integration)."""
+        """Send ``call`` for ``integration``; reasons are prefixed with ``provider`` (or the
+        integration). ``on_send`` is called when the request leaves: just before its first
+        byte is written (on a mock transport, when it is handed over)."""
         if self._closed:
             raise RuntimeError("this HttpExecutor is closed; create a new one to send again")
         try:
@@ -331,7 +338,7 @@ class HttpExecutor:
         except httpx.InvalidURL as exc:
             return self._invalid_url(exc, integration=integration, provider=provider, call=call)
         if self._thin and url.scheme in ("http", "https") and url.raw_host:
-            return await self._perform_thin(integration, call, url, provider=provider)
+            return await self._perform_thin(integration, call, url, provider=provider, on_send=on_send)
         client = self.client(integration)
         if call.secrets:
             _LIBRARY_LOG_FILTER.secrets.update(call.secrets)
@@ -340,6 +347,8 @@ class HttpExecutor:
             request = client.build_request(call.method, url, headers=list(call.headers), **kwargs)
         except httpx.InvalidURL as exc:
             return self._invalid_url(exc, integration=integration, provider=provider, call=call)
+        if on_send is not None:
+            on_send()
         try:
             response = await client.send(request, stream=True)
             try:
@@ -353,7 +362,13 @@ class HttpExecutor:
         return HttpReply(status=response.status_code, headers=list(response.headers.multi_items()), body=body)
 
     async def _perform_thin(
-        self, integration: str, call: HttpCall, url: httpx.URL, *, provider: str | None
+        self,
+        integration: str,
+        call: HttpCall,
+        url: httpx.URL,
+        *,
+        provider: str | None,
+        on_send: Callable[[], object] | None,
     ) -> HttpReply | NotSent | OutcomeUnknown:
         pool = self._pools.get(integration)
         if pool is None:
@@ -370,7 +385,7 @@ class HttpExecutor:
             scheme, url.raw_host.decode("ascii"), url.port or (443 if scheme == "https" else 80), url.raw_path
         )
         try:
-            reply = await pool.request(call.method, target, headers, body)
+            reply = await pool.request(call.method, target, headers, body, on_send=on_send)
         except Failed as exc:
             label = provider or integration
             reason = ErrorReason(label, exc.kind, exc.code)

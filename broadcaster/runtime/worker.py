@@ -132,11 +132,9 @@ class _Run:
                 self.channels[name] = runtime.registry.spec(integration.provider)
             except PluginError:
                 log.warning("integration %r uses provider %r, which no plugin provides", name, integration.provider)
-        # (contact id, result) of each send; None when the runtime is asked to stop
+        # the result of each send; None when the runtime is asked to stop
         # (and a page loaded in the background, on a store that waits on a server)
-        self.results_in, self.results_out = trio.open_memory_channel[tuple[str, SendResult] | PageLoaded | None](
-            math.inf
-        )
+        self.results_in, self.results_out = trio.open_memory_channel[SendCompleted | PageLoaded | None](math.inf)
         self.cancel_seen = self.broadcast.cancel_requested
         self.unpublish_seen = False
         #: plugin faults by (provider, hook): the first is logged in full, the rest counted
@@ -397,7 +395,7 @@ class _Run:
             for send in group:
                 # (a retry is claimed again too: its claim was released when it was refused)
                 if send.contact_id not in claimed and send.contact_id not in held:
-                    self.results_in.send_nowait((send.contact_id, ChatTaken()))
+                    self.results_in.send_nowait(SendCompleted(send.contact_id, ChatTaken()))
                     continue
                 if send.contact_id not in claimed:
                     # Someone else holds this contact's row (a second worker): never send twice.
@@ -407,7 +405,8 @@ class _Run:
                         self.broadcast.id,
                     )
                     # (not the provider's doing: kept out of its health)
-                    self.results_in.send_nowait((send.contact_id, claimed_elsewhere(self._provider(send.integration))))
+                    taken = claimed_elsewhere(self._provider(send.integration))
+                    self.results_in.send_nowait(SendCompleted(send.contact_id, taken))
                     continue
                 going.append(send)
             if len(going) > 1:
@@ -415,13 +414,23 @@ class _Run:
             elif going:
                 self.nursery.start_soon(self._send, going[0])
 
-    def _report(self, send: Send, result: SendResult) -> None:
+    def _report(self, send: Send, result: SendResult, left_at: float | None = None) -> None:
         if self.rt.health is not None:
             self.rt.health.record(send.integration, result)
-        self.results_in.send_nowait((send.contact_id, result))
+        self.results_in.send_nowait(SendCompleted(send.contact_id, result, left_at))
 
     async def _send(self, send: Send) -> None:
-        self._report(send, await self._attempt(send))
+        left: list[float] = []
+        result = await self._attempt(send, left)
+        self._report(send, result, left[0] if left else None)
+
+    def _on_send(self, left: list[float]) -> Callable[[], None]:
+        """Notes when a request leaves (its first byte written): the dispatcher measures the
+        provider's limit from that, not from when it issued the send -- a connection to
+        open, a claim to write or a busy loop come between (at a run's start every send
+        opens its connection, and their requests reach the provider bunched)."""
+        clock = self.rt.clock
+        return lambda: left.append(clock.now())
 
     async def _send_batch(self, sends: list[Send]) -> None:
         """One request for several recipients; each gets its own result back."""
@@ -446,7 +455,8 @@ class _Run:
             for send in sends:
                 self.nursery.start_soon(self._send, send)
             return
-        reply = await self.rt.executor.perform(integration.name, call, provider=provider)
+        left: list[float] = []
+        reply = await self.rt.executor.perform(integration.name, call, provider=provider, on_send=self._on_send(left))
         results: Mapping[str, SendResult]
         if isinstance(reply, HttpReply):
             try:
@@ -457,10 +467,11 @@ class _Run:
                 results = {send.contact_id: unknown for send in sends}
         else:
             results = {send.contact_id: reply for send in sends}
+        left_at = left[0] if left else None
         for send in sends:
-            self._report(send, results.get(send.contact_id) or missing_from_batch_reply(provider))
+            self._report(send, results.get(send.contact_id) or missing_from_batch_reply(provider), left_at)
 
-    async def _attempt(self, send: Send) -> SendResult:
+    async def _attempt(self, send: Send, left: list[float]) -> SendResult:
         integration = self.integrations[send.integration]
         registry = self.rt.registry
         provider = integration.provider
@@ -473,7 +484,7 @@ class _Run:
             return plugin_failed_before_send(provider, "build_call")
         if isinstance(call, Failed):
             return call  # the provider refused the message: nothing was sent
-        reply = await self.rt.executor.perform(send.integration, call, provider=provider)
+        reply = await self.rt.executor.perform(send.integration, call, provider=provider, on_send=self._on_send(left))
         if not isinstance(reply, HttpReply):
             return reply
         try:
@@ -511,13 +522,8 @@ class _Run:
                     self.broadcast.id,
                 )
 
-    def _feed(self, item: tuple[str, SendResult] | PageLoaded | None) -> list[DispatchAction]:
-        if item is None:
-            return self.dispatcher.handle(StopRequested(), now=self.rt.clock.now())
-        if isinstance(item, PageLoaded):
-            return self.dispatcher.handle(item, now=self.rt.clock.now())
-        contact_id, result = item
-        return self.dispatcher.handle(SendCompleted(contact_id, result), now=self.rt.clock.now())
+    def _feed(self, item: SendCompleted | PageLoaded | None) -> list[DispatchAction]:
+        return self.dispatcher.handle(StopRequested() if item is None else item, now=self.rt.clock.now())
 
     # -- outside world ------------------------------------------------------------------
 

@@ -461,3 +461,31 @@ def test_open_batches_are_the_active_ones_that_can_act():
     run.perform = check
     run.run()
     assert checked > 400 and statuses(run)[Status.DELIVERED] > 0
+
+
+@pytest.mark.parametrize("fed", ["handle", "complete"])
+def test_a_send_that_left_later_than_it_was_issued_is_recorded_and_measured_from_when_it_left(fed):
+    # the shell says when the request really left (after a connection was opened): the
+    # row's sent_at and the bucket's measurement take that, not the instant of the Send
+    import random
+
+    from broadcaster.core.dispatcher import Dispatcher
+    from broadcaster.core.events import RecordRows, Send
+
+    dispatcher = Dispatcher(broadcast=BROADCAST, flow=FLOW, channels={"tg": TELEGRAM}, now=0.0, rng=random.Random(1))
+    dispatcher.actions()
+    actions = dispatcher.handle(PageLoaded(tuple(tg_contacts(2)), exhausted=True), now=0.0)
+    sends = [a for a in actions if isinstance(a, Send)]
+    assert [s.contact_id for s in sends] == ["c000000", "c000001"]
+    bucket = dispatcher._buckets["tg"]
+    rows = []
+    for send, left_at in zip(sends, (0.03, None), strict=True):
+        result = Delivered(f"m-{send.contact_id}", confirmed=True)
+        if fed == "handle":
+            out = dispatcher.handle(SendCompleted(send.contact_id, result, left_at), now=0.05)
+        else:
+            out = dispatcher.complete(send.contact_id, result, now=0.05, left_at=left_at)
+        rows += [row for a in out if isinstance(a, RecordRows) for row in a.rows]
+    rows += [row for a in dispatcher.actions() if isinstance(a, RecordRows) for row in a.rows]
+    assert {row.contact_id: row.sent_at for row in rows} == {"c000000": 0.03, "c000001": 0.0}
+    assert bucket._ok == [0.03, 0.0]

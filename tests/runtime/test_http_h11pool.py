@@ -211,6 +211,29 @@ async def test_connection_refused_is_not_sent() -> None:
     assert result == NotSent(ErrorReason("telegram", "conn", "connection_refused"))
 
 
+async def test_on_send_is_called_once_as_the_request_leaves_and_never_for_one_not_sent() -> None:
+    # the dispatcher measures the provider's limit from when a request really left
+    left: list[tuple[float, int]] = []
+    async with serving(answer_all) as server, HttpExecutor() as executor:
+        before = trio.current_time()
+        reply = await executor.perform(
+            "tg",
+            server.call(),
+            provider="telegram",
+            on_send=lambda: left.append((trio.current_time(), len(server.seen))),
+        )
+        port = server.port
+    assert isinstance(reply, HttpReply) and reply.status == 200
+    assert len(left) == 1 and left[0][0] >= before and left[0][1] == 0  # before the server had read it
+    async with HttpExecutor() as executor:
+        refused = await executor.perform(
+            "tg",
+            HttpCall(method="POST", url=f"http://127.0.0.1:{port}/x", json={}),
+            on_send=lambda: left.append((0.0, 0)),
+        )
+    assert isinstance(refused, NotSent) and len(left) == 1
+
+
 async def test_an_oversized_reply_is_capped_and_its_connection_not_reused() -> None:
     big = b"x" * 5000
 
