@@ -22,9 +22,9 @@ rate it was asked for:
   ``_CLIMB_STEP_DOWN`` while the rate was climbing, since the provider's burst let it
   climb further past the limit before it said so. So refusals that do not fall as the rate
   does (a per-chat cap reported for the integration) cannot walk it down to nothing. A lone
-  refusal after ``_STRAY_AFTER`` sends accepted without one steps down too, though nothing
-  was sent after it (its pause hint stopped the sends that would have measured); a new
-  measurement starts at most once per ``_GAP`` s;
+  refusal, or the sends in flight refused together, after ``_STRAY_AFTER`` sends accepted
+  without one steps down too, though nothing measured (its pause hint stopped the sends that
+  would have); a new measurement starts at most once per ``_GAP`` s;
 * a bucket sharing the provider with other workers (:meth:`TokenBucket.measures_alone`) does
   not measure: its sends are not all the provider counts. A window at least ``_SHARED_MOSTLY``
   accepted, or after ``_STRAY_AFTER`` sends accepted without a refusal, steps down by
@@ -406,9 +406,11 @@ class TokenBucket:
             # Nothing accepted but a long pause asked for: a storm, not a rate. Its pause is
             # the whole answer; the rate it was refused at stands.
             self._set(max(self.min_rate, self._observed_rate) if self._known else self.base_rate, now)
-        elif not self.measures_alone() and self._shared_just_over():
-            # Sharing the provider, refused after a long clean run or for the first time
-            # (the fleet's pause stopped the sends that would have told): only just over.
+        elif self._clean >= _STRAY_AFTER or not (self.measures_alone() or self._again):
+            # Refused after a long clean run -- a burst's worth in flight refused together,
+            # the pause stopping the sends that would have told (a worker at exactly the
+            # provider's limit, whose jitter emptied the provider's burst: a blind cut held it
+            # at 0.7 for 20 s) -- or, sharing the provider, for the first time: only just over.
             self._set(max(self.min_rate, self._observed_rate * _STEP_DOWN), now)
         # else: refused without a measurable span and no long hint: the blind cut made at
         # the refusal stands

@@ -466,3 +466,21 @@ def test_a_provider_with_a_smaller_burst_and_long_pauses_does_not_walk_the_rate_
     bursts, accepted = _refusing_loop(bucket, limit=200.0, burst=10, seconds=60.0, pause=3.0)
     assert len(bursts) == 1
     assert bucket.rate(60.0) >= 0.8 * 200.0 and accepted >= 0.7 * 200.0 * 60.0
+
+
+def test_a_burst_refused_together_after_a_long_clean_run_steps_down_not_cut() -> None:
+    # a worker at exactly the provider's limit: jitter emptied the provider's burst, and the
+    # sends in flight came back refused together with a 1 s pause; nothing measured, but
+    # after a long clean run it was only just over (a blind cut held it at 0.7 for 20 s)
+    bucket = TokenBucket(rate=1000.0, burst=50, now=0.0)
+    for i in range(2000):
+        bucket.accepted(i / 1000 + 0.02, sent_at=i / 1000)
+    for _ in range(4):
+        bucket.throttled(2.03, pause=1.0, sent_at=2.0)
+    assert bucket.rate(2.5) == pytest.approx(970.0)
+    # refused again soon after, with little accepted since: far over, the blind cut
+    for i in range(30):
+        bucket.accepted(3.1 + i / 970, sent_at=3.05 + i / 970)
+    for _ in range(4):
+        bucket.throttled(3.2, pause=1.0, sent_at=3.15)
+    assert bucket.rate(3.6) == pytest.approx(970.0 * 0.7)
