@@ -139,6 +139,8 @@ class _Run:
         self.unpublish_seen = False
         #: plugin faults by (provider, hook): the first is logged in full, the rest counted
         self.plugin_faults: dict[tuple[str, str], int] = {}
+        #: contacts not sent because another live worker held their claims
+        self.claimed_elsewhere = 0
         #: the unit being read, where in it, and whether any is left to claim
         self.unit = unit
         self.unit_after: str | None = None
@@ -211,6 +213,12 @@ class _Run:
                     pending += dispatcher.handle(TimerFired(), now=max(now, deadline))
             nursery.cancel_scope.cancel()  # only the stop watcher is left
         self._report_plugin_faults()
+        if self.claimed_elsewhere > 1:
+            log.warning(
+                "broadcast %s: %d contacts in all were already claimed by another worker; none of them was sent",
+                self.broadcast.id,
+                self.claimed_elsewhere,
+            )
         if isinstance(finished, Stopped):
             stopped = await self._in_store(self._release_units, rt.clock.now())
             log.info("broadcast %s stopped with %d contact(s) left", stopped.id, contacts_left(stopped))
@@ -390,6 +398,7 @@ class _Run:
         claimed, held = await self._in_store(
             self._claim, groups, clock.now(), before_retry=undo, args_on_retry=lambda: (groups, clock.now())
         )
+        elsewhere: list[str] = []
         for group in groups:
             going: list[Send] = []
             for send in group:
@@ -399,12 +408,8 @@ class _Run:
                     continue
                 if send.contact_id not in claimed:
                     # Someone else holds this contact's row (a second worker): never send twice.
-                    log.warning(
-                        "contact %s of broadcast %s is already claimed; not sending",
-                        send.contact_id,
-                        self.broadcast.id,
-                    )
                     # (not the provider's doing: kept out of its health)
+                    elsewhere.append(send.contact_id)
                     taken = claimed_elsewhere(self._provider(send.integration))
                     self.results_in.send_nowait(SendCompleted(send.contact_id, taken))
                     continue
@@ -413,6 +418,17 @@ class _Run:
                 self.nursery.start_soon(self._send_batch, going)
             elif going:
                 self.nursery.start_soon(self._send, going[0])
+        if elsewhere:
+            # the first said at once, the rest counted for the run's end: after a takeover a
+            # worker back from a pause may hold a whole page another worker now sends
+            if not self.claimed_elsewhere:
+                log.warning(
+                    "contact %s of broadcast %s is already claimed by another worker; not sending it"
+                    " (any more are counted and reported when this run ends)",
+                    elsewhere[0],
+                    self.broadcast.id,
+                )
+            self.claimed_elsewhere += len(elsewhere)
 
     def _report(self, send: Send, result: SendResult, left_at: float | None = None) -> None:
         if self.rt.health is not None:

@@ -147,9 +147,10 @@ def test_a_worker_cut_off_past_its_lease_is_taken_over_and_rejoins_sending_nothi
     assert len(rows) == CONTACTS and len({row.contact_id for row in rows}) == CONTACTS
     by_outcome = Counter(row.outcome for row in rows)
     counters = broadcast.counters
+    statuses = Counter(row.status for row in rows)
     assert (counters.delivered, counters.failed, counters.skipped) == (
         by_outcome[Outcome.DELIVERED], by_outcome[Outcome.FAILED], 0
-    )  # fmt: skip
+    ), (counters, statuses)  # fmt: skip
     # the provider accepted every contact once; what A had in flight when it was cut is
     # outcome unknown (B resolved it), at most one in-flight window, and nothing else failed
     assert stats["accepted"] <= CONTACTS

@@ -231,3 +231,37 @@ async def test_dedup_survives_a_restart(autojump_clock):
         await run_broadcast(runtime, fired.id)
     assert store.get_row("b1", "c000011").status is Status.DEDUP_HIT
     assert "3" not in fake.accepted
+
+
+async def test_contacts_another_live_worker_claimed_meanwhile_are_not_sent_and_said_in_one_line(autojump_clock, caplog):
+    # after a takeover a worker back from a pause still holds a page another worker now
+    # sends: the claims it makes fail, and it sends none of them (nor logs each)
+    from broadcaster.store import SQLStore
+
+    store = setup_store(100)
+    other = SQLStore(store.engine, worker_id="worker-b")
+    other.heartbeat(EPOCH, lease=3600.0)
+    held = [f"c{i:06d}" for i in range(90, 95)]
+
+    class Interloper(FakeTelegram):
+        """At the first request, the other worker claims five contacts paced to go later."""
+
+        def handler(self, request):
+            if not self.accepted:
+                assert other.claim("b1", [(c, "tg", str(int(c[1:]))) for c in held], EPOCH) == held
+            return super().handler(request)
+
+    fake = Interloper()
+    runtime, _ = make_runtime(store, fake)
+    schedule(store)
+    (fired,) = fire_due(runtime)
+    with caplog.at_level("WARNING", logger="broadcaster.runtime.worker"), trio.fail_after(600):
+        await run_broadcast(runtime, fired.id)
+    assert sorted(fake.accepted) == sorted(str(i) for i in range(100) if i not in range(90, 95))  # none twice
+    assert [c.contact_id for c in store.pending("b1")] == held  # the other worker's claims stand
+    lines = [r.getMessage() for r in caplog.records if "already claimed" in r.getMessage()]
+    assert lines == [
+        "contact c000090 of broadcast b1 is already claimed by another worker; not sending it"
+        " (any more are counted and reported when this run ends)",
+        "broadcast b1: 5 contacts in all were already claimed by another worker; none of them was sent",
+    ]
