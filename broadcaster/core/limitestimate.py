@@ -93,18 +93,19 @@ def _bounds(events: list[tuple[float, bool]]) -> tuple[float, float]:
     accepted = [0] * (count + 1)
     for i, (_, ok) in enumerate(events):
         accepted[i + 1] = accepted[i] + ok
+    # the first event at each event's instant, and the first after it
+    first_at = [bisect_left(times, at) for at in times]
+    after = [bisect_right(times, at) for at in times]
     for i, (x, x_ok) in enumerate(events):
-        after_x = bisect_right(times, x, i)  # the first event later than x's instant
-        from_x = bisect_left(times, x, 0, i + 1)  # the first event at x's instant
-        for j in range(after_x, count):
+        for j in range(after[i], count):
             y, y_ok = events[j]
             if y_ok:
                 if not x_ok:
                     # accepted strictly between the two instants
-                    between = accepted[bisect_left(times, y, after_x, j + 1)] - accepted[after_x]
+                    between = accepted[first_at[j]] - accepted[after[i]]
                     low = max(low, between / (y - x))
             else:
                 # accepted from x's instant to y's, x itself aside
-                between = accepted[bisect_right(times, y, j)] - accepted[from_x] - x_ok
+                between = accepted[after[j]] - accepted[first_at[i]] - x_ok
                 high = min(high, (between + 1) / (y - x))
     return low, high

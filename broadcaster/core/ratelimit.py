@@ -386,7 +386,7 @@ class TokenBucket:
                 # a long clean run, or its first refusal (the fleet's rate was not yet known
                 # too high), it was only just over; refused again soon after: far over, cut
                 # as when nothing measured.
-                just_over = share >= _SHARED_MOSTLY or self._shared_just_over()
+                just_over = share >= _SHARED_MOSTLY or self._just_over_unmeasured()
                 step = _STEP_DOWN if just_over else self.decrease
                 self._set(max(self.min_rate, self._observed_rate * step), now)
             else:
@@ -406,22 +406,21 @@ class TokenBucket:
             # Nothing accepted but a long pause asked for: a storm, not a rate. Its pause is
             # the whole answer; the rate it was refused at stands.
             self._set(max(self.min_rate, self._observed_rate) if self._known else self.base_rate, now)
-        elif self._clean >= _STRAY_AFTER or not (self.measures_alone() or self._again):
-            # Refused after a long clean run -- a burst's worth in flight refused together,
-            # the pause stopping the sends that would have told (a worker at exactly the
-            # provider's limit, whose jitter emptied the provider's burst: a blind cut held it
-            # at 0.7 for 20 s) -- or, sharing the provider, for the first time: only just over.
+        elif self._just_over_unmeasured():
             self._set(max(self.min_rate, self._observed_rate * _STEP_DOWN), now)
         # else: refused without a measurable span and no long hint: the blind cut made at
         # the refusal stands
 
-    def _shared_just_over(self) -> bool:
-        """Sharing the provider, whether a burst of refusals that measured nothing was only
-        just over: after a long clean run, or this bucket's first (where the workers' shares
-        change -- a newcomer starts -- their sends meet at the provider unevenly for a
-        moment, and a cut by ``decrease`` held the whole fleet at 0.7 of the limit for
-        ``_PROBE_AFTER`` s). Refused again soon after, it is far over."""
-        return self._clean >= _STRAY_AFTER or not self._again
+    def _just_over_unmeasured(self) -> bool:
+        """Whether a burst of refusals that measured nothing of the limit was only just over:
+        after a long clean run (the sends in flight refused together, the pause stopping
+        those that would have told: a worker at exactly the provider's limit whose jitter
+        emptied the provider's burst), or -- sharing the provider -- this bucket's first
+        (where the workers' shares change, a newcomer starting, their sends meet at the
+        provider unevenly for a moment). A cut by ``decrease`` there held the run, or the
+        whole fleet, at 0.7 of the limit for ``_PROBE_AFTER`` s. Refused again soon after,
+        it is far over."""
+        return self._clean >= _STRAY_AFTER or not (self.measures_alone() or self._again)
 
     def _mostly_refused(self, refused: list[float], earliest: float) -> bool:
         """Whether the provider refused more of the sends between a burst's first and last

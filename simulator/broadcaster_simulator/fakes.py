@@ -35,6 +35,9 @@ from .specs import SIM_SPECS, chat_index, fake_for
 __all__ = ["AcceptedMessage", "FakeProvider", "ManualClock"]
 
 
+_NO_ANSWER = WireReply(503, {"connection": "close", "content-type": "text/plain"}, b"")
+
+
 class ManualClock:
     """A clock that moves only when told to."""
 
@@ -173,6 +176,22 @@ class FakeProvider:
                 self.accepted.append(AcceptedMessage(target.chat_id, target.content, message_id, now))
         return _Exchange(latency, wire.answer_batch(list(zip(targets, verdicts, strict=True)), message_id=message_id))
 
+    def answer(
+        self, method: str, path: str, query: dict[str, str], headers: dict[str, str], raw: bytes
+    ) -> tuple[float, WireReply]:
+        """A request as a server received it (``headers`` lower-cased, the body undecoded):
+        how long to wait, then what to write. No answer (an outage's refused connection or
+        timeout) is, over a real socket, the closest HTTP can say: a bare 503 with
+        ``Connection: close``."""
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        exchange = self.exchange(WireRequest(method=method, path=path, query=query, headers=headers, body=body))
+        if exchange.failure is not None or exchange.reply is None:
+            return exchange.delay, _NO_ANSWER
+        return exchange.delay, exchange.reply
+
     # -- httpx ----------------------------------------------------------------------------------
 
     def _from_httpx(self, request: httpx.Request) -> WireRequest:
@@ -234,24 +253,14 @@ class FakeProvider:
             chunks.append(message.get("body", b""))
             if not message.get("more_body"):
                 break
-        raw = b"".join(chunks)
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
-        request = WireRequest(
-            method=scope["method"],
-            path=scope["path"],
-            query=dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"))),
-            headers={k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])},
-            body=body,
+        delay, reply = self.answer(
+            scope["method"],
+            scope["path"],
+            dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"))),
+            {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])},
+            b"".join(chunks),
         )
-        exchange = self.exchange(request)
-        await anyio.sleep(exchange.delay)
-        if exchange.failure is not None or exchange.reply is None:
-            reply = WireReply(503, {"connection": "close", "content-type": "text/plain"}, b"")
-        else:
-            reply = exchange.reply
+        await anyio.sleep(delay)
         headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers.items()]
         headers.append((b"content-length", str(len(reply.body)).encode()))
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})

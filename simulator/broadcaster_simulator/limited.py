@@ -17,13 +17,12 @@ against the limit.
 from __future__ import annotations
 
 import argparse
-import json
 import socket
 import sys
 import time
 from typing import Any, Sequence
 
-from broadcaster.fake import WireReply, WireRequest, json_reply
+from broadcaster.fake import WireReply, json_reply
 
 from .wire_server import serve
 
@@ -101,16 +100,11 @@ def _serve(
 
     def handle(
         method: str, path: str, query: dict[str, str], headers: dict[str, str], raw: bytes
-    ) -> tuple[float, WireReply | None]:
+    ) -> tuple[float, WireReply]:
         if path == "/stats":
             return 0.0, stats_reply()
         arrived.append(clock())
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
-        exchange = fake.exchange(WireRequest(method=method, path=path, query=query, headers=headers, body=body))
-        return exchange.delay, None if exchange.failure is not None else exchange.reply
+        return fake.answer(method, path, query, headers, raw)
 
     listener = loopback_listener(port)
     host, bound = listener.getsockname()

@@ -8,10 +8,10 @@ scope, no per-request task, the reply written by a timer after the fake's latenc
 
 A handler takes ``(method, path, query, headers, body)`` (``headers`` lower-cased, the
 body undecoded) and returns ``(delay, reply)``: the reply, a
-:class:`~broadcaster.fake.WireReply`, is written ``delay`` seconds later, or ``None``
-for the provider's "no answer" — over a real socket, the closest HTTP comes is a bare
-503 with ``Connection: close``. Replies on one connection leave in the order their
-requests came (a client that pipelines gets them in order), each when its delay is up.
+:class:`~broadcaster.fake.WireReply`, is written ``delay`` seconds later (one that says
+``connection: close`` closes the connection after it; :meth:`.FakeProvider.answer` is such
+a handler). Replies on one connection leave in the order their requests came (a client
+that pipelines gets them in order), each when its delay is up.
 A request the parser refuses gets a 400 and the connection is closed.
 """
 
@@ -30,9 +30,8 @@ from broadcaster.fake import WireReply
 
 __all__ = ["Handler", "serve"]
 
-Handler = Callable[[str, str, dict[str, str], dict[str, str], bytes], tuple[float, "WireReply | None"]]
+Handler = Callable[[str, str, dict[str, str], dict[str, str], bytes], tuple[float, WireReply]]
 
-_NO_ANSWER = WireReply(503, {"connection": "close", "content-type": "text/plain"}, b"")
 _BAD_REQUEST = WireReply(400, {"connection": "close", "content-type": "text/plain"}, b"bad request\n")
 
 
@@ -107,10 +106,9 @@ class _Connection(asyncio.Protocol):
         query = dict(parse_qsl(url.query.decode("latin-1"))) if url.query else {}
         method = parser.get_method().decode("latin-1")
         delay, reply = self._handler(method, path, query, self._headers, b"".join(self._body))
-        answer = _NO_ANSWER if reply is None else reply
-        slot: list[object] = [None, not keep_alive or answer.headers.get("connection") == "close"]
+        slot: list[object] = [None, not keep_alive or reply.headers.get("connection") == "close"]
         self._queue.append(slot)
-        encoded = _encode(answer, keep_alive)
+        encoded = _encode(reply, keep_alive)
         if delay > 0:
             self._loop.call_later(delay, self._ready, slot, encoded)
         else:

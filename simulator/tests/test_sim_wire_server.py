@@ -16,13 +16,14 @@ from broadcaster.fake import WireReply
 @pytest.fixture
 def served():
     """A server answering each request with its path, after the delay its query asks for
-    (``?delay=S``); ``/none`` has no answer. Yields (url, the requests it was given)."""
+    (``?delay=S``); ``/none`` has the fake provider's no answer (a bare 503 closing the
+    connection). Yields (url, the requests it was given)."""
     seen: list[tuple[str, str, dict[str, str], dict[str, str], bytes]] = []
 
     def handle(method, path, query, headers, body):
         seen.append((method, path, query, headers, body))
         if path == "/none":
-            return 0.0, None
+            return 0.0, WireReply(503, {"connection": "close", "content-type": "text/plain"}, b"")
         return float(query.get("delay", 0)), WireReply(
             201, {"content-type": "text/plain", "x-path": path}, path.encode()
         )
