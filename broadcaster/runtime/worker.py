@@ -82,6 +82,8 @@ log = logging.getLogger(__name__)
 _CLOCK_SLACK = 1e-6
 #: the longest the worker gathers replies before writing them (see _gather_window)
 _MAX_GATHER = 0.005
+#: claims made again when what refused them vanished meanwhile (another worker let go)
+_CLAIM_ROUNDS = 3
 
 T = TypeVar("T")
 
@@ -379,13 +381,28 @@ class _Run:
         row of their own (someone else's claim). A contact refused without a row of its own
         lost on its chat: another contact record sharing it was claimed (by another worker,
         planning at the same time): a dedup hit."""
-        claimed = set(
-            self.store.claim(
-                self.broadcast.id, [(s.contact_id, s.integration, s.chat_id) for g in groups for s in g], now
-            )
-        )
-        refused = [s.contact_id for g in groups for s in g if s.contact_id not in claimed]
-        held = self.store.rows_exist(self.broadcast.id, refused) if refused else set()
+        store, broadcast_id = self.store, self.broadcast.id
+        pending = [s for g in groups for s in g]
+        claimed: set[str] = set()
+        held: set[str] = set()
+        for _ in range(_CLAIM_ROUNDS):
+            claimed.update(store.claim(broadcast_id, [(s.contact_id, s.integration, s.chat_id) for s in pending], now))
+            refused = [s for s in pending if s.contact_id not in claimed]
+            if not refused:
+                break
+            held.update(store.rows_exist(broadcast_id, [s.contact_id for s in refused]))
+            unsure = [s for s in refused if s.contact_id not in held]
+            if not unsure:
+                break
+            # Refused with no row of its own, yet its chat unused too: what refused it (another
+            # worker's claim) was let go meanwhile: claim it again rather than call it a dedup.
+            used = store.used_chats(broadcast_id, [(s.integration, s.chat_id) for s in unsure])
+            pending = [s for s in unsure if (s.integration, s.chat_id) not in used]
+            if not pending:
+                break
+        else:
+            # still flickering: never a dedup on a guess; not sent here, another worker holds it
+            held.update(s.contact_id for s in pending)
         return claimed, held
 
     async def _start_sends(self, actions: list[Send | SendBatch]) -> None:

@@ -233,6 +233,46 @@ async def test_dedup_survives_a_restart(autojump_clock):
     assert "3" not in fake.accepted
 
 
+async def test_a_claim_refused_by_a_row_let_go_meanwhile_is_made_again_not_called_a_dedup(autojump_clock, caplog):
+    # another worker's pending rows refuse five claims, and it lets them go (its own retry
+    # undoing a claim) before this worker asks whose they are: no row and an unused chat
+    # are no dedup hit; the contacts are claimed again and sent, once each
+    from broadcaster.store import SQLStore
+
+    store = setup_store(100)
+    other = SQLStore(store.engine, worker_id="worker-b")
+    other.heartbeat(EPOCH, lease=3600.0)
+    held = [f"c{i:06d}" for i in range(90, 95)]
+    asked: list[list[str]] = []
+    rows_exist = store.rows_exist
+
+    def rows_exist_after_the_release(broadcast_id, contact_ids):
+        asked.append(list(contact_ids))
+        other.release(broadcast_id, held)
+        return rows_exist(broadcast_id, contact_ids)
+
+    store.rows_exist = rows_exist_after_the_release
+
+    class Interloper(FakeTelegram):
+        def handler(self, request):
+            if not self.accepted:
+                assert other.claim("b1", [(c, "tg", str(int(c[1:]))) for c in held], EPOCH) == held
+            return super().handler(request)
+
+    fake = Interloper()
+    runtime, _ = make_runtime(store, fake)
+    schedule(store)
+    (fired,) = fire_due(runtime)
+    with caplog.at_level("WARNING", logger="broadcaster.runtime.worker"), trio.fail_after(600):
+        await run_broadcast(runtime, fired.id)
+    assert asked == [held[:1]]  # one claim at a time here: the first refused, then all free
+    assert sorted(fake.accepted) == sorted(str(i) for i in range(100))  # each once
+    rows = store.history("b1", limit=101).rows
+    assert Counter(row.outcome for row in rows) == {Outcome.DELIVERED: 100}
+    assert store.get_broadcast("b1").counters.skipped == 0
+    assert not [r for r in caplog.records if "already claimed" in r.getMessage()]
+
+
 async def test_contacts_another_live_worker_claimed_meanwhile_are_not_sent_and_said_in_one_line(autojump_clock, caplog):
     # after a takeover a worker back from a pause still holds a page another worker now
     # sends: the claims it makes fail, and it sends none of them (nor logs each)
