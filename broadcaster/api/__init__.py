@@ -9,19 +9,14 @@ reaches a subscriber within one poll of the store.
 
 from __future__ import annotations
 
-import asyncio
-import signal
-from typing import Callable
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from graphql import GraphQLSchema, print_schema
-from hypercorn.asyncio import serve as hypercorn_serve
-from hypercorn.config import Config
-
-from ..service import BroadcastService
-from .operations import Executor
-from .resolvers import build_api_schema
-from .server import MAX_BODY_BYTES, GraphQLApp
-from .tokens import Scope, Tokens, import_token_file, token_file_path
+if TYPE_CHECKING:
+    from .operations import Executor
+    from .server import GraphQLApp
+    from .serving import make_app, make_executor_schema, schema_sdl, serve
+    from .tokens import Scope, Tokens, import_token_file, token_file_path
 
 __all__ = [
     "Executor",
@@ -30,51 +25,33 @@ __all__ = [
     "Tokens",
     "import_token_file",
     "make_app",
+    "make_executor_schema",
     "schema_sdl",
     "serve",
     "token_file_path",
 ]
 
-
-def schema_sdl() -> str:
-    """The served schema in SDL, as committed at docs/schema.graphql."""
-    return print_schema(make_executor_schema()) + "\n"
-
-
-def make_executor_schema() -> GraphQLSchema:
-    from .live import subscribe_broadcast_updates
-
-    return build_api_schema({"broadcastUpdates": subscribe_broadcast_updates})
-
-
-def make_app(service: BroadcastService, tokens: Tokens, *, poll: float | None = None) -> GraphQLApp:
-    return GraphQLApp(Executor(service, poll=poll), tokens)
-
-
-def _bind(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+# Each name is imported from its module when first asked for: every `broadcaster` command
+# imports the CLI, and graphql-core and hypercorn (a tenth of a second of CPU) are needed
+# only by `serve` and the schema, not by `run` or `--help`.
+_HOMES = {
+    "Executor": ".operations",
+    "GraphQLApp": ".server",
+    "Scope": ".tokens",
+    "Tokens": ".tokens",
+    "import_token_file": ".tokens",
+    "token_file_path": ".tokens",
+    "make_app": ".serving",
+    "make_executor_schema": ".serving",
+    "schema_sdl": ".serving",
+    "serve": ".serving",
+}
 
 
-async def serve(
-    service: BroadcastService,
-    tokens: Tokens,
-    *,
-    host: str = "127.0.0.1",
-    port: int = 8000,
-    on_ready: Callable[[], None] = lambda: None,
-) -> None:
-    """Serve until SIGINT or SIGTERM; in-flight requests finish first."""
-    config = Config()
-    config.bind = [_bind(host, port)]
-    config.accesslog = None
-    config.errorlog = None
-    config.h11_max_incomplete_size = MAX_BODY_BYTES
-    config.websocket_max_message_size = MAX_BODY_BYTES
-    config.graceful_timeout = 5.0
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    app = make_app(service, tokens)
-    loop.call_soon(on_ready)
-    await hypercorn_serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home, __name__), name)
+    globals()[name] = value
+    return value

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from ..api import Scope, Tokens, import_token_file, schema_sdl, serve, token_file_path
+from ..api.tokens import Scope, Tokens, import_token_file, token_file_path
 from ..store.opening import is_postgres_url
 from .base import App, CliError, emit_json, json_option, pass_app
 from .render import console
@@ -60,6 +60,8 @@ def serve_command(app: App, host: str, port: int, print_schema: bool) -> None:
       broadcaster serve --port 8000
       broadcaster --store postgresql://broadcaster@db:5432/broadcaster serve
     """
+    from ..api.serving import schema_sdl, serve  # graphql-core and hypercorn: only here
+
     if print_schema:
         click.echo(schema_sdl(), nl=False)
         return
