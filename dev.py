@@ -55,6 +55,18 @@ def ensure_venv() -> None:
     STAMP.write_text(wanted)
 
 
+def byte_compile() -> None:
+    """Cache the editable sources' bytecode. Where PYTHONDONTWRITEBYTECODE is set (this
+    project's machines set it) Python never writes it on import, so every process compiled
+    about 120 modules anew — 0.2-0.3 s of CPU for each ``broadcaster`` command, each worker
+    started and each CLI test. A stale file is skipped by Python (it checks the source's
+    mtime) and rewritten here next time."""
+    dirs = [str(ROOT / "broadcaster"), *(str(d) for d in distributions()[1:])]
+    skip_tests = r"[/\\]tests?[/\\]"
+    compile_all = [str(BIN / "python"), "-m", "compileall", "-q", "-j", "0", "-x", skip_tests, *dirs]
+    subprocess.run(compile_all, check=True, stdout=subprocess.DEVNULL)
+
+
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "help"
     rest = argv[1:]
@@ -62,6 +74,7 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 2
     ensure_venv()
+    byte_compile()
     env = dict(os.environ)
     if command == "install":
         return 0
