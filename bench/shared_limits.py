@@ -5,11 +5,12 @@ one integration, against a loopback fake provider that enforces its limit.
     .venv/bin/python bench/shared_limits.py                      # 1, 2, 4 workers, 3 runs each
     .venv/bin/python bench/shared_limits.py --workers 2 --repeats 1 --contacts 6000
     .venv/bin/python bench/shared_limits.py --limit 400               # a limit a 2-core machine can feed
+    .venv/bin/python bench/shared_limits.py --broadcasts 1            # every worker on one broadcast
 
 Each run: a throw-away database on the server (created, seeded, dropped), one Telegram
 integration configured at the provider's limit (1 000/s), the audience cut into one
 broadcast per worker (several broadcasts, one integration; each worker runs one at a time,
-``--concurrent 1``), the fake provider (``broadcaster_simulator.limited``: limit 1 000/s,
+``--concurrent 1``; ``--broadcasts 1``: one broadcast whose units they all share), the fake provider (``broadcaster_simulator.limited``: limit 1 000/s,
 burst 50, 429 with ``retry_after`` over it, 20-80 ms replies) in its own process, and N
 real ``broadcaster run --once --plain`` processes started together.
 
@@ -127,13 +128,14 @@ def _cpu_ticks() -> tuple[int, int]:
     return sum(fields) - idle, sum(fields)
 
 
-def run_once(workers: int, contacts: int, limit: float) -> dict[str, float]:
+def run_once(workers: int, contacts: int, limit: float, broadcasts: int | None = None) -> dict[str, float]:
+    broadcasts = broadcasts or workers
     name = _database()
     head, _, _ = ADMIN.rpartition("/")
     url = f"{head}/{name}"
     server, base_url = limited.start(limit, burst=BURST)
     try:
-        seed(url, contacts, workers, base_url)
+        seed(url, contacts, broadcasts, base_url)
         with tempfile.TemporaryDirectory() as tmp:
             config = Path(tmp) / "broadcaster.toml"
             config.write_text(f'store = "{url}"\n[rates]\ntg = {limit}\n')
@@ -164,7 +166,7 @@ def run_once(workers: int, contacts: int, limit: float) -> dict[str, float]:
             busy1, total1 = _cpu_ticks()
         got = limited.stats(base_url)
         with open_store(url) as store:
-            counters = [store.get_broadcast(f"b{k}").counters for k in range(workers)]
+            counters = [store.get_broadcast(f"b{k}").counters for k in range(broadcasts)]
             delivered = sum(c.delivered for c in counters)
             recorded = sum(c.delivered + c.failed + c.skipped for c in counters)
     finally:
@@ -191,11 +193,19 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--contacts", type=int, default=12_000)
     parser.add_argument("--limit", type=float, default=DEFAULT_LIMIT, help="the provider's limit, messages/s (1 000)")
+    parser.add_argument(
+        "--broadcasts",
+        type=int,
+        help="broadcasts the audience is cut into (default: one per worker; 1: every worker shares one)",
+    )
     opts = parser.parse_args(argv)
+    if opts.broadcasts is not None and opts.broadcasts < 1:
+        parser.error(f"--broadcasts must be at least 1, got {opts.broadcasts}")
     limit = opts.limit
+    cut = "one broadcast per worker" if opts.broadcasts is None else f"{opts.broadcasts} broadcast(s)"
     print(
         f"provider limit {limit:,.0f}/s burst {BURST}, integration configured at {limit:,.0f}/s,"
-        f" {opts.contacts:,} contacts in one broadcast per worker; medians of {opts.repeats} runs",
+        f" {opts.contacts:,} contacts in {cut}; medians of {opts.repeats} runs",
         flush=True,
     )
     print(f"rate shares renewed every {RENEW_EVERY} s per worker and integration (one transaction each)", flush=True)
@@ -206,7 +216,7 @@ def main(argv: list[str]) -> int:
             f" {1 / RENEW_EVERY:.0f} a second = {100 * cpu / 1000 / RENEW_EVERY:.2f} % of a core per worker",
             flush=True,
         )
-        runs = [run_once(workers, opts.contacts, limit) for _ in range(opts.repeats)]
+        runs = [run_once(workers, opts.contacts, limit, opts.broadcasts) for _ in range(opts.repeats)]
         med = {key: statistics.median(run[key] for run in runs) for key in runs[0] if key != "per_second"}
         worst = max(run["busiest_sent"] for run in runs)
         print(
