@@ -5,12 +5,13 @@ one integration, against a loopback fake provider that enforces its limit.
     .venv/bin/python bench/shared_limits.py                      # 1, 2, 4 workers, 3 runs each
     .venv/bin/python bench/shared_limits.py --workers 2 --repeats 1 --contacts 6000
     .venv/bin/python bench/shared_limits.py --limit 400               # a limit a 2-core machine can feed
-    .venv/bin/python bench/shared_limits.py --broadcasts 1            # every worker on one broadcast
+    .venv/bin/python bench/shared_limits.py --broadcasts each         # a broadcast per worker
 
 Each run: a throw-away database on the server (created, seeded, dropped), one Telegram
-integration configured at the provider's limit (1 000/s), the audience cut into one
-broadcast per worker (several broadcasts, one integration; each worker runs one at a time,
-``--concurrent 1``; ``--broadcasts 1``: one broadcast whose units they all share), the fake provider (``broadcaster_simulator.limited``: limit 1 000/s,
+integration configured at the provider's limit (1 000/s), one broadcast to the whole
+audience whose units the workers share (``--broadcasts N``: the audience cut into N
+broadcasts, ``each``: one per worker; each worker runs one at a time, ``--concurrent 1``,
+so it turns from one to the next when its part of one is done), the fake provider (``broadcaster_simulator.limited``: limit 1 000/s,
 burst 50, 429 with ``retry_after`` over it, 20-80 ms replies) in its own process, and N
 real ``broadcaster run --once --plain`` processes started together.
 
@@ -128,7 +129,8 @@ def _cpu_ticks() -> tuple[int, int]:
     return sum(fields) - idle, sum(fields)
 
 
-def run_once(workers: int, contacts: int, limit: float, broadcasts: int | None = None) -> dict[str, float]:
+def run_once(workers: int, contacts: int, limit: float, broadcasts: int | None = 1) -> dict[str, float]:
+    """One run; ``broadcasts`` None: one per worker."""
     broadcasts = broadcasts or workers
     name = _database()
     head, _, _ = ADMIN.rpartition("/")
@@ -187,6 +189,18 @@ def run_once(workers: int, contacts: int, limit: float, broadcasts: int | None =
     }
 
 
+def _broadcasts(text: str) -> int | None:
+    if text == "each":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a number of broadcasts or 'each', got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"at least 1 broadcast, got {value}")
+    return value
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, nargs="*", default=[1, 2, 4])
@@ -195,12 +209,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--limit", type=float, default=DEFAULT_LIMIT, help="the provider's limit, messages/s (1 000)")
     parser.add_argument(
         "--broadcasts",
-        type=int,
-        help="broadcasts the audience is cut into (default: one per worker; 1: every worker shares one)",
+        type=_broadcasts,
+        default=1,
+        help="broadcasts the audience is cut into: a number (1: every worker on one), or 'each' (one per worker)",
     )
     opts = parser.parse_args(argv)
-    if opts.broadcasts is not None and opts.broadcasts < 1:
-        parser.error(f"--broadcasts must be at least 1, got {opts.broadcasts}")
     limit = opts.limit
     cut = "one broadcast per worker" if opts.broadcasts is None else f"{opts.broadcasts} broadcast(s)"
     print(
