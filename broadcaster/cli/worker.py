@@ -215,7 +215,13 @@ class RichProgress:
 
 
 @click.command()
-@click.option("--once", is_flag=True, help="Exit when nothing is due or sending (instead of waiting for more).")
+@click.option(
+    "--once",
+    is_flag=True,
+    help="Exit when nothing is due and nothing is left for this worker to send (instead of waiting for more)."
+    " On a shared store what other workers hold is theirs: keep one worker without --once to take over"
+    " from a worker that dies.",
+)
 @click.option("--plain", is_flag=True, help="Plain progress lines even on a terminal.")
 @click.option(
     "--interval",
@@ -262,7 +268,7 @@ def run(app: App, once: bool, plain: bool, interval: float, idle_poll: float, co
     \b
     Examples:
       broadcaster run                 # until Ctrl-C
-      broadcaster run --once          # until nothing is due or sending
+      broadcaster run --once          # until nothing is due or left to send here
       broadcaster run --once --plain | tee run.log
     """
     config = app.config

@@ -64,7 +64,8 @@ async def run_worker(
     max_concurrent: int = DEFAULT_MAX_CONCURRENT,
 ) -> list[Broadcast]:
     """Work until ``runtime.stop`` is set and the running broadcasts have stopped (or,
-    with ``once``, until nothing is due or sending).
+    with ``once``, until nothing is due and nothing is left for this worker to send: units other
+    live workers hold are theirs, so a takeover needs a worker that is not ``once``).
 
     Returns the broadcasts it finished (COMPLETED or CANCELLED), in the order they finished. Broadcasts left
     SENDING by a stopped worker are resumed before anything new is fired, oldest first;

@@ -380,7 +380,8 @@ class _Run:
         """Claim the sends' rows: the contacts claimed, and of the others those that hold a
         row of their own (someone else's claim). A contact refused without a row of its own
         lost on its chat: another contact record sharing it was claimed (by another worker,
-        planning at the same time): a dedup hit."""
+        planning at the same time): a dedup hit — if that chat is indeed used; if neither is
+        there any more, what refused it was let go meanwhile, and it is claimed again."""
         store, broadcast_id = self.store, self.broadcast.id
         pending = [s for g in groups for s in g]
         claimed: set[str] = set()

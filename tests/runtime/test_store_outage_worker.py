@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -50,11 +51,12 @@ def _provider_and_relay(pg_url: str) -> Iterator[tuple[str, Relay, str]]:
         relay.cut()
 
 
-def _worker(tmp_path: Path, name: str, store_url: str, *options: str) -> subprocess.Popen[str]:
+def _worker(tmp_path: Path, name: str, store_url: str, *options: str, once: bool = True) -> subprocess.Popen[str]:
     config = tmp_path / f"{name}.toml"
     config.write_text(f'store = "{store_url}"\n[rates]\ntg = {RATE}\n')
+    until = ["--once"] if once else []
     return subprocess.Popen(
-        [sys.executable, "-m", "broadcaster.cli", "run", "--once", "--plain", "--idle-poll", "0.2", *options],
+        [sys.executable, "-m", "broadcaster.cli", "run", *until, "--plain", "--idle-poll", "0.2", *options],
         env=dict(os.environ, BROADCASTER_CONFIG=str(config)), cwd=tmp_path,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -114,11 +116,14 @@ def test_a_worker_cut_off_past_its_lease_is_taken_over_and_rejoins_sending_nothi
     """Worker A reaches the database through the relay, worker B directly. A is cut off for
     longer than its lease (3 s): B marks it lost, takes its units over and resolves the sends
     A had in flight as outcome unknown; when A is back its late replies never overwrite B's
-    rows, and its own claims keep it from sending what B sent."""
+    rows, and its own claims keep it from sending what B sent. B runs without ``--once``, as a
+    worker that takes over must: a ``--once`` worker leaves units a live worker holds to it,
+    and B could run out of its own before A's lease passed (the broadcast would then wait for
+    A, or for the next worker, to finish it)."""
     with _provider_and_relay(pg_url) as (base_url, relay, relayed):
         workers = {
             "a": _worker(tmp_path, "a", relayed, "--lease", "3"),
-            "b": _worker(tmp_path, "b", pg_url, "--lease", "3"),
+            "b": _worker(tmp_path, "b", pg_url, "--lease", "3", once=False),
         }
         try:
             wait_for("a quarter of the audience accepted", lambda: limited.stats(base_url)["accepted"] >= CONTACTS // 4)
@@ -129,12 +134,19 @@ def test_a_worker_cut_off_past_its_lease_is_taken_over_and_rejoins_sending_nothi
                 )
             time.sleep(2.0)
             relay.restore()
-            errors = {name: worker.communicate(timeout=120)[1] for name, worker in workers.items()}
+            errors = {"a": workers["a"].communicate(timeout=120)[1]}
+            with open_store(pg_url) as store:
+                wait_for(
+                    "the broadcast completed", lambda: store.get_broadcast("b1").state is State.COMPLETED, within=120
+                )
+            workers["b"].send_signal(signal.SIGINT)
+            errors["b"] = workers["b"].communicate(timeout=60)[1]
         finally:
             _stop(workers.values())
         stats = limited.stats(base_url)
 
-    assert {name: worker.returncode for name, worker in workers.items()} == {"a": 0, "b": 0}, errors
+    # (B stopped by SIGINT once all was done: 130 after a graceful stop)
+    assert {name: worker.returncode for name, worker in workers.items()} == {"a": 0, "b": 130}, errors
     assert not any("Traceback" in err for err in errors.values()), errors
     assert "the store answers again after" in errors["a"]
     with open_store(pg_url) as store:
