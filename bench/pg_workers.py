@@ -3,11 +3,15 @@
 
     .venv/bin/python bench/pg_workers.py                       # everything, 3 runs each
     .venv/bin/python bench/pg_workers.py --repeats 1 --contacts 4000 --big 200000 --big-seconds 30
+    .venv/bin/python bench/pg_workers.py --latency 0.15 0.25 --no-memory   # workers bound by in-flight, not CPU
 
 Each run: a throw-away PostgreSQL database (created, seeded in SQL, dropped) or SQLite file,
 one Telegram integration with no rate limit set by us, one broadcast, and the loopback fake
 provider (``broadcaster_simulator.limited``) with a limit far above what workers reach
-(100 000/s) and 1-5 ms replies, in its own process.
+(100 000/s) and 1-5 ms replies (``--latency``), in its own process. With quick replies one
+worker's run fills this 2-core machine by itself (its CPU, the fake's and the server's), so
+a second adds little; with slow ones each worker is bound by its requests in flight, and the
+ratio shows whether the workers hold each other up.
 
 Printed (medians of the runs, side by side):
 - sends/s of 1 and of 2 workers on one broadcast (PostgreSQL), first to last accepted
@@ -119,8 +123,15 @@ def _run(url: str, workers: int, *, stop_after: float | None = None) -> dict[str
     return {"cpu": cpu, "rss_mb": rss / 1024}
 
 
-def one_run(engine: str, workers: int, contacts: int, *, stop_after: float | None = None) -> dict[str, Any]:
-    server, base_url = limited.start(100_000.0, burst=100_000, latency=(0.001, 0.005))
+def one_run(
+    engine: str,
+    workers: int,
+    contacts: int,
+    *,
+    stop_after: float | None = None,
+    latency: tuple[float, float] = (0.001, 0.005),
+) -> dict[str, Any]:
+    server, base_url = limited.start(100_000.0, burst=100_000, latency=latency)
     name = None
     try:
         if engine == "postgresql":
@@ -156,20 +167,38 @@ def main() -> int:
     parser.add_argument("--contacts", type=int, default=10_000)
     parser.add_argument("--big", type=int, default=1_000_000)
     parser.add_argument("--big-seconds", type=float, default=40.0)
+    parser.add_argument(
+        "--latency",
+        type=float,
+        nargs=2,
+        default=(0.001, 0.005),
+        metavar=("LOW", "HIGH"),
+        help="the provider's reply time, seconds (default 0.001 0.005); slow replies bound each worker by its"
+        " requests in flight instead of by the machine's CPU",
+    )
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
     args = parser.parse_args()
+    if not 0 <= args.latency[0] <= args.latency[1]:
+        parser.error(f"--latency needs 0 <= LOW <= HIGH, got {args.latency[0]} {args.latency[1]}")
+    latency = (args.latency[0], args.latency[1])
     rates: dict[int, list[dict[str, Any]]] = {1: [], 2: []}
     cpu: dict[str, list[dict[str, Any]]] = {"postgresql": [], "sqlite": []}
     for _ in range(args.repeats):  # interleaved, so that a change in the machine's load hits each alike
         for workers in (1, 2):
-            rates[workers].append(one_run("postgresql", workers, args.contacts))
-        cpu["sqlite"].append(one_run("sqlite", 1, args.contacts))
+            rates[workers].append(one_run("postgresql", workers, args.contacts, latency=latency))
+        cpu["sqlite"].append(one_run("sqlite", 1, args.contacts, latency=latency))
     cpu["postgresql"] = rates[1]
     one, two = _median(rates[1], "rate"), _median(rates[2], "rate")
-    print(f"unlimited provider, one broadcast of {args.contacts} contacts, medians of {args.repeats}:")
+    print(
+        f"unlimited provider answering in {latency[0] * 1000:g}-{latency[1] * 1000:g} ms,"
+        f" one broadcast of {args.contacts} contacts, medians of {args.repeats}:"
+    )
     print(f"  sends/s   1 worker {one:7.0f}   2 workers {two:7.0f}   ratio {two / one:.2f} (target >= 1.6)")
     pg, lite = _median(cpu["postgresql"], "cpu_per_1000"), _median(cpu["sqlite"], "cpu_per_1000")
     print(f"  worker CPU per 1 000 sends   PostgreSQL {pg:.2f} s   SQLite {lite:.2f} s   ratio {pg / lite:.2f}"
           " (target <= 1.5)")  # fmt: skip
+    if args.no_memory:
+        return 0
     small = rates[1]
     big = [one_run("postgresql", 1, args.big, stop_after=args.big_seconds) for _ in range(args.repeats)]
     rss_small, rss_big = _median(small, "rss_mb"), _median(big, "rss_mb")
