@@ -233,6 +233,25 @@ async def test_dedup_survives_a_restart(autojump_clock):
     assert "3" not in fake.accepted
 
 
+async def _run_while_another_worker_claims(store, other, held, caplog):
+    """Run b1; at the first request, ``other`` claims ``held`` (contacts paced to go later).
+    Returns the fake provider."""
+
+    class Interloper(FakeTelegram):
+        def handler(self, request):
+            if not self.accepted:
+                assert other.claim("b1", [(c, "tg", str(int(c[1:]))) for c in held], EPOCH) == held
+            return super().handler(request)
+
+    fake = Interloper()
+    runtime, _ = make_runtime(store, fake)
+    schedule(store)
+    (fired,) = fire_due(runtime)
+    with caplog.at_level("WARNING", logger="broadcaster.runtime.worker"), trio.fail_after(600):
+        await run_broadcast(runtime, fired.id)
+    return fake
+
+
 async def test_a_claim_refused_by_a_row_let_go_meanwhile_is_made_again_not_called_a_dedup(autojump_clock, caplog):
     # another worker's pending rows refuse five claims, and it lets them go (its own retry
     # undoing a claim) before this worker asks whose they are: no row and an unused chat
@@ -252,19 +271,7 @@ async def test_a_claim_refused_by_a_row_let_go_meanwhile_is_made_again_not_calle
         return rows_exist(broadcast_id, contact_ids)
 
     store.rows_exist = rows_exist_after_the_release
-
-    class Interloper(FakeTelegram):
-        def handler(self, request):
-            if not self.accepted:
-                assert other.claim("b1", [(c, "tg", str(int(c[1:]))) for c in held], EPOCH) == held
-            return super().handler(request)
-
-    fake = Interloper()
-    runtime, _ = make_runtime(store, fake)
-    schedule(store)
-    (fired,) = fire_due(runtime)
-    with caplog.at_level("WARNING", logger="broadcaster.runtime.worker"), trio.fail_after(600):
-        await run_broadcast(runtime, fired.id)
+    fake = await _run_while_another_worker_claims(store, other, held, caplog)
     assert asked == [held[:1]]  # one claim at a time here: the first refused, then all free
     assert sorted(fake.accepted) == sorted(str(i) for i in range(100))  # each once
     rows = store.history("b1", limit=101).rows
@@ -282,21 +289,7 @@ async def test_contacts_another_live_worker_claimed_meanwhile_are_not_sent_and_s
     other = SQLStore(store.engine, worker_id="worker-b")
     other.heartbeat(EPOCH, lease=3600.0)
     held = [f"c{i:06d}" for i in range(90, 95)]
-
-    class Interloper(FakeTelegram):
-        """At the first request, the other worker claims five contacts paced to go later."""
-
-        def handler(self, request):
-            if not self.accepted:
-                assert other.claim("b1", [(c, "tg", str(int(c[1:]))) for c in held], EPOCH) == held
-            return super().handler(request)
-
-    fake = Interloper()
-    runtime, _ = make_runtime(store, fake)
-    schedule(store)
-    (fired,) = fire_due(runtime)
-    with caplog.at_level("WARNING", logger="broadcaster.runtime.worker"), trio.fail_after(600):
-        await run_broadcast(runtime, fired.id)
+    fake = await _run_while_another_worker_claims(store, other, held, caplog)
     assert sorted(fake.accepted) == sorted(str(i) for i in range(100) if i not in range(90, 95))  # none twice
     assert [c.contact_id for c in store.pending("b1")] == held  # the other worker's claims stand
     lines = [r.getMessage() for r in caplog.records if "already claimed" in r.getMessage()]
